@@ -1,0 +1,142 @@
+# cancelq - plain Makefile, pkg-config for every library.
+#
+#   make            build build/cancelqd, build/cancelqctl, build/cancelq-sandbox
+#   make test       install missing Debian packages, build, run unit + integration tests
+#   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make demo       a private redis-server + sandbox + cancelqd, jobs flowing
+#   make bench      throughput benchmark against a wrk reference
+#   make fuzz       libFuzzer on the job parser (FUZZ_SECONDS, default 60)
+#   make lint       cppcheck + clang-tidy + clang-format check
+#   make install    PREFIX (/usr/local) and DESTDIR honoured
+
+VERSION   := 0.1.0
+BUILD     ?= build
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+CC        ?= cc
+PKG_CONFIG ?= pkg-config
+
+PKGS      := hiredis libuv libcurl libcjson inih libsystemd
+OPT       ?= -O2 -g
+SAN       ?=
+CPPFLAGS  += -Iinclude -I$(BUILD)/gen -D_GNU_SOURCE -DCQ_VERSION=\"$(VERSION)\"
+CFLAGS    += -std=c11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+             -fno-strict-aliasing -MMD -MP $(SAN) \
+             $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LDFLAGS   += $(SAN)
+LDLIBS    += $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lm
+TEST_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lua_scripts.o
+LUA_SRC   := $(sort $(wildcard src/lua/*.lua))
+LIB       := $(BUILD)/libcancelq.a
+
+SANDBOX_SRC := $(wildcard tools/sandbox/*.c)
+CTL_SRC     := $(wildcard tools/cancelqctl/*.c)
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+PROGRAMS  := $(BUILD)/cancelqd $(BUILD)/cancelq-sandbox \
+             $(if $(CTL_SRC),$(BUILD)/cancelqctl)
+
+.PHONY: all test test-run unit integration asan demo bench fuzz lint format \
+        install clean bootstrap check-config
+.DEFAULT_GOAL := all
+
+all: $(PROGRAMS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Redis scripts are .lua files in the tree, embedded at build time.
+$(BUILD)/gen/lua_scripts.c: $(LUA_SRC) tools/embed-lua.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed-lua.sh $(LUA_SRC) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/lua_scripts.o: $(BUILD)/gen/lua_scripts.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/cancelqd: $(BUILD)/src/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/cancelqctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/cancelq-sandbox: $(SANDBOX_SRC:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lhttp_parser
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
+
+# --- tests -----------------------------------------------------------------
+
+bootstrap:
+	@sh tools/bootstrap.sh
+
+test: bootstrap
+	@$(MAKE) --no-print-directory test-run
+
+test-run: all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+unit: $(UNIT_BIN)
+	@sh tests/run-unit.sh $(UNIT_BIN)
+
+integration: all
+	@BUILD=$(BUILD) sh tests/integration/run.sh
+
+asan: bootstrap
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  test-run
+
+check-config: $(BUILD)/cancelqd
+	$(BUILD)/cancelqd -c conf/cancelq.conf --check-config
+
+demo: bootstrap
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bash tools/demo.sh
+
+bench: bootstrap
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bash tools/bench.sh
+
+FUZZ_SECONDS ?= 60
+fuzz: bootstrap
+	@mkdir -p $(BUILD)/fuzz
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) \
+	  $(shell $(PKG_CONFIG) --cflags libcjson) -o $(BUILD)/fuzz/fuzz_job \
+	  tests/fuzz/fuzz_job.c src/job.c src/err.c $(shell $(PKG_CONFIG) --libs libcjson) -lm
+	@mkdir -p $(BUILD)/fuzz/corpus
+	cp tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/ 2>/dev/null || true
+	$(BUILD)/fuzz/fuzz_job -max_total_time=$(FUZZ_SECONDS) -max_len=70000 \
+	  -print_final_stats=1 $(BUILD)/fuzz/corpus
+
+lint: bootstrap
+	@sh tools/lint.sh
+
+format:
+	clang-format -i src/*.c include/cancelq/*.h tools/*/*.c tests/unit/*.c tests/fuzz/*.c
+
+# --- install ---------------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 $(BUILD)/cancelqd $(DESTDIR)$(PREFIX)/sbin/cancelqd
+	install -m 0755 $(BUILD)/cancelq-sandbox $(DESTDIR)$(PREFIX)/bin/cancelq-sandbox
+	$(if $(CTL_SRC),install -m 0755 $(BUILD)/cancelqctl $(DESTDIR)$(PREFIX)/bin/cancelqctl)
+	install -d $(DESTDIR)/etc/cancelq
+	install -m 0640 conf/cancelq.conf $(DESTDIR)/etc/cancelq/cancelq.conf.example
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)

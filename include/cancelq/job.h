@@ -1,0 +1,101 @@
+/*
+ * job.h - the cancellation job (DESIGN.md section 2) and the records cancelq
+ * writes about it (dead-letter entries, section 6).
+ *
+ * cJSON ownership rule for all of cancelq: a function that returns a cJSON*
+ * gives the caller ownership (free with cJSON_Delete) unless its comment says
+ * "borrowed"; pointers into a tree owned by a struct (cq_job.params, .meta)
+ * are borrowed and live as long as that struct.
+ *
+ * Parsing is strict: the text is at most CQ_JOB_MAX_BYTES, parsed with its
+ * length (Redis strings are not NUL-terminated), nesting is bounded by
+ * CQ_JOB_MAX_DEPTH, keys are compared case-sensitively, types are exact,
+ * unknown top-level keys are rejected (a misspelt "idempotency_key" must not
+ * silently turn into a derived key), and integers must be exact
+ * (3007255.5 is refused; cJSON's valueint saturates so valuedouble is used).
+ */
+#ifndef CANCELQ_JOB_H
+#define CANCELQ_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "cancelq/err.h"
+
+#define CQ_JOB_MAX_BYTES (64 * 1024) /* DESIGN.md section 2 */
+#define CQ_JOB_MAX_DEPTH 8           /* params/meta nesting; real jobs use 2 */
+#define CQ_JOB_ID_MAX 128
+#define CQ_IDEM_KEY_MAX 200
+#define CQ_MAX_ATTEMPTS_LIMIT 100    /* a job may not ask for more */
+
+typedef struct cq_job {
+    cJSON *root;            /* owned: the parsed job */
+    const char *id;         /* borrowed from root */
+    const char *provider;   /* borrowed from root */
+    const char *action;     /* borrowed from root */
+    const cJSON *params;    /* borrowed: an object */
+    const cJSON *meta;      /* borrowed or NULL */
+    char *idem_key;         /* owned: given, or derived by cq_job_derive_key */
+    bool idem_key_given;
+    int max_attempts;       /* 0 = use the worker default */
+    int64_t deadline_ms;    /* unix ms, 0 = none */
+} cq_job;
+
+/* Parse and validate the generic part of a job from buf[0..len).
+ * Returns 0 and fills *job, or a negative errno with err->code one of
+ * "too_large", "bad_json", "too_deep", "missing_field", "bad_type",
+ * "bad_value", "unknown_field" and err->msg naming the field.  On error *job
+ * holds whatever could be read (job->id may be non-NULL) and must still be
+ * released with cq_job_clear().  The params are only checked to be an
+ * object: the adapter validates them. */
+int cq_job_parse(const char *buf, size_t len, cq_job *job, cq_err *err);
+
+/* Release what a cq_job owns; the struct itself is the caller's. */
+void cq_job_clear(cq_job *job);
+
+/* Set job->idem_key to "<provider>:<action>:<target>" unless the job gave
+ * one.  Returns 0 or -ENOMEM. */
+int cq_job_derive_key(cq_job *job, const char *target);
+
+/* Canonical hash of the params object: keys sorted at every level, printed
+ * unformatted, FNV-1a 64-bit, written as 16 lowercase hex digits + NUL into
+ * out[17].  Equal params (in any key order) give equal hashes. */
+void cq_job_params_hash(const cJSON *params, char out[17]);
+
+/* Strict integer read of obj[key]: present, a number, an exact integer in
+ * [min, max].  Returns 0, -ENOENT (absent), or -EINVAL; err names
+ * "<prefix>.<key>". Shared by the adapters. */
+int cq_json_get_int(const cJSON *obj, const char *key, int64_t min, int64_t max,
+                    int64_t *out, const char *prefix, cq_err *err);
+
+/* Strict string read of obj[key] (case-sensitive key): present, a string,
+ * length in [minlen, maxlen].  *out is borrowed from obj. */
+int cq_json_get_string(const cJSON *obj, const char *key, size_t minlen, size_t maxlen,
+                       const char **out, const char *prefix, cq_err *err);
+
+/* Parse an RFC 3339 UTC timestamp ("2026-11-30T00:00:00Z", optional
+ * fraction, "Z" or +hh:mm offset) into unix ms.  0 or -EINVAL. */
+int cq_parse_rfc3339(const char *s, int64_t *ms);
+
+/* Format unix ms as RFC 3339 UTC with milliseconds into out[32]. */
+void cq_format_rfc3339(int64_t ms, char out[32]);
+
+/* One attempt in a job's history (no secrets: codes and statuses only). */
+typedef struct cq_attempt {
+    int64_t at_ms;
+    long http_status;  /* 0 when no answer */
+    char error[32];    /* short code, "" on success */
+} cq_attempt;
+
+/* Build a dead-letter entry (DESIGN.md section 6) as JSON text (heap,
+ * caller frees with free()).  raw/raw_len is the job as received: embedded
+ * as a JSON value when it parses, else as a string.  NULL on ENOMEM. */
+char *cq_dead_entry(const char *raw, size_t raw_len, const char *status,
+                    const char *error, const char *message, int attempts,
+                    const cq_attempt *history, size_t nhistory,
+                    int64_t failed_at_ms, const char *worker);
+
+#endif
