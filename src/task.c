@@ -1,0 +1,673 @@
+/*
+ * task.c - one job from the moment it is taken to its one outcome.
+ *
+ *   taken -> parsed/validated --invalid--------------------------> finish
+ *         -> deadline passed ---------------------------------------> finish (expired)
+ *         -> claim idempotency key --duplicate/conflict------------> finish
+ *                                  --busy--> back to delayed (no attempt spent)
+ *         -> [status check first when the outcome of an earlier
+ *             attempt is unknown] --already done------------------> finish
+ *         -> call --succeeded/already_done-------------------------> finish (key done)
+ *                 --401--> renew token, call once more
+ *                 --ambiguous--> status check --done--> finish (already_done)
+ *                                              --not done--> finish (failed)
+ *                 --transient--> delayed (attempts, Retry-After, deadline)
+ *                 --permanent--> finish (failed)
+ *
+ * Every end goes through finish.lua, which writes outcome, dead letter and
+ * idempotency record atomically and only if this worker still owns the job.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cancelq/backoff.h"
+#include "cancelq/log.h"
+#include "worker_int.h"
+
+enum mode { M_CALL, M_CHECK_UNKNOWN, M_CHECK_AMBIGUOUS };
+
+typedef struct task {
+    cq_worker *w;
+    struct task *next, *prev;  /* w->tasks */
+    struct task *wait_next;    /* provider wait queue */
+    char handle[CQ_HANDLE_MAX];
+    char *item;                /* owned: the item as taken */
+    size_t item_len;
+    cq_envelope env;
+    cq_job job;
+    bool job_ok;
+    cq_provider *prov;
+    const cq_action *action;
+    char hash[17];
+    char idem_key[CQ_KEY_MAX];
+    enum mode mode;
+    bool auth_renewed;
+    bool in_http;
+    bool done;                 /* finish or release sent: no more steps */
+    cq_verdict ambiguous;      /* the answer a status check must confirm */
+    char orig_id[CQ_JOB_ID_MAX + 1], orig_status[32], orig_finished[40];
+} task;
+
+static void task_request(task *t);
+
+/* --- bookkeeping --------------------------------------------------------- */
+
+static void task_free(task *t)
+{
+    cq_worker *w = t->w;
+
+    if (t->prev != NULL)
+        t->prev->next = t->next;
+    else
+        w->tasks = t->next;
+    if (t->next != NULL)
+        t->next->prev = t->prev;
+    w->ntasks--;
+    cq_job_clear(&t->job);
+    cq_envelope_clear(&t->env);
+    free(t->item);
+    free(t);
+    cq_worker_slot_freed(w);
+}
+
+bool cq_task_known(const cq_worker *w, const char *handle, size_t len)
+{
+    const task *t;
+
+    for (t = w->tasks; t != NULL; t = t->next) {
+        if (strlen(t->handle) == len && memcmp(t->handle, handle, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+void cq_task_free_all(cq_worker *w)
+{
+    while (w->tasks != NULL)
+        task_free(w->tasks);
+}
+
+static const char *job_id(const task *t) { return t->job.id != NULL ? t->job.id : ""; }
+
+/* --- ends ---------------------------------------------------------------- */
+
+static void written_cb(void *data, redisReply *reply)
+{
+    task *t = data;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+        t->w->stats.lost_ownership++;
+        cq_log(CQ_LOG_WARN, "job_not_ours", "id", job_id(t), "handle", t->handle, "detail",
+               "taken back by another worker while we held it; nothing written", NULL);
+    } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        cq_log(CQ_LOG_ERR, "redis_script_error", "id", job_id(t), "error", reply->str, NULL);
+    }
+    task_free(t);
+}
+
+static bool status_is_dead(const char *s)
+{
+    return strcmp(s, "failed") == 0 || strcmp(s, "exhausted") == 0 ||
+           strcmp(s, "expired") == 0 || strcmp(s, "invalid") == 0 ||
+           strcmp(s, "conflict") == 0;
+}
+
+static const char *idem_op(const task *t, const char *status)
+{
+    if (!t->job_ok || t->idem_key[0] == '\0')
+        return "none";
+    if (strcmp(status, "succeeded") == 0 || strcmp(status, "already_done") == 0)
+        return "done";
+    if (strcmp(status, "duplicate") == 0 || strcmp(status, "conflict") == 0 ||
+        strcmp(status, "invalid") == 0)
+        return "none"; /* the record is another job's */
+    return "release";
+}
+
+#define NARGS 48
+
+typedef struct args {
+    const char *v[NARGS];
+    size_t l[NARGS];
+    int n;
+} args;
+
+static void arg(args *a, const char *s)
+{
+    if (a->n < NARGS) {
+        a->v[a->n] = s != NULL ? s : "";
+        a->l[a->n] = strlen(a->v[a->n]);
+        a->n++;
+    }
+}
+
+/* Publish the one outcome of this job (see finish.lua). */
+static void task_finish(task *t, const char *status, const char *error, const char *message,
+                        long http_status)
+{
+    cq_worker *w = t->w;
+    char attempts[16], http[16], duration[24], finished[32], redacted[CQ_ERR_MSG_MAX];
+    char *dead = NULL, *meta = NULL;
+    int64_t now = cq_now_ms();
+    const char *idem = t->idem_key[0] != '\0' ? t->idem_key : w->k_prefix;
+    args a = { .n = 0 };
+
+    t->done = true;
+    cq_log_redact(message != NULL ? message : "", redacted, sizeof(redacted));
+    snprintf(attempts, sizeof(attempts), "%d", t->env.attempts);
+    snprintf(http, sizeof(http), "%ld", http_status);
+    snprintf(duration, sizeof(duration), "%lld",
+             (long long)(now - (t->env.first_ms > 0 ? t->env.first_ms : now)));
+    cq_format_rfc3339(now, finished);
+    if (status_is_dead(status))
+        dead = cq_dead_entry(t->env.job, t->env.job_len, status, error, redacted,
+                             t->env.attempts, t->env.history, t->env.nhistory, now, w->id);
+    if (t->job.meta != NULL)
+        meta = cJSON_PrintUnformatted(t->job.meta);
+
+    arg(&a, w->k_inflight); arg(&a, w->k_results); arg(&a, w->k_dead); arg(&a, idem);
+    arg(&a, t->handle); arg(&a, w->maxlen); arg(&a, dead); arg(&a, idem_op(t, status));
+    arg(&a, t->env.tok); arg(&a, w->idem_ttl); arg(&a, status); arg(&a, finished);
+    arg(&a, job_id(t));
+    arg(&a, "id"); arg(&a, job_id(t));
+    arg(&a, "idempotency_key"); arg(&a, t->job.idem_key);
+    arg(&a, "provider"); arg(&a, t->job.provider);
+    arg(&a, "action"); arg(&a, t->job.action);
+    arg(&a, "status"); arg(&a, status);
+    arg(&a, "attempts"); arg(&a, attempts);
+    arg(&a, "http_status"); arg(&a, http);
+    arg(&a, "error"); arg(&a, error);
+    arg(&a, "message"); arg(&a, redacted);
+    arg(&a, "duration_ms"); arg(&a, duration);
+    arg(&a, "finished_at"); arg(&a, finished);
+    arg(&a, "worker"); arg(&a, w->id);
+    if (meta != NULL) {
+        arg(&a, "meta"); arg(&a, meta);
+    }
+    if (strcmp(status, "duplicate") == 0) {
+        arg(&a, "original_id"); arg(&a, t->orig_id);
+        arg(&a, "original_status"); arg(&a, t->orig_status);
+        arg(&a, "original_finished_at"); arg(&a, t->orig_finished);
+    }
+    cq_log(strcmp(status, "succeeded") == 0 || strcmp(status, "already_done") == 0 ||
+                   strcmp(status, "duplicate") == 0
+               ? CQ_LOG_INFO
+               : CQ_LOG_WARN,
+           "job_done", "id", job_id(t), "provider", t->job.provider, "action", t->job.action,
+           "status", status, "attempts", attempts, "http_status", http, "error", error,
+           "message", redacted, "duration_ms", duration, NULL);
+    w->stats.finished++;
+    if ((dead != NULL || !status_is_dead(status)) &&
+        cq_redis_script(w->main, "finish", written_cb, t, 4, a.n, a.v, a.l) == 0) {
+        free(dead);
+        cJSON_free(meta);
+        return;
+    }
+    free(dead);
+    cJSON_free(meta);
+    /* out of memory: leave the job in inflight, our restart or a peer takes it back */
+    cq_log(CQ_LOG_ERR, "job_stuck", "id", job_id(t), "error", "out of memory", NULL);
+    task_free(t);
+}
+
+/* Give the job back without an outcome: to delayed (due > 0) or to the
+ * queue (due 0).  envelope NULL pushes the stored item unchanged. */
+static void task_release(task *t, int64_t due, const char *envelope)
+{
+    cq_worker *w = t->w;
+    char d[24];
+    args a = { .n = 0 };
+
+    t->done = true;
+    snprintf(d, sizeof(d), "%lld", (long long)due);
+    arg(&a, w->k_inflight); arg(&a, w->k_delayed); arg(&a, w->k_jobs);
+    arg(&a, t->handle); arg(&a, d); arg(&a, envelope);
+    if (cq_redis_script(w->main, "release", written_cb, t, 3, a.n, a.v, a.l) != 0) {
+        cq_log(CQ_LOG_ERR, "job_stuck", "id", job_id(t), "error", "out of memory", NULL);
+        task_free(t);
+        return;
+    }
+    if (due > 0)
+        cq_worker_delayed_at(w, due);
+}
+
+/* Put the job back with its envelope updated. */
+static void task_requeue(task *t, int64_t due)
+{
+    char *env = cq_envelope_build(&t->env);
+
+    if (env == NULL) {
+        task_release(t, due, NULL); /* keeps the older envelope: loses only history */
+        return;
+    }
+    task_release(t, due, env);
+    free(env);
+}
+
+/* A transient failure: retry later, or end as exhausted / expired. */
+static void task_retry(task *t, const cq_verdict *v, long http_status, bool unknown)
+{
+    const cq_worker_conf *wc = &t->w->cfg->worker;
+    int max = t->job.max_attempts > 0 ? t->job.max_attempts : wc->max_attempts;
+    int64_t now = cq_now_ms();
+    uint64_t delay;
+
+    if (t->env.attempts >= max) {
+        char msg[CQ_ERR_MSG_MAX];
+
+        snprintf(msg, sizeof(msg), "gave up after %d attempts: %.200s", t->env.attempts,
+                 v->message);
+        task_finish(t, "exhausted", v->error, msg, http_status);
+        return;
+    }
+    delay = cq_retry_delay(v->has_retry_after, v->retry_after_ms, wc->retry_after_max_ms,
+                           wc->backoff_base_ms, wc->backoff_max_ms,
+                           (unsigned)(t->env.attempts > 0 ? t->env.attempts - 1 : 0),
+                           cq_rand_default, NULL);
+    if (t->job.deadline_ms > 0 && now + (int64_t)delay >= t->job.deadline_ms) {
+        task_finish(t, "expired", v->error, "deadline passes before the next attempt",
+                    http_status);
+        return;
+    }
+    t->env.unknown = unknown;
+    t->w->stats.retried++;
+    {
+        char ds[24], at[16];
+
+        snprintf(ds, sizeof(ds), "%llu", (unsigned long long)delay);
+        snprintf(at, sizeof(at), "%d", t->env.attempts);
+        cq_log(CQ_LOG_INFO, "job_retry", "id", job_id(t), "provider", t->job.provider,
+               "attempts", at, "error", v->error, "delay_ms", ds, NULL);
+    }
+    task_requeue(t, now + (int64_t)(delay > 0 ? delay : 1));
+}
+
+/* --- provider slots ------------------------------------------------------ */
+
+static void slot_release(cq_provider *p)
+{
+    task *t;
+
+    p->active--;
+    while (p->active < p->conf->concurrency && (t = p->wait_head) != NULL) {
+        p->wait_head = t->wait_next;
+        if (p->wait_head == NULL)
+            p->wait_tail = NULL;
+        t->wait_next = NULL;
+        p->active++;
+        task_request(t);
+    }
+}
+
+/* Take a request slot of the provider, or queue for one. */
+static void task_call_when_free(task *t)
+{
+    cq_provider *p = t->prov;
+
+    if (p->active < p->conf->concurrency) {
+        p->active++;
+        task_request(t);
+        return;
+    }
+    if (p->wait_tail != NULL)
+        p->wait_tail->wait_next = t;
+    else
+        p->wait_head = t;
+    p->wait_tail = t;
+}
+
+void cq_task_release_waiting(cq_worker *w)
+{
+    size_t i;
+
+    for (i = 0; i < w->nproviders; i++) {
+        cq_provider *p = &w->providers[i];
+        task *t;
+
+        while ((t = p->wait_head) != NULL) {
+            p->wait_head = t->wait_next;
+            t->wait_next = NULL;
+            task_release(t, 0, NULL);
+        }
+        p->wait_tail = NULL;
+    }
+}
+
+/* --- answers ------------------------------------------------------------- */
+
+static void on_answer(void *data, const cq_response *resp);
+
+static void task_request(task *t)
+{
+    cq_worker *w = t->w;
+    cq_provider *p = t->prov;
+    cq_request req;
+    cq_http_opts o;
+    cq_err err;
+    int rc;
+
+    if (w->stopping) {
+        /* not sent yet: back to the queue for the next worker */
+        slot_release(p);
+        task_release(t, 0, NULL);
+        return;
+    }
+    memset(&req, 0, sizeof(req));
+    cq_err_clear(&err);
+    rc = t->mode == M_CALL ? t->action->build(p->conf, t->job.params, &req, &err)
+                           : t->action->build_check(p->conf, t->job.params, &req, &err);
+    if (rc != 0) {
+        cq_request_clear(&req);
+        slot_release(p);
+        task_finish(t, "failed", err.code[0] ? err.code : "build_failed", err.msg, 0);
+        return;
+    }
+    o.timeout_ms = p->conf->timeout_ms;
+    o.connect_timeout_ms = p->conf->connect_timeout_ms;
+    o.max_response = p->conf->max_response;
+    o.allow_http = p->conf->allow_insecure_http;
+    o.auth_prefix = p->adapter->auth_prefix;
+    o.token = p->token;
+    if (t->mode == M_CALL) {
+        if (t->env.first_ms == 0)
+            t->env.first_ms = cq_now_ms();
+        t->env.attempts++;
+        w->stats.calls++;
+    } else {
+        w->stats.checks++;
+    }
+    t->in_http = true;
+    rc = cq_http_send(w->http, &req, &o, on_answer, t);
+    cq_request_clear(&req);
+    if (rc != 0) {
+        cq_verdict v;
+
+        t->in_http = false;
+        slot_release(p);
+        cq_verdict_set(&v, CQ_V_RETRY, "internal", "could not start the request (%d)", rc);
+        task_retry(t, &v, 0, false);
+    }
+}
+
+static void record_attempt(task *t, const cq_response *resp, const cq_verdict *v)
+{
+    cq_envelope_add_attempt(&t->env, resp->now_ms, resp->status,
+                            v->kind == CQ_V_SUCCEEDED ? "" : v->error);
+}
+
+static void renew_and_repeat(task *t, const cq_verdict *v, long status)
+{
+    if (t->auth_renewed) {
+        task_finish(t, "failed", "unauthorized",
+                    "the provider refused the credentials twice (after renewing the token)",
+                    status);
+        return;
+    }
+    t->auth_renewed = true;
+    if (cq_provider_reload_token(t->prov) != 0) {
+        task_finish(t, "failed", v->error, "401 and the token could not be renewed", status);
+        return;
+    }
+    cq_log(CQ_LOG_NOTICE, "token_renewed", "provider", t->prov->conf->name, "reason", "401",
+           NULL);
+    if (t->mode == M_CALL && t->env.attempts > 0)
+        t->env.attempts--; /* the renewal's repeat is the same attempt */
+    task_call_when_free(t);
+}
+
+static void on_call_answer(task *t, const cq_response *resp, const cq_verdict *v)
+{
+    switch (v->kind) {
+    case CQ_V_SUCCEEDED:
+        task_finish(t, "succeeded", "", v->message, resp->status);
+        break;
+    case CQ_V_ALREADY_DONE:
+        task_finish(t, "already_done", v->error, v->message, resp->status);
+        break;
+    case CQ_V_AUTH:
+        renew_and_repeat(t, v, resp->status);
+        break;
+    case CQ_V_CHECK:
+        if (t->action->build_check == NULL) {
+            task_finish(t, "failed", v->error, v->message, resp->status);
+            break;
+        }
+        t->ambiguous = *v;
+        t->ambiguous.has_retry_after = false;
+        t->mode = M_CHECK_AMBIGUOUS;
+        task_call_when_free(t);
+        break;
+    case CQ_V_RETRY:
+        task_retry(t, v, resp->status, resp->maybe_sent);
+        break;
+    default:
+        task_finish(t, "failed", v->error, v->message, resp->status);
+        break;
+    }
+}
+
+static void on_check_answer(task *t, const cq_response *resp, const cq_verdict *v)
+{
+    switch (v->kind) {
+    case CQ_V_ALREADY_DONE:
+        task_finish(t, "already_done", v->error[0] ? v->error : "status_check", v->message,
+                    resp->status);
+        break;
+    case CQ_V_AUTH:
+        renew_and_repeat(t, v, resp->status);
+        break;
+    case CQ_V_RETRY:
+        /* keep the check pending: the next attempt starts with it again */
+        task_retry(t, v, resp->status, true);
+        break;
+    default: /* NOT_DONE */
+        if (t->mode == M_CHECK_AMBIGUOUS) {
+            task_finish(t, "failed", t->ambiguous.error, t->ambiguous.message, 0);
+        } else {
+            t->env.unknown = false;
+            t->mode = M_CALL;
+            task_call_when_free(t);
+        }
+        break;
+    }
+}
+
+static void on_answer(void *data, const cq_response *resp)
+{
+    task *t = data;
+    cq_verdict v;
+
+    t->in_http = false;
+    slot_release(t->prov);
+    memset(&v, 0, sizeof(v));
+    if (resp->transport == CQ_TR_ABORTED) {
+        /* shutdown: back to the queue; the next taker checks first if sent */
+        t->env.unknown = t->env.unknown || resp->maybe_sent;
+        if (t->mode == M_CALL && t->env.attempts > 0)
+            t->env.attempts--;
+        task_requeue(t, 0);
+        return;
+    }
+    if (t->mode == M_CALL) {
+        t->action->classify(t->prov->conf, t->job.params, resp, &v);
+        record_attempt(t, resp, &v);
+        on_call_answer(t, resp, &v);
+    } else {
+        t->action->classify_check(t->prov->conf, t->job.params, resp, &v);
+        on_check_answer(t, resp, &v);
+    }
+}
+
+/* --- claim --------------------------------------------------------------- */
+
+static const char *elem(const redisReply *r, size_t i)
+{
+    if (r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
+        r->element[i]->type != REDIS_REPLY_STRING)
+        return "";
+    return r->element[i]->str;
+}
+
+static void task_go(task *t, bool check_first)
+{
+    if (check_first && t->action->build_check != NULL) {
+        t->mode = M_CHECK_UNKNOWN;
+        cq_log(CQ_LOG_INFO, "job_status_check", "id", job_id(t), "reason",
+               "outcome of an earlier attempt is unknown", NULL);
+    } else {
+        t->mode = M_CALL;
+    }
+    task_call_when_free(t);
+}
+
+static void claim_cb(void *data, redisReply *reply)
+{
+    task *t = data;
+    const char *v;
+
+    if (reply == NULL) {
+        task_free(t); /* shutting down hard: the job stays inflight for reclaim */
+        return;
+    }
+    v = elem(reply, 0);
+    if (t->w->stopping) {
+        task_release(t, 0, NULL);
+    } else if (strcmp(v, "claimed") == 0) {
+        task_go(t, false);
+    } else if (strcmp(v, "reclaimed") == 0) {
+        task_go(t, t->env.unknown);
+    } else if (strcmp(v, "takeover") == 0) {
+        task_go(t, true);
+    } else if (strcmp(v, "duplicate") == 0) {
+        snprintf(t->orig_id, sizeof(t->orig_id), "%s", elem(reply, 1));
+        snprintf(t->orig_status, sizeof(t->orig_status), "%s", elem(reply, 2));
+        snprintf(t->orig_finished, sizeof(t->orig_finished), "%s", elem(reply, 3));
+        task_finish(t, "duplicate", "", "already carried out by an earlier job", 0);
+    } else if (strcmp(v, "conflict") == 0) {
+        char msg[CQ_ERR_MSG_MAX];
+
+        snprintf(msg, sizeof(msg),
+                 "idempotency key already used by job '%s' with different params",
+                 elem(reply, 1));
+        task_finish(t, "conflict", "idempotency_conflict", msg, 0);
+    } else if (strcmp(v, "busy") == 0) {
+        const cq_worker_conf *wc = &t->w->cfg->worker;
+        uint64_t d = wc->backoff_base_ms +
+                     cq_backoff_delay(wc->backoff_base_ms, wc->backoff_base_ms, 0,
+                                      cq_rand_default, NULL);
+
+        cq_log(CQ_LOG_INFO, "job_key_busy", "id", job_id(t), "holder", elem(reply, 1), NULL);
+        task_requeue(t, cq_now_ms() + (int64_t)d);
+    } else {
+        cq_log(CQ_LOG_ERR, "redis_script_error", "id", job_id(t), "error",
+               reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected claim reply", NULL);
+        task_requeue(t, cq_now_ms() + (int64_t)t->w->cfg->worker.backoff_base_ms);
+    }
+}
+
+static void task_claim(task *t)
+{
+    cq_worker *w = t->w;
+    const cq_provider_conf *pc = t->prov->conf;
+    char now[24], lease[24];
+    args a = { .n = 0 };
+
+    snprintf(now, sizeof(now), "%lld", (long long)cq_now_ms());
+    /* the claim must outlive a request and its retry of a renewed token */
+    snprintf(lease, sizeof(lease), "%llu",
+             (unsigned long long)(w->cfg->worker.lease_ms + 2 * pc->timeout_ms));
+    arg(&a, t->idem_key);
+    arg(&a, t->env.tok); arg(&a, job_id(t)); arg(&a, w->id); arg(&a, t->hash);
+    arg(&a, now); arg(&a, lease); arg(&a, w->idem_ttl);
+    if (cq_redis_script(w->main, "claim", claim_cb, t, 1, a.n, a.v, a.l) != 0) {
+        cq_log(CQ_LOG_ERR, "job_stuck", "id", job_id(t), "error", "out of memory", NULL);
+        task_free(t);
+    }
+}
+
+/* --- start --------------------------------------------------------------- */
+
+static cq_provider *find_provider(cq_worker *w, const char *name)
+{
+    size_t i;
+
+    for (i = 0; name != NULL && i < w->nproviders; i++) {
+        if (strcmp(w->providers[i].conf->name, name) == 0)
+            return &w->providers[i];
+    }
+    return NULL;
+}
+
+/* Validate the job against its provider and action; 0 or fills err. */
+static int task_validate(task *t, cq_err *err)
+{
+    char target[CQ_TARGET_MAX];
+    int rc;
+
+    rc = cq_job_parse(t->env.job, t->env.job_len, &t->job, err);
+    if (rc != 0)
+        return rc;
+    t->prov = find_provider(t->w, t->job.provider);
+    if (t->prov == NULL)
+        return cq_err_set(err, -EINVAL, "unknown_provider",
+                          "provider: '%s' is not a provider instance of this deployment",
+                          t->job.provider);
+    t->action = cq_adapter_action(t->prov->adapter, t->job.action);
+    if (t->action == NULL)
+        return cq_err_set(err, -EINVAL, "unknown_action",
+                          "action: '%s' is not an action of adapter '%s'", t->job.action,
+                          t->prov->adapter->name);
+    rc = t->action->validate(t->job.params, target, sizeof(target), err);
+    if (rc != 0)
+        return rc;
+    if (cq_job_derive_key(&t->job, target) != 0)
+        return cq_err_set(err, -ENOMEM, "nomem", "out of memory");
+    cq_job_params_hash(t->job.params, t->hash);
+    if (snprintf(t->idem_key, sizeof(t->idem_key), "%sidem:%s", t->w->k_prefix,
+                 t->job.idem_key) >= (int)sizeof(t->idem_key))
+        return cq_err_set(err, -EINVAL, "bad_value", "idempotency_key: too long");
+    return 0;
+}
+
+void cq_task_start(cq_worker *w, const char *handle, const char *item, size_t len)
+{
+    task *t = calloc(1, sizeof(*t));
+    cq_err err;
+
+    if (t == NULL || (t->item = malloc(len + 1)) == NULL) {
+        free(t);
+        cq_log(CQ_LOG_ERR, "job_stuck", "handle", handle, "error", "out of memory", NULL);
+        return; /* stays inflight; reclaimed at our restart */
+    }
+    memcpy(t->item, item, len);
+    t->item[len] = '\0';
+    t->item_len = len;
+    t->w = w;
+    snprintf(t->handle, sizeof(t->handle), "%s", handle);
+    t->next = w->tasks;
+    if (w->tasks != NULL)
+        w->tasks->prev = t;
+    w->tasks = t;
+    w->ntasks++;
+    w->stats.fetched++;
+    if (cq_envelope_parse(t->item, t->item_len, &t->env) != 0) {
+        task_free(t);
+        return;
+    }
+    if (t->env.tok[0] == '\0')
+        snprintf(t->env.tok, sizeof(t->env.tok), "%s/%s", w->id, handle);
+    cq_err_clear(&err);
+    if (task_validate(t, &err) != 0) {
+        t->job_ok = false;
+        task_finish(t, "invalid", err.code, err.msg, 0);
+        return;
+    }
+    t->job_ok = true;
+    if (cq_deadline_passed(t->job.deadline_ms, cq_now_ms())) {
+        task_finish(t, "expired", "deadline", "the job's deadline passed before it ended", 0);
+        return;
+    }
+    task_claim(t);
+}

@@ -1,0 +1,110 @@
+/*
+ * worker_int.h - what worker.c (life cycle, fetching, timers) and task.c
+ * (one job from fetch to outcome) share.  Not installed.
+ */
+#ifndef CANCELQ_WORKER_INT_H
+#define CANCELQ_WORKER_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "cancelq/adapter.h"
+#include "cancelq/config.h"
+#include "cancelq/envelope.h"
+#include "cancelq/http.h"
+#include "cancelq/job.h"
+#include "cancelq/redis.h"
+#include "cancelq/worker.h"
+
+#define CQ_KEY_MAX 320     /* "{prefix}:idem:" + a 200-byte key, with room */
+#define CQ_FETCH_BATCH 256 /* jobs taken per round trip at most */
+#define CQ_HANDLE_MAX 32
+
+struct task;
+
+/* A provider instance at run time. */
+typedef struct cq_provider {
+    const cq_provider_conf *conf;
+    const cq_adapter *adapter;
+    char *token;              /* owned secret; registered for log redaction */
+    int active;               /* requests in flight */
+    struct task *wait_head;   /* tasks waiting for a request slot, FIFO */
+    struct task *wait_tail;
+} cq_provider;
+
+typedef struct cq_stats {
+    uint64_t fetched, finished, retried, lost_ownership, calls, checks;
+} cq_stats;
+
+struct cq_worker {
+    uv_loop_t *loop;
+    const cq_config *cfg;
+    const char *id;
+    char k_prefix[CQ_KEY_MAX];   /* "{P}:" */
+    char k_jobs[CQ_KEY_MAX];
+    char k_inflight[CQ_KEY_MAX];
+    char k_seq[CQ_KEY_MAX];
+    char k_workers[CQ_KEY_MAX];
+    char k_delayed[CQ_KEY_MAX];
+    char k_dead[CQ_KEY_MAX];
+    char k_results[CQ_KEY_MAX];
+    char maxlen[24];
+    char idem_ttl[24];
+
+    cq_redis *main;              /* scripts and everything else */
+    cq_redis *block;             /* the blocking wait for new jobs */
+    cq_http *http;
+    cq_provider *providers;
+    size_t nproviders;
+
+    struct task *tasks;          /* every job held, doubly linked */
+    size_t ntasks;
+    bool started;                /* identity settled, leftovers reclaimed */
+    bool fetching;
+    bool blocking;
+    bool stopping;
+    bool closed;
+    int exit_code;
+    int64_t promote_at;          /* when the promote timer fires, unix ms */
+    uint64_t hb_last_seen;       /* identity check: the other holder's heartbeat */
+    cq_stats stats;
+
+    uv_timer_t hb_timer;
+    uv_timer_t promote_timer;
+    uv_timer_t stop_timer;
+    uv_timer_t identity_timer;
+    uv_signal_t sig_term, sig_int, sig_hup;
+};
+
+/* task.c ------------------------------------------------------------------ */
+
+/* Start processing an item taken from the queue under handle.  The item is
+ * copied. */
+void cq_task_start(cq_worker *w, const char *handle, const char *item, size_t len);
+
+/* Shutdown: give back every job that has not reached the provider yet. */
+void cq_task_release_waiting(cq_worker *w);
+
+/* Free every task left after the connections closed (their jobs stay in
+ * Redis for reclaim). */
+void cq_task_free_all(cq_worker *w);
+
+/* Is a task holding this handle? */
+bool cq_task_known(const cq_worker *w, const char *handle, size_t len);
+
+/* worker.c ---------------------------------------------------------------- */
+
+int64_t cq_now_ms(void);
+
+/* A task ended and released its slot: fetch more, or finish stopping. */
+void cq_worker_slot_freed(cq_worker *w);
+
+/* A retry was scheduled at due_ms: make sure promotion runs by then. */
+void cq_worker_delayed_at(cq_worker *w, int64_t due_ms);
+
+/* Re-read the token of a provider (after a 401, or SIGHUP).  0 or -errno. */
+int cq_provider_reload_token(cq_provider *p);
+
+#endif
