@@ -81,3 +81,92 @@ finish() {
     echo "$(basename "$0"): $PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ]
 }
+
+# write_conf FILE [WORKER_LINES] [PROVIDER_LINES]: a config for the private
+# redis-server and sandbox, with the sandbox's default tokens in $T.
+write_conf() {
+    local f=$1 wextra=${2:-} pextra=${3:-}
+    printf 'sandbox-intronis-token\n' > "$T/intronis.token"
+    printf 'sandbox-activeplatform-token\n' > "$T/activeplatform.token"
+    printf 'sandbox-keliweb-token\n' > "$T/keliweb.token"
+    {
+        printf '[redis]\nhost = 127.0.0.1\nport = %s\nprefix = %s\n\n' "$REDIS_PORT" "${PREFIX:-cq}"
+        printf '[worker]\nid = %s\nlease = 3s\nbackoff_base = 100ms\nbackoff_max = 1s\nshutdown_grace = 5s\n%b\n\n' \
+            "${WORKER_ID:-w1}" "$wextra"
+        for p in intronis activeplatform keliweb; do
+            printf '[provider %s]\nbase_url = %s\nallow_insecure_http = yes\ntoken_file = %s/%s.token\ntimeout = 2s\nconnect_timeout = 1s\n%b\n\n' \
+                "$p" "$SANDBOX" "$T" "$p" "$pextra"
+        done
+    } > "$f"
+}
+
+# start_daemon CONF [LOG]: sets DAEMON_PID.
+start_daemon() {
+    local conf=$1 log=${2:-$T/cancelqd.log}
+    "$BIN/cancelqd" -c "$conf" >> "$log" 2>&1 &
+    DAEMON_PID=$!
+    PIDS+=("$DAEMON_PID")
+}
+
+# results_count: entries in the results stream.
+results_count() { rraw XLEN "{${PREFIX:-cq}}:results"; }
+
+# wait_results N [SECONDS]: wait until the stream holds N entries.
+wait_results() {
+    local n=$1 s=${2:-30} i
+    for i in $(seq 1 $((s * 10))); do
+        [ "$(results_count)" -ge "$n" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# outcome ID FIELD: a field of the (last) outcome of job ID.
+outcome() {
+    rraw XRANGE "{${PREFIX:-cq}}:results" - + | awk -v id="$1" -v f="$2" '
+        { line[NR] = $0 }
+        END {
+            for (i = 1; i <= NR; i++) if (line[i] == "id" && line[i+1] == id) {
+                for (j = i; j <= NR && j < i + 44; j += 2) {
+                    if (j > i && line[j] == "id") break
+                    if (line[j] == f) { v = line[j+1]; break }
+                }
+            }
+            print v
+        }'
+}
+
+# enqueue JSON...: LPUSH jobs.
+enqueue() { local j; for j in "$@"; do rraw LPUSH "{${PREFIX:-cq}}:jobs" "$j" > /dev/null; done; }
+
+# target_calls TARGET: how many cancellation calls the sandbox saw for TARGET.
+target_calls() {
+    curl -s "$SANDBOX/_sandbox/target?name=$1" | jq -r '.cancel // 0'
+}
+
+# sandbox_post PATH JSON
+sandbox_post() { curl -s -X POST -H 'Content-Type: application/json' -d "$2" "$SANDBOX/_sandbox/$1" > /dev/null; }
+
+# enqueue_many N TAG: push N jobs spread over the three providers, ids TAG-i,
+# every job with its own target.
+enqueue_many() {
+    local n=$1 tag=$2 i
+    for i in $(seq 1 "$n"); do
+        case $((i % 3)) in
+        0) j="{\"id\":\"$tag-$i\",\"provider\":\"intronis\",\"action\":\"cancel_partner\",\"params\":{\"username\":\"$tag-$i\",\"reason_id\":1,\"reason_note\":\"\"}}" ;;
+        1) j="{\"id\":\"$tag-$i\",\"provider\":\"activeplatform\",\"action\":\"delete_subscription\",\"params\":{\"reseller_id\":7,\"subscription_id\":$((i + ${3:-0}))}}" ;;
+        2) j="{\"id\":\"$tag-$i\",\"provider\":\"keliweb\",\"action\":\"cancel_service\",\"params\":{\"serviceid\":$((i + ${3:-0}))}}" ;;
+        esac
+        printf "LPUSH {%s}:jobs '%s'\n" "${PREFIX:-cq}" "$j"
+    done | redis-cli -p "$REDIS_PORT" > /dev/null
+}
+
+# outcome_ids: every job id in the results stream, one a line.
+outcome_ids() {
+    rraw XRANGE "{${PREFIX:-cq}}:results" - + | awk 'prev == "id" { print } { prev = $0 }'
+}
+
+# repeated_calls: cancellation calls beyond the first, summed over targets.
+repeated_calls() {
+    curl -s "$SANDBOX/_sandbox/stats" | jq '[.targets[] | (.cancel // 0) - 1 | select(. > 0)] | add // 0'
+}

@@ -1,0 +1,360 @@
+/*
+ * adapter.c - the adapter registry and the helpers every adapter shares:
+ * request building (headers, form fields, URLs with percent-encoded path
+ * segments), the classification rows common to all providers, and verdicts.
+ *
+ * Pure: no I/O.  libcurl is used only for curl_easy_escape(), which needs no
+ * handle and no curl_global_init() since curl 7.82.
+ *
+ * cJSON: adapters hand cJSON_Print*() output to cq_request.body, which is
+ * released with free(); that is only right while cJSON's allocation hooks
+ * are the default malloc/free, and cancelq never calls cJSON_InitHooks().
+ */
+#include "cancelq/adapter.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cancelq/backoff.h"
+
+/* A built URL is base_url plus a few short segments; anything longer is a
+ * bug or a hostile parameter, never a real provider endpoint. */
+#define CQ_URL_MAX 4096
+/* Longest header line an adapter builds (all are static text today). */
+#define CQ_HEADER_MAX 1024
+/* Longest parameter value that may be percent-encoded into a path segment
+ * (curl_easy_escape takes an int length; encoding triples the size). */
+#define CQ_SEGMENT_MAX 1024
+
+/* The adapters (one file each). */
+extern const cq_adapter cq_adapter_intronis;
+extern const cq_adapter cq_adapter_activeplatform;
+extern const cq_adapter cq_adapter_keliweb;
+
+/* Adding a provider = one src/adapter_NAME.c + one line here. */
+static const cq_adapter *const adapters[] = {
+    &cq_adapter_intronis,
+    &cq_adapter_activeplatform,
+    &cq_adapter_keliweb,
+};
+
+#define NADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
+
+/* Registry ---------------------------------------------------------------- */
+
+const cq_adapter *cq_adapter_find(const char *name)
+{
+    if (name == NULL)
+        return NULL;
+    for (size_t i = 0; i < NADAPTERS; i++)
+        if (strcmp(adapters[i]->name, name) == 0)
+            return adapters[i];
+    return NULL;
+}
+
+const cq_action *cq_adapter_action(const cq_adapter *a, const char *name)
+{
+    if (a == NULL || name == NULL)
+        return NULL;
+    for (size_t i = 0; i < a->nactions; i++)
+        if (strcmp(a->actions[i].name, name) == 0)
+            return &a->actions[i];
+    return NULL;
+}
+
+const cq_adapter *const *cq_adapters(size_t *n)
+{
+    if (n != NULL)
+        *n = NADAPTERS;
+    return adapters;
+}
+
+/* Requests ---------------------------------------------------------------- */
+
+void cq_request_clear(cq_request *req)
+{
+    if (req == NULL)
+        return;
+    free(req->url);
+    for (size_t i = 0; i < req->nheaders && i < CQ_REQ_MAX_HEADERS; i++)
+        free(req->headers[i]);
+    free(req->body);
+    for (size_t i = 0; i < req->nform && i < CQ_REQ_MAX_FORM; i++)
+        free(req->form[i].value);
+    memset(req, 0, sizeof(*req));
+}
+
+/* Copy s[0..len) into a new NUL-terminated heap string, or NULL. */
+static char *dup_n(const char *s, size_t len)
+{
+    char *p = malloc(len + 1);
+
+    if (p == NULL)
+        return NULL;
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+/* A header line must not smuggle a second header or a body in. */
+static bool header_line_ok(const char *line, size_t len)
+{
+    if (len == 0 || len > CQ_HEADER_MAX || strchr(line, ':') == NULL)
+        return false;
+    return strpbrk(line, "\r\n") == NULL;
+}
+
+int cq_request_add_header(cq_request *req, const char *line)
+{
+    size_t len;
+    char *copy;
+
+    if (req == NULL || line == NULL)
+        return -EINVAL;
+    len = strlen(line);
+    if (!header_line_ok(line, len))
+        return -EINVAL;
+    if (req->nheaders >= CQ_REQ_MAX_HEADERS)
+        return -E2BIG;
+    copy = dup_n(line, len);
+    if (copy == NULL)
+        return -ENOMEM;
+    req->headers[req->nheaders++] = copy;
+    return 0;
+}
+
+int cq_request_add_form(cq_request *req, const char *name, const char *value)
+{
+    char *copy;
+
+    if (req == NULL || name == NULL || value == NULL || name[0] == '\0')
+        return -EINVAL;
+    if (req->nform >= CQ_REQ_MAX_FORM)
+        return -E2BIG;
+    copy = dup_n(value, strlen(value));
+    if (copy == NULL)
+        return -ENOMEM;
+    req->form[req->nform].name = name;
+    req->form[req->nform].value = copy;
+    req->nform++;
+    return 0;
+}
+
+/* URLs -------------------------------------------------------------------- */
+
+/* A parameter that would not stay one path segment once encoded: empty (it
+ * would merge two slashes) or a dot segment, which curl and servers resolve
+ * ("/v1/partners/../cancellation" is "/v1/cancellation").  The unreserved
+ * '.' is left alone by percent-encoding, so these are refused instead. */
+static bool segment_ok(const char *s)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len > CQ_SEGMENT_MAX)
+        return false;
+    return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+/* Append s[0..len) to buf (of CQ_URL_MAX + 1 bytes) at *pos. */
+static int url_append(char *buf, size_t *pos, const char *s, size_t len)
+{
+    if (len > CQ_URL_MAX - *pos)
+        return -E2BIG;
+    memcpy(buf + *pos, s, len);
+    *pos += len;
+    buf[*pos] = '\0';
+    return 0;
+}
+
+/* Percent-encode one parameter as a single path segment and append it. */
+static int url_append_segment(char *buf, size_t *pos, const char *value)
+{
+    char *enc;
+    int rc;
+
+    if (!segment_ok(value))
+        return -EINVAL;
+    enc = curl_easy_escape(NULL, value, (int)strlen(value));
+    if (enc == NULL)
+        return -ENOMEM;
+    rc = url_append(buf, pos, enc, strlen(enc));
+    curl_free(enc);
+    return rc;
+}
+
+int cq_url_build(const char *base, const char *const *segs, const bool *literal,
+                 size_t nsegs, char **out)
+{
+    char *buf;
+    size_t pos = 0, blen;
+    int rc = 0;
+
+    if (base == NULL || out == NULL || (nsegs > 0 && (segs == NULL || literal == NULL)))
+        return -EINVAL;
+    *out = NULL;
+    buf = malloc(CQ_URL_MAX + 1);
+    if (buf == NULL)
+        return -ENOMEM;
+    buf[0] = '\0';
+    /* The config strips the trailing slash already; stay correct anyway. */
+    blen = strlen(base);
+    while (blen > 0 && base[blen - 1] == '/')
+        blen--;
+    rc = url_append(buf, &pos, base, blen);
+    for (size_t i = 0; rc == 0 && i < nsegs; i++) {
+        if (segs[i] == NULL)
+            rc = -EINVAL;
+        else if (literal[i])
+            rc = url_append(buf, &pos, segs[i], strlen(segs[i]));
+        else
+            rc = url_append_segment(buf, &pos, segs[i]);
+    }
+    if (rc != 0)
+        goto free_buf;
+    *out = dup_n(buf, pos);
+    if (*out == NULL)
+        rc = -ENOMEM;
+free_buf:
+    free(buf);
+    return rc;
+}
+
+/* Verdicts ---------------------------------------------------------------- */
+
+/* Messages end up in logs, outcome streams and dead-letter entries: no
+ * control characters (a provider's body could otherwise forge log lines),
+ * and no UTF-8 sequence cut in half by the size bound. */
+static void text_sanitize(char *s)
+{
+    size_t len, start;
+    unsigned char lead;
+    size_t need;
+
+    for (char *p = s; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+            *p = ' ';
+    len = strlen(s);
+    if (len == 0)
+        return;
+    /* Find the start of the last (possibly partial) UTF-8 sequence. */
+    start = len - 1;
+    while (start > 0 && len - start < 4 && ((unsigned char)s[start] & 0xC0) == 0x80)
+        start--;
+    lead = (unsigned char)s[start];
+    if (lead < 0x80)
+        return;
+    need = (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : (lead & 0xF8) == 0xF0 ? 4 : 1;
+    if (len - start < need)
+        s[start] = '\0';
+}
+
+void cq_verdict_set(cq_verdict *v, cq_verdict_kind kind, const char *error,
+                    const char *fmt, ...)
+{
+    va_list ap;
+
+    if (v == NULL)
+        return;
+    memset(v, 0, sizeof(*v));
+    v->kind = kind;
+    snprintf(v->error, sizeof(v->error), "%s", error != NULL ? error : "");
+    if (fmt != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(v->message, sizeof(v->message), fmt, ap);
+        va_end(ap);
+    }
+    text_sanitize(v->error);
+    text_sanitize(v->message);
+}
+
+const char *cq_verdict_name(cq_verdict_kind kind)
+{
+    switch (kind) {
+    case CQ_V_SUCCEEDED:
+        return "succeeded";
+    case CQ_V_ALREADY_DONE:
+        return "already_done";
+    case CQ_V_RETRY:
+        return "retry";
+    case CQ_V_FAILED:
+        return "failed";
+    case CQ_V_CHECK:
+        return "check";
+    case CQ_V_AUTH:
+        return "auth";
+    case CQ_V_NOT_DONE:
+        return "not_done";
+    }
+    return "unknown";
+}
+
+/* Common classification --------------------------------------------------- */
+
+static const char *tr_msg(const cq_response *resp)
+{
+    return resp->transport_msg != NULL ? resp->transport_msg : "no detail";
+}
+
+/* Transport failures.  A TOO_LARGE answer is not transient, but the provider
+ * did answer, so the call may have been carried out: CHECK lets adapters
+ * with a status lookup verify, and the others turn it into FAILED, rather
+ * than a blind retry that could cancel twice. */
+static void classify_transport(const cq_response *resp, cq_verdict *v)
+{
+    switch (resp->transport) {
+    case CQ_TR_CONNECT:
+        cq_verdict_set(v, CQ_V_RETRY, "connect", "could not reach the provider: %s",
+                       tr_msg(resp));
+        return;
+    case CQ_TR_TIMEOUT:
+        cq_verdict_set(v, CQ_V_RETRY, "timeout", "request timed out: %s", tr_msg(resp));
+        return;
+    case CQ_TR_TOO_LARGE:
+        cq_verdict_set(v, CQ_V_CHECK, "too_large",
+                       "answer (HTTP %ld) exceeded the response size cap", resp->status);
+        return;
+    case CQ_TR_ABORTED:
+        cq_verdict_set(v, CQ_V_RETRY, "aborted", "request aborted (shutdown)");
+        return;
+    case CQ_TR_OK:
+    case CQ_TR_OTHER:
+        break;
+    }
+    cq_verdict_set(v, CQ_V_RETRY, "transport", "transport failure: %s", tr_msg(resp));
+}
+
+static bool status_is_transient(long status)
+{
+    return status == 408 || status == 425 || status == 429 || (status >= 500 && status <= 599);
+}
+
+bool cq_classify_common(const cq_response *resp, cq_verdict *v)
+{
+    char code[16];
+    uint64_t delay;
+
+    if (resp->transport != CQ_TR_OK) {
+        classify_transport(resp, v);
+        return true;
+    }
+    if (resp->status == 401) {
+        cq_verdict_set(v, CQ_V_AUTH, "unauthorized", "HTTP 401: token rejected");
+        return true;
+    }
+    if (!status_is_transient(resp->status))
+        return false;
+    snprintf(code, sizeof(code), "http_%ld", resp->status);
+    cq_verdict_set(v, CQ_V_RETRY, code, "HTTP %ld: transient provider error", resp->status);
+    /* An unreadable Retry-After is ignored: the backoff applies. */
+    if (resp->retry_after != NULL &&
+        cq_retry_after_parse(resp->retry_after, resp->now_ms, &delay) == 0) {
+        v->has_retry_after = true;
+        v->retry_after_ms = delay;
+    }
+    return true;
+}
