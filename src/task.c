@@ -622,8 +622,10 @@ static int task_validate(task *t, cq_err *err)
     rc = t->action->validate(t->job.params, target, sizeof(target), err);
     if (rc != 0)
         return rc;
-    if (cq_job_derive_key(&t->job, target) != 0)
-        return cq_err_set(err, -ENOMEM, "nomem", "out of memory");
+    rc = cq_job_derive_key(&t->job, target);
+    if (rc != 0)
+        return cq_err_set(err, rc, rc == -ENOMEM ? "no_memory" : "bad_value",
+                          "idempotency_key: cannot be derived from the params");
     cq_job_params_hash(t->job.params, t->hash);
     if (snprintf(t->idem_key, sizeof(t->idem_key), "%sidem:%s", t->w->k_prefix,
                  t->job.idem_key) >= (int)sizeof(t->idem_key))
