@@ -112,6 +112,13 @@ typedef struct cq_config {
  * exactly one credential kind per provider with its files readable. */
 cq_config *cq_config_load(const char *path, cq_err *err);
 
+/* Flags for cq_config_load_ex(). */
+#define CQ_CONFIG_SKIP_SECRETS 1u /* do not require secret files to be readable
+                                     (cancelqctl needs only [redis]) */
+
+/* cq_config_load() with flags. */
+cq_config *cq_config_load_ex(const char *path, unsigned flags, cq_err *err);
+
 /* Same, from a string; `name` is used as the file name in messages and
  * relative secret paths resolve against the current directory. */
 cq_config *cq_config_load_string(const char *text, const char *name, cq_err *err);
