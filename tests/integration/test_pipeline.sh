@@ -79,7 +79,7 @@ check_eq "503 x4 with max_attempts 3: exhausted" exhausted "$(outcome r-ex statu
 check_eq "exhausted after 3 calls" 3 "$(target_calls keliweb:101)"
 check_eq "past deadline: expired" expired "$(outcome r-dl status)"
 check_eq "expired made no call" 0 "$(target_calls keliweb:102)"
-check "dead letter keeps the attempt history" bash -c "redis-cli --raw -p $REDIS_PORT LRANGE '$P:dead' 0 -1 | jq -e 'select(.status == \"exhausted\") | (.history | length) == 3 and .attempts == 3' >/dev/null"
+check_eq "dead letter keeps the attempt history" "3 3 http_503" "$(rraw LRANGE "$P:dead" 0 -1 | jq -rs '[.[] | select(.status? == "exhausted")][0] | "\(.history | length) \(.attempts) \(.history[2].error)"')"
 
 # --- 429 with Retry-After: 1 is honoured --------------------------------------
 sandbox_post script '{"target":"activeplatform:5/5","responses":[{"status":429,"retry_after":"1"}]}'
