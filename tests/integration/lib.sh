@@ -91,8 +91,8 @@ write_conf() {
     printf 'sandbox-keliweb-token\n' > "$T/keliweb.token"
     {
         printf '[redis]\nhost = 127.0.0.1\nport = %s\nprefix = %s\n\n' "$REDIS_PORT" "${PREFIX:-cq}"
-        printf '[worker]\nid = %s\nlease = 3s\nbackoff_base = 100ms\nbackoff_max = 1s\nshutdown_grace = 5s\n%b\n\n' \
-            "${WORKER_ID:-w1}" "$wextra"
+        printf '[worker]\nid = %s\nlease = %s\nbackoff_base = 100ms\nbackoff_max = 1s\nshutdown_grace = 5s\n%b\n\n' \
+            "${WORKER_ID:-w1}" "${LEASE:-3s}" "$wextra"
         for p in intronis activeplatform keliweb; do
             printf '[provider %s]\nbase_url = %s\nallow_insecure_http = yes\ntoken_file = %s/%s.token\ntimeout = 2s\nconnect_timeout = 1s\n%b\n\n' \
                 "$p" "$SANDBOX" "$T" "$p" "$pextra"
@@ -106,10 +106,18 @@ start_daemon() {
     "$BIN/cancelqd" -c "$conf" >> "$log" 2>&1 &
     DAEMON_PID=$!
     PIDS+=("$DAEMON_PID")
+    sleep 0.2
+    if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+        echo "cancelqd exited at start:"; tail -5 "$log"; exit 1
+    fi
 }
 
 # results_count: entries in the results stream.
-results_count() { rraw XLEN "{${PREFIX:-cq}}:results"; }
+results_count() {
+    local n
+    n=$(rraw XLEN "{${PREFIX:-cq}}:results" 2>/dev/null)
+    case $n in ''|*[!0-9]*) echo 0 ;; *) echo "$n" ;; esac
+}
 
 # wait_results N [SECONDS]: wait until the stream holds N entries.
 wait_results() {

@@ -10,7 +10,7 @@ N=${CRASH_JOBS:-1000}
 
 start_redis --appendonly yes --appendfsync always
 start_sandbox --latency 300
-write_conf "$T/cq.conf" "concurrency = 500\nlease = 2s" "concurrency = 200"
+LEASE=2s write_conf "$T/cq.conf" "concurrency = 500" "concurrency = 200"
 
 enqueue_many "$N" a
 start_daemon "$T/cq.conf"
