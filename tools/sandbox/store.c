@@ -1,0 +1,373 @@
+/*
+ * store.c - see store.h.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* First allocation of a target's timestamp ring; doubled up to SB_TIMES_MAX,
+ * so the many targets a benchmark touches once stay small. */
+#define SB_TIMES_INITIAL 4
+
+typedef struct sb_queue {
+    sb_script *head, *tail;
+    uint32_t len;
+} sb_queue;
+
+struct sb_store {
+    sb_hmap targets;
+    sb_queue wild[SB_PROVIDERS + 1]; /* per provider, then "every provider" */
+};
+
+static const char *const provider_names[SB_PROVIDERS] = {"intronis", "activeplatform", "keliweb"};
+
+void sb_script_free(sb_script *sc)
+{
+    if (sc == NULL)
+        return;
+    free(sc->body);
+    free(sc);
+}
+
+static void queue_clear(sb_script **head, sb_script **tail, uint32_t *len)
+{
+    sb_script *sc, *next;
+
+    for (sc = *head; sc != NULL; sc = next) {
+        next = sc->next;
+        sb_script_free(sc);
+    }
+    *head = *tail = NULL;
+    *len = 0;
+}
+
+static void queue_push(sb_script **head, sb_script **tail, uint32_t *len, sb_script *sc)
+{
+    sc->next = NULL;
+    if (*tail != NULL)
+        (*tail)->next = sc;
+    else
+        *head = sc;
+    *tail = sc;
+    (*len)++;
+}
+
+static sb_script *queue_pop(sb_script **head, sb_script **tail, uint32_t *len)
+{
+    sb_script *sc = *head;
+
+    if (sc == NULL)
+        return NULL;
+    *head = sc->next;
+    if (*head == NULL)
+        *tail = NULL;
+    (*len)--;
+    sc->next = NULL;
+    return sc;
+}
+
+static void target_free(void *value)
+{
+    sb_target *t = value;
+
+    if (t == NULL)
+        return;
+    queue_clear(&t->script_head, &t->script_tail, &t->script_len);
+    free(t->times);
+    free(t);
+}
+
+sb_store *sb_store_new(void)
+{
+    sb_store *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    if (sb_hmap_init(&s->targets) != 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void sb_store_reset(sb_store *s)
+{
+    size_t i;
+
+    sb_hmap_clear(&s->targets, target_free);
+    for (i = 0; i < SB_ARRAY_LEN(s->wild); i++)
+        queue_clear(&s->wild[i].head, &s->wild[i].tail, &s->wild[i].len);
+}
+
+void sb_store_free(sb_store *s)
+{
+    if (s == NULL)
+        return;
+    sb_store_reset(s);
+    sb_hmap_destroy(&s->targets, target_free);
+    free(s);
+}
+
+sb_target *sb_store_find(sb_store *s, const char *key)
+{
+    return sb_hmap_get(&s->targets, key);
+}
+
+int sb_store_get(sb_store *s, const char *key, sb_provider p, sb_target **out)
+{
+    sb_target *t = sb_hmap_get(&s->targets, key);
+
+    if (t != NULL) {
+        *out = t;
+        return 0;
+    }
+    if (s->targets.count >= SB_TARGETS_MAX)
+        return -ENOSPC;
+    t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return -ENOMEM;
+    t->provider = p;
+    t->state = SB_ST_ACTIVE;
+    if (sb_hmap_put(&s->targets, key, t) != 0) {
+        free(t);
+        return -ENOMEM;
+    }
+    *out = t;
+    return 0;
+}
+
+size_t sb_store_count(const sb_store *s)
+{
+    return s->targets.count;
+}
+
+struct foreach_arg {
+    void (*fn)(const char *key, sb_target *t, void *arg);
+    void *arg;
+};
+
+static void foreach_one(const char *key, void *value, void *arg)
+{
+    struct foreach_arg *fa = arg;
+
+    fa->fn(key, value, fa->arg);
+}
+
+void sb_store_foreach(sb_store *s, void (*fn)(const char *key, sb_target *t, void *arg), void *arg)
+{
+    struct foreach_arg fa = {fn, arg};
+
+    sb_hmap_foreach(&s->targets, foreach_one, &fa);
+}
+
+/* Make room in the ring for one more time; false when memory ran out (the
+ * time is then not remembered, counters still are). */
+static bool times_reserve(sb_target *t)
+{
+    size_t ncap;
+    int64_t *nt;
+
+    if (t->times_len < t->times_cap || t->times_cap == SB_TIMES_MAX)
+        return true;
+    /* the ring has not wrapped yet while it can still grow: head is 0 */
+    ncap = t->times_cap == 0 ? SB_TIMES_INITIAL : (size_t)t->times_cap * 2;
+    nt = realloc(t->times, ncap * sizeof(*nt));
+    if (nt == NULL)
+        return false;
+    t->times = nt;
+    t->times_cap = (uint8_t)ncap;
+    return true;
+}
+
+void sb_target_record(sb_target *t, bool cancel, int64_t unix_ms)
+{
+    if (!cancel) {
+        t->checks++;
+        return;
+    }
+    t->cancels++;
+    if (!times_reserve(t))
+        return;
+    if (t->times_len < t->times_cap) {
+        t->times[(t->times_head + t->times_len) % t->times_cap] = unix_ms;
+        t->times_len++;
+    } else {
+        t->times[t->times_head] = unix_ms;
+        t->times_head = (uint8_t)((t->times_head + 1) % t->times_cap);
+    }
+}
+
+size_t sb_target_times(const sb_target *t, int64_t *out)
+{
+    size_t i;
+
+    for (i = 0; i < t->times_len; i++)
+        out[i] = t->times[(t->times_head + i) % t->times_cap];
+    return t->times_len;
+}
+
+int sb_store_script_push(sb_store *s, sb_target *t, sb_provider p, sb_script *sc)
+{
+    sb_queue *q = &s->wild[p];
+
+    if (t != NULL) {
+        if (t->script_len >= SB_SCRIPT_QUEUE_MAX)
+            return -ENOSPC;
+        queue_push(&t->script_head, &t->script_tail, &t->script_len, sc);
+        return 0;
+    }
+    if (q->len >= SB_SCRIPT_QUEUE_MAX)
+        return -ENOSPC;
+    queue_push(&q->head, &q->tail, &q->len, sc);
+    return 0;
+}
+
+sb_script *sb_store_script_pop(sb_store *s, sb_target *t)
+{
+    sb_queue *q;
+
+    if (t->script_head != NULL)
+        return queue_pop(&t->script_head, &t->script_tail, &t->script_len);
+    q = &s->wild[t->provider];
+    if (q->head != NULL)
+        return queue_pop(&q->head, &q->tail, &q->len);
+    q = &s->wild[SB_PROVIDERS];
+    return queue_pop(&q->head, &q->tail, &q->len);
+}
+
+uint32_t sb_store_script_len(const sb_store *s, const sb_target *t, sb_provider p)
+{
+    return t != NULL ? t->script_len : s->wild[p].len;
+}
+
+void sb_store_script_clear(sb_store *s, sb_target *t, sb_provider p)
+{
+    sb_queue *q = &s->wild[p];
+
+    if (t != NULL)
+        queue_clear(&t->script_head, &t->script_tail, &t->script_len);
+    else
+        queue_clear(&q->head, &q->tail, &q->len);
+}
+
+const char *sb_provider_name(sb_provider p)
+{
+    return p < SB_PROVIDERS ? provider_names[p] : "*";
+}
+
+sb_provider sb_provider_parse(const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < SB_PROVIDERS; i++) {
+        if (strlen(provider_names[i]) == len && memcmp(provider_names[i], s, len) == 0)
+            return (sb_provider)i;
+    }
+    return SB_PROVIDERS;
+}
+
+const char *sb_state_name(sb_provider p, sb_state st)
+{
+    static const char *const names[SB_PROVIDERS][4] = {
+        [SB_INTRONIS] = {"ACTIVE", "ACTIVE", "CANCELED", "missing"},
+        [SB_ACTIVEPLATFORM] = {"Active", "Stopped", "Deleted", "missing"},
+        [SB_KELIWEB] = {"Active", "Active", "Cancellation Requested", "missing"},
+    };
+
+    if (p >= SB_PROVIDERS || (unsigned)st > SB_ST_MISSING)
+        return "?";
+    return names[p][st];
+}
+
+int sb_state_parse(sb_provider p, const char *s, sb_state *out)
+{
+    bool ap = p == SB_ACTIVEPLATFORM;
+
+    if (strcasecmp(s, "active") == 0)
+        *out = SB_ST_ACTIVE;
+    else if (strcasecmp(s, "cancelled") == 0 || strcasecmp(s, "canceled") == 0 ||
+             (ap && strcasecmp(s, "deleted") == 0))
+        *out = SB_ST_CANCELLED;
+    else if (strcasecmp(s, "missing") == 0)
+        *out = SB_ST_MISSING;
+    else if (ap && strcasecmp(s, "stopped") == 0)
+        *out = SB_ST_STOPPED;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+int sb_key_intronis(char key[SB_KEY_MAX + 1], const char *username)
+{
+    int n = snprintf(key, SB_KEY_MAX + 1, "intronis:%s", username);
+
+    return n < 0 || n > SB_KEY_MAX ? -EINVAL : 0;
+}
+
+void sb_key_activeplatform(char key[SB_KEY_MAX + 1], int64_t rid, int64_t sid)
+{
+    snprintf(key, SB_KEY_MAX + 1, "activeplatform:%" PRId64 "/%" PRId64, rid, sid);
+}
+
+void sb_key_keliweb(char key[SB_KEY_MAX + 1], int64_t serviceid)
+{
+    snprintf(key, SB_KEY_MAX + 1, "keliweb:%" PRId64, serviceid);
+}
+
+/* Parse the id part of a target name for provider p into key. */
+static int parse_id_part(sb_provider p, const char *id, char key[SB_KEY_MAX + 1], sb_why *why)
+{
+    const char *slash;
+    int64_t a, b;
+
+    switch (p) {
+    case SB_INTRONIS:
+        if (id[0] == '\0' || strlen(id) > SB_USERNAME_MAX)
+            return sb_why_set(why, "intronis username must be 1..%d bytes", SB_USERNAME_MAX);
+        return sb_key_intronis(key, id);
+    case SB_ACTIVEPLATFORM:
+        slash = strchr(id, '/');
+        if (slash == NULL || sb_parse_int(id, (size_t)(slash - id), 1, INT64_MAX, &a) != 0 ||
+            sb_parse_int(slash + 1, strlen(slash + 1), 1, INT64_MAX, &b) != 0)
+            return sb_why_set(why, "activeplatform target must be <reseller_id>/<subscription_id>"
+                                   " (positive integers)");
+        sb_key_activeplatform(key, a, b);
+        return 0;
+    case SB_KELIWEB:
+        if (sb_parse_int(id, strlen(id), 1, INT64_MAX, &a) != 0)
+            return sb_why_set(why, "keliweb target must be keliweb:<serviceid> (positive integer)");
+        sb_key_keliweb(key, a);
+        return 0;
+    default:
+        return sb_why_set(why, "unknown provider");
+    }
+}
+
+int sb_target_parse(const char *name, sb_provider *p, bool *wildcard, char key[SB_KEY_MAX + 1],
+                    sb_why *why)
+{
+    const char *colon = strchr(name, ':');
+
+    key[0] = '\0';
+    *wildcard = false;
+    if (strcmp(name, "*") == 0) {
+        *p = SB_PROVIDERS;
+        *wildcard = true;
+        return 0;
+    }
+    if (colon == NULL)
+        return sb_why_set(why, "target must be \"<provider>:<id>\", \"<provider>:*\" or \"*\"");
+    *p = sb_provider_parse(name, (size_t)(colon - name));
+    if (*p == SB_PROVIDERS)
+        return sb_why_set(why, "unknown provider in target (intronis, activeplatform, keliweb)");
+    if (strcmp(colon + 1, "*") == 0) {
+        *wildcard = true;
+        return 0;
+    }
+    return parse_id_part(*p, colon + 1, key, why);
+}
