@@ -15,7 +15,7 @@ cleanup() {
     echo "demo: everything stopped, $T removed"
 }
 trap cleanup EXIT
-port() { local p; while :; do p=$((20000 + RANDOM % 40000)); (echo > /dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }; done; }
+port() { local p; while :; do p=$((10000 + RANDOM % 22000)); (echo > /dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }; done; }
 RP=$(port); SP=$(port)
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

@@ -27,7 +27,7 @@ trap cleanup EXIT
 free_port() {
     local p
     while :; do
-        p=$(( 20000 + RANDOM % 40000 ))
+        p=$(( 10000 + RANDOM % 22000 )) # below the kernel's ephemeral range
         (echo > "/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
     done
 }
@@ -41,13 +41,18 @@ wait_for() {
 
 # start_redis [extra redis-server args...]: sets REDIS_PORT, defines rcli.
 start_redis() {
-    REDIS_PORT=$(free_port)
+    local try
     mkdir -p "$T/redis"
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/redis" \
-        --save '' --appendonly no --daemonize no --logfile "$T/redis/redis.log" "$@" &
-    REDIS_PID=$!
-    PIDS+=("$REDIS_PID")
-    wait_for redis-cli -p "$REDIS_PORT" ping || { echo "redis did not start"; exit 1; }
+    for try in 1 2 3; do
+        REDIS_PORT=$(free_port)
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/redis" \
+            --save '' --appendonly no --daemonize no --logfile "$T/redis/redis.log" "$@" &
+        REDIS_PID=$!
+        PIDS+=("$REDIS_PID")
+        wait_for redis-cli -p "$REDIS_PORT" ping && return 0
+        kill "$REDIS_PID" 2>/dev/null
+    done
+    echo "redis did not start"; tail -5 "$T/redis/redis.log"; exit 1
 }
 rcli() { redis-cli --no-raw -p "$REDIS_PORT" "$@"; }
 rraw() { redis-cli --raw -p "$REDIS_PORT" "$@"; }
@@ -78,6 +83,12 @@ check_eq() {
 
 # finish: print the summary line and exit with the right code.
 finish() {
+    local san
+    san=$(grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/*.log "$T"/*/*.log 2>/dev/null)
+    if [ -n "$san" ]; then
+        FAILED=$((FAILED + 1)); echo "  FAIL sanitizer reports in: $san"
+        grep -h -A12 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' $san | head -40
+    fi
     echo "$(basename "$0"): $PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ]
 }
