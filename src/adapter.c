@@ -187,8 +187,8 @@ static int url_append_segment(char *buf, size_t *pos, const char *value)
     return rc;
 }
 
-int cq_url_build(const char *base, const char *const *segs, const bool *literal,
-                 size_t nsegs, char **out)
+int cq_url_build(const char *base, const char *const *segs, const bool *literal, size_t nsegs,
+                 char **out)
 {
     char *buf;
     size_t pos = 0, blen;
@@ -253,8 +253,7 @@ static void text_sanitize(char *s)
         s[start] = '\0';
 }
 
-void cq_verdict_set(cq_verdict *v, cq_verdict_kind kind, const char *error,
-                    const char *fmt, ...)
+void cq_verdict_set(cq_verdict *v, cq_verdict_kind kind, const char *error, const char *fmt, ...)
 {
     va_list ap;
 
@@ -308,8 +307,7 @@ static void classify_transport(const cq_response *resp, cq_verdict *v)
 {
     switch (resp->transport) {
     case CQ_TR_CONNECT:
-        cq_verdict_set(v, CQ_V_RETRY, "connect", "could not reach the provider: %s",
-                       tr_msg(resp));
+        cq_verdict_set(v, CQ_V_RETRY, "connect", "could not reach the provider: %s", tr_msg(resp));
         return;
     case CQ_TR_TIMEOUT:
         cq_verdict_set(v, CQ_V_RETRY, "timeout", "request timed out: %s", tr_msg(resp));

@@ -47,7 +47,7 @@ static int check_known_keys(const cJSON *params, bool stop, cq_err *err)
 {
     const cJSON *item;
 
-    cJSON_ArrayForEach(item, params) {
+    cJSON_ArrayForEach (item, params) {
         const char *k = item->string != NULL ? item->string : "?";
 
         if (strcmp(k, "reseller_id") == 0 || strcmp(k, "subscription_id") == 0)
@@ -68,11 +68,10 @@ static int parse_params(const cJSON *params, bool stop, ap_params *p, cq_err *er
         return cq_err_set(err, -EINVAL, "bad_type", "params: must be an object");
     rc = check_known_keys(params, stop, err);
     if (rc == 0)
-        rc = cq_json_get_int(params, "reseller_id", 1, AP_ID_MAX, &p->reseller_id, "params",
-                             err);
+        rc = cq_json_get_int(params, "reseller_id", 1, AP_ID_MAX, &p->reseller_id, "params", err);
     if (rc == 0)
-        rc = cq_json_get_int(params, "subscription_id", 1, AP_ID_MAX, &p->subscription_id,
-                             "params", err);
+        rc = cq_json_get_int(params, "subscription_id", 1, AP_ID_MAX, &p->subscription_id, "params",
+                             err);
     if (rc == 0 && stop)
         rc = cq_json_get_string(params, "reason", 1, AP_TEXT_MAX, &p->reason, "params", err);
     if (rc == 0 && stop)
@@ -81,8 +80,7 @@ static int parse_params(const cJSON *params, bool stop, ap_params *p, cq_err *er
     return rc == -ENOENT ? -EINVAL : rc;
 }
 
-static int validate(const cJSON *params, bool stop, char *target, size_t target_size,
-                    cq_err *err)
+static int validate(const cJSON *params, bool stop, char *target, size_t target_size, cq_err *err)
 {
     ap_params p;
     int rc = parse_params(params, stop, &p, err);
@@ -96,8 +94,7 @@ static int validate(const cJSON *params, bool stop, char *target, size_t target_
     return 0;
 }
 
-static int ap_validate_delete(const cJSON *params, char *target, size_t target_size,
-                              cq_err *err)
+static int ap_validate_delete(const cJSON *params, char *target, size_t target_size, cq_err *err)
 {
     return validate(params, false, target, target_size, err);
 }
@@ -189,8 +186,8 @@ static int ap_build_stop(const cq_provider_conf *pc, const cJSON *params, cq_req
     return build(pc, params, true, req, err);
 }
 
-static int build_check(const cq_provider_conf *pc, const cJSON *params, bool stop,
-                       cq_request *req, cq_err *err)
+static int build_check(const cq_provider_conf *pc, const cJSON *params, bool stop, cq_request *req,
+                       cq_err *err)
 {
     ap_params p;
     int rc;
@@ -207,14 +204,14 @@ static int build_check(const cq_provider_conf *pc, const cJSON *params, bool sto
     return rc == 0 ? 0 : build_failed(rc, req, err);
 }
 
-static int ap_build_check_delete(const cq_provider_conf *pc, const cJSON *params,
-                                 cq_request *req, cq_err *err)
+static int ap_build_check_delete(const cq_provider_conf *pc, const cJSON *params, cq_request *req,
+                                 cq_err *err)
 {
     return build_check(pc, params, false, req, err);
 }
 
-static int ap_build_check_stop(const cq_provider_conf *pc, const cJSON *params,
-                               cq_request *req, cq_err *err)
+static int ap_build_check_stop(const cq_provider_conf *pc, const cJSON *params, cq_request *req,
+                               cq_err *err)
 {
     return build_check(pc, params, true, req, err);
 }
@@ -261,8 +258,8 @@ static void error_message(const cq_response *resp, char *out, size_t size)
     cJSON_Delete(root);
 }
 
-static void set_http(cq_verdict *v, cq_verdict_kind kind, const char *code,
-                     const cq_response *resp, const char *fallback)
+static void set_http(cq_verdict *v, cq_verdict_kind kind, const char *code, const cq_response *resp,
+                     const char *fallback)
 {
     char buf[16], msg[256];
 
@@ -294,8 +291,8 @@ static bool common(const cq_response *resp, cq_verdict *v)
     return true;
 }
 
-static void ap_classify(const cq_provider_conf *pc, const cJSON *params,
-                        const cq_response *resp, cq_verdict *v)
+static void ap_classify(const cq_provider_conf *pc, const cJSON *params, const cq_response *resp,
+                        cq_verdict *v)
 {
     long st = resp->status;
 

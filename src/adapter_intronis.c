@@ -31,7 +31,7 @@
 #define INTRONIS_REASON_ID_MAX INT32_MAX
 
 typedef struct intronis_params {
-    const char *username;    /* borrowed from the params */
+    const char *username; /* borrowed from the params */
     int64_t reason_id;
     const char *reason_note; /* borrowed, may be "" */
 } intronis_params;
@@ -44,7 +44,7 @@ static int check_known_keys(const cJSON *params, cq_err *err)
 {
     const cJSON *item;
 
-    cJSON_ArrayForEach(item, params) {
+    cJSON_ArrayForEach (item, params) {
         bool known = false;
 
         for (size_t i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++)
@@ -221,8 +221,8 @@ static int xml_body(const intronis_params *p, cq_request *req)
     char *buf;
 
     snprintf(id, sizeof(id), "%" PRId64, p->reason_id);
-    cap = strlen(XML_HEAD) + strlen(id) + strlen(XML_NOTE_OPEN) +
-          xml_escaped_len(p->reason_note) + strlen(XML_NOTE_CLOSE) + strlen(XML_NOTE_EMPTY) + 1;
+    cap = strlen(XML_HEAD) + strlen(id) + strlen(XML_NOTE_OPEN) + xml_escaped_len(p->reason_note) +
+          strlen(XML_NOTE_CLOSE) + strlen(XML_NOTE_EMPTY) + 1;
     buf = malloc(cap);
     if (buf == NULL)
         return -ENOMEM;
@@ -282,8 +282,8 @@ static int intronis_build(const cq_provider_conf *pc, const cJSON *params, cq_re
     req->method = "POST";
     rc = partner_url(pc, p.username, true, &req->url);
     if (rc == 0)
-        rc = cq_request_add_header(req, xml ? "Accept: application/xml"
-                                            : "Accept: application/json");
+        rc = cq_request_add_header(req,
+                                   xml ? "Accept: application/xml" : "Accept: application/json");
     if (rc == 0)
         rc = cq_request_add_header(req, xml ? "Content-Type: application/xml"
                                             : "Content-Type: application/json");
@@ -294,8 +294,8 @@ static int intronis_build(const cq_provider_conf *pc, const cJSON *params, cq_re
 
 /* The lookup asks for JSON whatever the instance's format: both are served
  * and only the JSON answer is read. */
-static int intronis_build_check(const cq_provider_conf *pc, const cJSON *params,
-                                cq_request *req, cq_err *err)
+static int intronis_build_check(const cq_provider_conf *pc, const cJSON *params, cq_request *req,
+                                cq_err *err)
 {
     intronis_params p;
     int rc;

@@ -49,7 +49,7 @@ static int check_known_keys(const cJSON *params, cq_err *err)
 {
     const cJSON *item;
 
-    cJSON_ArrayForEach(item, params) {
+    cJSON_ArrayForEach (item, params) {
         const char *k = item->string != NULL ? item->string : "?";
 
         if (strcmp(k, "serviceid") != 0 && strcmp(k, "type") != 0 && strcmp(k, "reason") != 0)
@@ -59,8 +59,8 @@ static int check_known_keys(const cJSON *params, cq_err *err)
 }
 
 /* An optional string: absent is fine (*out = NULL). */
-static int optional_string(const cJSON *params, const char *key, size_t maxlen,
-                           const char **out, cq_err *err)
+static int optional_string(const cJSON *params, const char *key, size_t maxlen, const char **out,
+                           cq_err *err)
 {
     *out = NULL;
     if (cJSON_GetObjectItemCaseSensitive(params, key) == NULL)
@@ -88,8 +88,8 @@ static int parse_params(const cJSON *params, kw_params *p, cq_err *err)
         return cq_err_set(err, -EINVAL, "bad_type", "params: must be an object");
     rc = check_known_keys(params, err);
     if (rc == 0)
-        rc = cq_json_get_int(params, "serviceid", 1, KW_SERVICEID_MAX, &p->serviceid, "params",
-                             err);
+        rc =
+            cq_json_get_int(params, "serviceid", 1, KW_SERVICEID_MAX, &p->serviceid, "params", err);
     if (rc == 0)
         rc = optional_string(params, "type", 64, &p->type, err);
     if (rc == 0)
@@ -118,8 +118,7 @@ static int kw_validate(const cJSON *params, char *target, size_t target_size, cq
 
 /* Accept asks for JSON; X-Requested-With is what the vendor's sample sends,
  * and makes the Laravel front answer errors as JSON rather than redirect. */
-static int kw_build(const cq_provider_conf *pc, const cJSON *params, cq_request *req,
-                    cq_err *err)
+static int kw_build(const cq_provider_conf *pc, const cJSON *params, cq_request *req, cq_err *err)
 {
     const char *segs[] = {"/api/v2/keliweb/add-cancel-request"};
     const bool literal[] = {true};
@@ -263,8 +262,8 @@ static void classify_200(const cq_response *resp, cq_verdict *v)
     cJSON_Delete(root);
 }
 
-static void kw_classify(const cq_provider_conf *pc, const cJSON *params,
-                        const cq_response *resp, cq_verdict *v)
+static void kw_classify(const cq_provider_conf *pc, const cJSON *params, const cq_response *resp,
+                        cq_verdict *v)
 {
     (void)pc;
     (void)params;
@@ -279,8 +278,9 @@ static void kw_classify(const cq_provider_conf *pc, const cJSON *params,
     if (resp->status == 200)
         classify_200(resp, v);
     else if (resp->status >= 200 && resp->status <= 299)
-        set_http(v, resp, "undocumented answer: the request may have been filed, verify at "
-                          "the provider");
+        set_http(v, resp,
+                 "undocumented answer: the request may have been filed, verify at "
+                 "the provider");
     else if (resp->status >= 300 && resp->status <= 399)
         set_http(v, resp, "unexpected redirect (not followed)");
     else

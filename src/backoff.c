@@ -91,9 +91,9 @@ uint64_t cq_backoff_delay(uint64_t base_ms, uint64_t max_ms, unsigned attempt, c
     return r % (cap + 1);
 }
 
-uint64_t cq_retry_delay(bool has_retry_after, uint64_t retry_after_ms,
-                        uint64_t retry_after_max_ms, uint64_t base_ms, uint64_t max_ms,
-                        unsigned attempt, cq_rand_fn rnd, void *ctx)
+uint64_t cq_retry_delay(bool has_retry_after, uint64_t retry_after_ms, uint64_t retry_after_max_ms,
+                        uint64_t base_ms, uint64_t max_ms, unsigned attempt, cq_rand_fn rnd,
+                        void *ctx)
 {
     if (has_retry_after)
         return retry_after_ms < retry_after_max_ms ? retry_after_ms : retry_after_max_ms;
@@ -155,8 +155,7 @@ static bool tm_is_real(const struct tm *tm, time_t t)
 
     return gmtime_r(&t, &back) != NULL && back.tm_year == tm->tm_year &&
            back.tm_mon == tm->tm_mon && back.tm_mday == tm->tm_mday &&
-           back.tm_hour == tm->tm_hour && back.tm_min == tm->tm_min &&
-           back.tm_sec == tm->tm_sec;
+           back.tm_hour == tm->tm_hour && back.tm_min == tm->tm_min && back.tm_sec == tm->tm_sec;
 }
 
 /* IMF-fixdate, RFC 850 or asctime (RFC 9110 section 5.6.7) into unix s. */

@@ -27,8 +27,7 @@ static void read_history(cq_envelope *env, const cJSON *h)
 
     if (!cJSON_IsArray(h))
         return; /* Lua's cjson prints an empty array as {} */
-    cJSON_ArrayForEach(a, h)
-    {
+    cJSON_ArrayForEach (a, h) {
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
 
         cq_envelope_add_attempt(env, num(a, "at"), (long)num(a, "http_status"),
@@ -85,8 +84,7 @@ void cq_envelope_clear(cq_envelope *env)
     env->job = NULL;
 }
 
-void cq_envelope_add_attempt(cq_envelope *env, int64_t at_ms, long http_status,
-                             const char *error)
+void cq_envelope_add_attempt(cq_envelope *env, int64_t at_ms, long http_status, const char *error)
 {
     cq_attempt *a;
 

@@ -94,9 +94,9 @@ struct http_req {
     char *body;
     size_t body_len, body_cap;
     bool poll_failed; /* no poll for its socket: fail it after the action */
-    bool too_large; /* write callback refused: cap reached */
-    bool oom;       /* write callback refused: no memory */
-    bool in_body;   /* header lines seen after body bytes are trailers */
+    bool too_large;   /* write callback refused: cap reached */
+    bool oom;         /* write callback refused: no memory */
+    bool in_body;     /* header lines seen after body bytes are trailers */
     bool has_retry_after, has_location, has_content_type;
     char retry_after[HTTP_HDR_VALUE_MAX];
     char location[HTTP_HDR_VALUE_MAX];
@@ -108,10 +108,10 @@ struct http_req {
 
 struct cq_http {
     uv_loop_t *loop;
-    CURLM *multi;    /* NULL once cq_http_free ran */
+    CURLM *multi;     /* NULL once cq_http_free ran */
     uv_timer_t timer; /* timer.data = this */
-    req_list active; /* added to the multi */
-    req_list done;   /* finished, callback not fired yet */
+    req_list active;  /* added to the multi */
+    req_list done;    /* finished, callback not fired yet */
     sock_ctx *socks;
     CURL *pool[HTTP_POOL_MAX];
     size_t npool;
@@ -741,8 +741,7 @@ static int build_form(http_req *r, const cq_request *req)
 
 /* Apply the engine's fixed safety rules, the per-request options and the
  * method.  0 or -errno. */
-static int configure_easy(http_req *r, const cq_request *req, const cq_http_opts *opts,
-                          bool post)
+static int configure_easy(http_req *r, const cq_request *req, const cq_http_opts *opts, bool post)
 {
     CURL *e = r->easy;
     const char *protocols = opts->allow_http ? "http,https" : "https";

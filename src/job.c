@@ -254,8 +254,8 @@ static int check_id(const cJSON *root, const char **out, cq_err *err)
 
 static bool is_name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
 }
 
 /* provider and action: 1..64 of [A-Za-z0-9_.-]. */
@@ -268,8 +268,7 @@ static int check_name(const cJSON *root, const char *key, const char **out, cq_e
         return rc;
     for (const char *p = s; *p; p++)
         if (!is_name_char(*p))
-            return cq_err_set(err, -EINVAL, "bad_value", "%s: must match [A-Za-z0-9_.-]+",
-                              key);
+            return cq_err_set(err, -EINVAL, "bad_value", "%s: must match [A-Za-z0-9_.-]+", key);
     *out = s;
     return 0;
 }
@@ -374,8 +373,8 @@ int cq_job_parse(const char *buf, size_t len, cq_job *job, cq_err *err)
     memset(job, 0, sizeof(*job));
     cq_err_clear(err);
     if (len > CQ_JOB_MAX_BYTES)
-        return cq_err_set(err, -EMSGSIZE, "too_large", "job is %zu bytes, the limit is %d",
-                          len, CQ_JOB_MAX_BYTES);
+        return cq_err_set(err, -EMSGSIZE, "too_large", "job is %zu bytes, the limit is %d", len,
+                          CQ_JOB_MAX_BYTES);
     rc = parse_text(buf, len, &job->root, err);
     if (rc < 0)
         return rc;
@@ -502,8 +501,8 @@ static bool add_attempt(cJSON *arr, const cq_attempt *a)
 }
 
 char *cq_dead_entry(const char *raw, size_t raw_len, const char *status, const char *error,
-                    const char *message, int attempts, const cq_attempt *history,
-                    size_t nhistory, int64_t failed_at_ms, const char *worker)
+                    const char *message, int attempts, const cq_attempt *history, size_t nhistory,
+                    int64_t failed_at_ms, const char *worker)
 {
     cJSON *entry = cJSON_CreateObject(), *job, *hist;
     char *out = NULL;

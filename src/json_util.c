@@ -213,8 +213,7 @@ static int scan_escape(scan *s, cq_err *err)
         return 0; /* cJSON refuses unknown escapes itself */
     for (size_t k = 1; k <= 4; k++) {
         if (s->i + k >= s->len || !is_hex(s->p[s->i + k]))
-            return cq_err_set(err, -EINVAL, "bad_json", "bad \\u escape at offset %zu",
-                              s->i - 1);
+            return cq_err_set(err, -EINVAL, "bad_json", "bad \\u escape at offset %zu", s->i - 1);
         v |= s->p[s->i + k] != '0';
     }
     if (v == 0)
@@ -228,8 +227,8 @@ static int scan_string_byte(scan *s, cq_err *err)
     unsigned char c = s->p[s->i];
 
     if (c < 0x20)
-        return cq_err_set(err, -EINVAL, "bad_json",
-                          "control character in a string at offset %zu", s->i);
+        return cq_err_set(err, -EINVAL, "bad_json", "control character in a string at offset %zu",
+                          s->i);
     if (s->escaped)
         return scan_escape(s, err);
     if (c == '\\')
@@ -312,8 +311,8 @@ static const cJSON *get_member(const cJSON *obj, const char *key)
     return cJSON_GetObjectItemCaseSensitive(obj, key);
 }
 
-int cq_json_get_int(const cJSON *obj, const char *key, int64_t min, int64_t max,
-                    int64_t *out, const char *prefix, cq_err *err)
+int cq_json_get_int(const cJSON *obj, const char *key, int64_t min, int64_t max, int64_t *out,
+                    const char *prefix, cq_err *err)
 {
     const char *pt = prefix_text(prefix), *pd = prefix_dot(prefix);
     const cJSON *item = get_member(obj, key);
@@ -324,22 +323,22 @@ int cq_json_get_int(const cJSON *obj, const char *key, int64_t min, int64_t max,
     if (item == NULL)
         return cq_err_set(err, -ENOENT, "missing_field", "%s%s%s: missing", pt, pd, key);
     if (!cJSON_IsNumber(item))
-        return cq_err_set(err, -EINVAL, "bad_type", "%s%s%s: must be an integer, got %s", pt,
-                          pd, key, cq_json_type_name(item));
+        return cq_err_set(err, -EINVAL, "bad_type", "%s%s%s: must be an integer, got %s", pt, pd,
+                          key, cq_json_type_name(item));
     d = item->valuedouble;
     cq_json_number_text(d, num);
     if (!isfinite(d) || d != floor(d))
-        return cq_err_set(err, -EINVAL, "bad_type", "%s%s%s: must be an integer, got %s", pt,
-                          pd, key, num);
+        return cq_err_set(err, -EINVAL, "bad_type", "%s%s%s: must be an integer, got %s", pt, pd,
+                          key, num);
     if (fabs(d) > CQ_JSON_MAX_EXACT)
         return cq_err_set(err, -EINVAL, "bad_value",
-                          "%s%s%s: got %s, beyond 2^53 where integers are not exact", pt, pd,
-                          key, num);
+                          "%s%s%s: got %s, beyond 2^53 where integers are not exact", pt, pd, key,
+                          num);
     v = (int64_t)d;
     if (v < min || v > max)
         return cq_err_set(err, -EINVAL, "bad_value",
-                          "%s%s%s: out of range %" PRId64 "..%" PRId64 ", got %s", pt, pd, key,
-                          min, max, num);
+                          "%s%s%s: out of range %" PRId64 "..%" PRId64 ", got %s", pt, pd, key, min,
+                          max, num);
     *out = v;
     return 0;
 }
@@ -354,14 +353,14 @@ int cq_json_get_string(const cJSON *obj, const char *key, size_t minlen, size_t 
     if (item == NULL)
         return cq_err_set(err, -ENOENT, "missing_field", "%s%s%s: missing", pt, pd, key);
     if (!cJSON_IsString(item) || item->valuestring == NULL)
-        return cq_err_set(err, -EINVAL, "bad_type", "%s%s%s: must be a string, got %s", pt, pd,
-                          key, cq_json_type_name(item));
+        return cq_err_set(err, -EINVAL, "bad_type", "%s%s%s: must be a string, got %s", pt, pd, key,
+                          cq_json_type_name(item));
     n = strlen(item->valuestring);
     if (n == 0 && minlen > 0)
         return cq_err_set(err, -EINVAL, "bad_value", "%s%s%s: must not be empty", pt, pd, key);
     if (n < minlen || n > maxlen)
-        return cq_err_set(err, -EINVAL, "bad_value", "%s%s%s: must be %zu..%zu bytes, got %zu",
-                          pt, pd, key, minlen, maxlen, n);
+        return cq_err_set(err, -EINVAL, "bad_value", "%s%s%s: must be %zu..%zu bytes, got %zu", pt,
+                          pd, key, minlen, maxlen, n);
     *out = item->valuestring;
     return 0;
 }

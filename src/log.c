@@ -16,7 +16,7 @@ static struct {
     cq_log_level max_level;
     int journal;
     char *secrets[CQ_LOG_MAX_SECRETS];
-} g_log = { NULL, CQ_LOG_INFO, 0, { NULL } };
+} g_log = {NULL, CQ_LOG_INFO, 0, {NULL}};
 
 static const char *level_name(cq_log_level level)
 {
@@ -154,7 +154,10 @@ static void put(line *l, const char *s, size_t n)
     l->buf[l->len] = '\0';
 }
 
-static void puts_(line *l, const char *s) { put(l, s, strlen(s)); }
+static void puts_(line *l, const char *s)
+{
+    put(l, s, strlen(s));
+}
 
 static int needs_quotes(const char *v)
 {
@@ -218,7 +221,7 @@ static void put_time(line *l)
 static size_t format_line(char *buf, size_t size, int journal, cq_log_level level,
                           const char *event, va_list ap)
 {
-    line l = { buf, size, 0 };
+    line l = {buf, size, 0};
     const char *k;
 
     if (size == 0)

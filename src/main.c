@@ -17,25 +17,24 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: cancelqd -c FILE [--check-config] [--verbose]\n"
-            "       cancelqd --version | --help\n"
-            "\n"
-            "Carries out subscription cancellations queued in Redis (see cancelqd(8)).\n"
-            "  -c, --config FILE   configuration file (INI, see conf/cancelq.conf)\n"
-            "      --check-config  validate the configuration, print a summary, exit\n"
-            "  -v, --verbose       also log debug events\n"
-            "  -V, --version       print the version\n"
-            "  -h, --help          this text\n"
-            "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP re-reads tokens.\n");
+    fprintf(f, "usage: cancelqd -c FILE [--check-config] [--verbose]\n"
+               "       cancelqd --version | --help\n"
+               "\n"
+               "Carries out subscription cancellations queued in Redis (see cancelqd(8)).\n"
+               "  -c, --config FILE   configuration file (INI, see conf/cancelq.conf)\n"
+               "      --check-config  validate the configuration, print a summary, exit\n"
+               "  -v, --verbose       also log debug events\n"
+               "  -V, --version       print the version\n"
+               "  -h, --help          this text\n"
+               "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP re-reads tokens.\n");
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' }, { "check-config", no_argument, NULL, 'k' },
-        { "verbose", no_argument, NULL, 'v' },      { "version", no_argument, NULL, 'V' },
-        { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
+        {"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *path = NULL;
     int check = 0, verbose = 0, c, rc = 1;
@@ -46,12 +45,24 @@ int main(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, "c:vVh", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': path = optarg; break;
-        case 'k': check = 1; break;
-        case 'v': verbose = 1; break;
-        case 'V': printf("cancelqd %s\n", CQ_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            path = optarg;
+            break;
+        case 'k':
+            check = 1;
+            break;
+        case 'v':
+            verbose = 1;
+            break;
+        case 'V':
+            printf("cancelqd %s\n", CQ_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (path == NULL || optind != argc) {
@@ -83,8 +94,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cancelqd: %s\n", err.msg);
         goto out_loop;
     }
-    cq_log(CQ_LOG_NOTICE, "cancelqd_start", "version", CQ_VERSION, "worker", cfg->worker.id,
-           NULL);
+    cq_log(CQ_LOG_NOTICE, "cancelqd_start", "version", CQ_VERSION, "worker", cfg->worker.id, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     rc = cq_worker_exit_code(w);
     cq_worker_free(w);

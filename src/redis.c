@@ -15,8 +15,8 @@
 #include "cancelq/backoff.h"
 #include "cancelq/log.h"
 
-#define RECONNECT_MIN_MS 100   /* first retry after a failure */
-#define RECONNECT_MAX_MS 5000  /* capped so a recovered Redis is found fast */
+#define RECONNECT_MIN_MS 100  /* first retry after a failure */
+#define RECONNECT_MAX_MS 5000 /* capped so a recovered Redis is found fast */
 #define WATCHDOG_EVERY_MS 1000
 #define MAX_SCRIPTS 16
 #define SHA_LEN 40
@@ -32,10 +32,10 @@ typedef struct cmd {
     cq_redis *r;
     cq_redis_cb cb;
     void *data;
-    int script;      /* index into cq_lua_scripts, -1 for a plain command */
-    int sent;        /* handed to the current connection */
+    int script; /* index into cq_lua_scripts, -1 for a plain command */
+    int sent;   /* handed to the current connection */
     int argc;
-    char **argv;     /* argc pointers, then argvlen, then the bytes: one allocation */
+    char **argv; /* argc pointers, then argvlen, then the bytes: one allocation */
     size_t *argvlen;
 } cmd;
 
@@ -62,14 +62,14 @@ struct cq_redis {
 
     redisAsyncContext *ac;
     enum state state;
-    cmd head;            /* circular list sentinel */
+    cmd head; /* circular list sentinel */
     size_t npending;
-    size_t nsent;        /* commands awaiting a reply on this connection */
+    size_t nsent; /* commands awaiting a reply on this connection */
     uint64_t last_progress_ms;
     uint64_t backoff_ms;
     uint64_t reconnects;
     int nscripts;
-    int init_left;       /* init replies still awaited */
+    int init_left; /* init replies still awaited */
     char sha[MAX_SCRIPTS][SHA_LEN + 1];
 
     uv_timer_t retry;
@@ -112,12 +112,27 @@ static void uvev_update(uvev *p, int add, int ev)
         uv_poll_stop(&p->poll);
 }
 
-static void uvev_add_read(void *d) { uvev_update(d, 1, UV_READABLE); }
-static void uvev_del_read(void *d) { uvev_update(d, 0, UV_READABLE); }
-static void uvev_add_write(void *d) { uvev_update(d, 1, UV_WRITABLE); }
-static void uvev_del_write(void *d) { uvev_update(d, 0, UV_WRITABLE); }
+static void uvev_add_read(void *d)
+{
+    uvev_update(d, 1, UV_READABLE);
+}
+static void uvev_del_read(void *d)
+{
+    uvev_update(d, 0, UV_READABLE);
+}
+static void uvev_add_write(void *d)
+{
+    uvev_update(d, 1, UV_WRITABLE);
+}
+static void uvev_del_write(void *d)
+{
+    uvev_update(d, 0, UV_WRITABLE);
+}
 
-static void uvev_closed(uv_handle_t *h) { free(h->data); }
+static void uvev_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
 
 static void uvev_cleanup(void *d)
 {
@@ -194,7 +209,10 @@ static void cmd_unlink(cmd *c)
     c->r->npending--;
 }
 
-static uint64_t now_ms(cq_redis *r) { return uv_now(r->loop); }
+static uint64_t now_ms(cq_redis *r)
+{
+    return uv_now(r->loop);
+}
 
 static void reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -232,8 +250,8 @@ static int send_one(cq_redis *r, cmd *c)
 {
     if (c->script >= 0)
         memcpy(c->argv[1], r->sha[c->script], SHA_LEN);
-    if (redisAsyncCommandArgv(r->ac, reply_cb, c, c->argc, (const char **)c->argv,
-                              c->argvlen) != REDIS_OK)
+    if (redisAsyncCommandArgv(r->ac, reply_cb, c, c->argc, (const char **)c->argv, c->argvlen) !=
+        REDIS_OK)
         return -EIO;
     if (r->nsent == 0)
         r->last_progress_ms = now_ms(r);
@@ -334,7 +352,10 @@ out:
 
 /* --- connection lifecycle ------------------------------------------------ */
 
-static void retry_cb(uv_timer_t *t) { connect_now(t->data); }
+static void retry_cb(uv_timer_t *t)
+{
+    connect_now(t->data);
+}
 
 static void schedule_reconnect(cq_redis *r)
 {
@@ -348,7 +369,6 @@ static void schedule_reconnect(cq_redis *r)
     r->backoff_ms = r->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : r->backoff_ms * 2;
     uv_timer_start(&r->retry, retry_cb, d, 0);
 }
-
 
 /* Forget the current connection: its pending replies come back as NULL and
  * the commands stay queued for the next one. */
@@ -426,8 +446,7 @@ static void connect_cb(const redisAsyncContext *ac, int status)
         return;
     if (status != REDIS_OK) {
         /* hiredis frees the context after this callback */
-        cq_log(CQ_LOG_WARN, "redis_connect_failed", "conn", r->name, "error", ac->errstr,
-               NULL);
+        cq_log(CQ_LOG_WARN, "redis_connect_failed", "conn", r->name, "error", ac->errstr, NULL);
         r->ac = NULL;
         schedule_reconnect(r);
         return;
@@ -514,8 +533,8 @@ static void watchdog_cb(uv_timer_t *t)
 }
 
 cq_redis *cq_redis_new(uv_loop_t *loop, const cq_redis_conf *rc, const char *password,
-                       const char *name, uint64_t reply_timeout_ms,
-                       const cq_redis_events *ev, cq_err *err)
+                       const char *name, uint64_t reply_timeout_ms, const cq_redis_events *ev,
+                       cq_err *err)
 {
     cq_redis *r = calloc(1, sizeof(*r));
 
@@ -556,16 +575,25 @@ nomem:
     return NULL;
 }
 
-int cq_redis_ready(const cq_redis *r) { return r->state == ST_READY; }
+int cq_redis_ready(const cq_redis *r)
+{
+    return r->state == ST_READY;
+}
 
-size_t cq_redis_pending(const cq_redis *r) { return r->npending; }
+size_t cq_redis_pending(const cq_redis *r)
+{
+    return r->npending;
+}
 
 uint64_t cq_redis_reconnects(const cq_redis *r)
 {
     return r->reconnects > 0 ? r->reconnects - 1 : 0;
 }
 
-void cq_redis_reconnect(cq_redis *r, const char *why) { drop(r, why); }
+void cq_redis_reconnect(cq_redis *r, const char *why)
+{
+    drop(r, why);
+}
 
 static void handle_closed(uv_handle_t *h)
 {

@@ -30,10 +30,10 @@ enum mode { M_CALL, M_CHECK_UNKNOWN, M_CHECK_AMBIGUOUS };
 
 typedef struct task {
     cq_worker *w;
-    struct task *next, *prev;  /* w->tasks */
-    struct task *wait_next;    /* provider wait queue */
+    struct task *next, *prev; /* w->tasks */
+    struct task *wait_next;   /* provider wait queue */
     char handle[CQ_HANDLE_MAX];
-    char *item;                /* owned: the item as taken */
+    char *item; /* owned: the item as taken */
     size_t item_len;
     cq_envelope env;
     cq_job job;
@@ -45,8 +45,8 @@ typedef struct task {
     enum mode mode;
     bool auth_renewed;
     bool in_http;
-    bool done;                 /* finish or release sent: no more steps */
-    cq_verdict ambiguous;      /* the answer a status check must confirm */
+    bool done;            /* finish or release sent: no more steps */
+    cq_verdict ambiguous; /* the answer a status check must confirm */
     char orig_id[CQ_JOB_ID_MAX + 1], orig_status[32], orig_finished[40];
 } task;
 
@@ -89,7 +89,10 @@ void cq_task_free_all(cq_worker *w)
         task_free(w->tasks);
 }
 
-static const char *job_id(const task *t) { return t->job.id != NULL ? t->job.id : ""; }
+static const char *job_id(const task *t)
+{
+    return t->job.id != NULL ? t->job.id : "";
+}
 
 /* --- ends ---------------------------------------------------------------- */
 
@@ -109,9 +112,8 @@ static void written_cb(void *data, redisReply *reply)
 
 static bool status_is_dead(const char *s)
 {
-    return strcmp(s, "failed") == 0 || strcmp(s, "exhausted") == 0 ||
-           strcmp(s, "expired") == 0 || strcmp(s, "invalid") == 0 ||
-           strcmp(s, "conflict") == 0;
+    return strcmp(s, "failed") == 0 || strcmp(s, "exhausted") == 0 || strcmp(s, "expired") == 0 ||
+           strcmp(s, "invalid") == 0 || strcmp(s, "conflict") == 0;
 }
 
 static const char *idem_op(const task *t, const char *status)
@@ -152,7 +154,7 @@ static void task_finish(task *t, const char *status, const char *error, const ch
     char *dead = NULL, *meta = NULL;
     int64_t now = cq_now_ms();
     const char *idem = t->idem_key[0] != '\0' ? t->idem_key : w->k_prefix;
-    args a = { .n = 0 };
+    args a = {.n = 0};
 
     t->done = true;
     cq_log_redact(message != NULL ? message : "", redacted, sizeof(redacted));
@@ -162,42 +164,67 @@ static void task_finish(task *t, const char *status, const char *error, const ch
              (long long)(now - (t->env.first_ms > 0 ? t->env.first_ms : now)));
     cq_format_rfc3339(now, finished);
     if (status_is_dead(status))
-        dead = cq_dead_entry(t->env.job, t->env.job_len, status, error, redacted,
-                             t->env.attempts, t->env.history, t->env.nhistory, now, w->id);
+        dead = cq_dead_entry(t->env.job, t->env.job_len, status, error, redacted, t->env.attempts,
+                             t->env.history, t->env.nhistory, now, w->id);
     if (t->job.meta != NULL)
         meta = cJSON_PrintUnformatted(t->job.meta);
 
-    arg(&a, w->k_inflight); arg(&a, w->k_results); arg(&a, w->k_dead); arg(&a, idem);
-    arg(&a, t->handle); arg(&a, w->maxlen); arg(&a, dead); arg(&a, idem_op(t, status));
-    arg(&a, t->env.tok); arg(&a, w->idem_ttl); arg(&a, status); arg(&a, finished);
+    arg(&a, w->k_inflight);
+    arg(&a, w->k_results);
+    arg(&a, w->k_dead);
+    arg(&a, idem);
+    arg(&a, t->handle);
+    arg(&a, w->maxlen);
+    arg(&a, dead);
+    arg(&a, idem_op(t, status));
+    arg(&a, t->env.tok);
+    arg(&a, w->idem_ttl);
+    arg(&a, status);
+    arg(&a, finished);
     arg(&a, job_id(t));
-    arg(&a, "id"); arg(&a, job_id(t));
-    arg(&a, "idempotency_key"); arg(&a, t->job.idem_key);
-    arg(&a, "provider"); arg(&a, t->job.provider);
-    arg(&a, "action"); arg(&a, t->job.action);
-    arg(&a, "status"); arg(&a, status);
-    arg(&a, "attempts"); arg(&a, attempts);
-    arg(&a, "http_status"); arg(&a, http);
-    arg(&a, "error"); arg(&a, error);
-    arg(&a, "message"); arg(&a, redacted);
-    arg(&a, "duration_ms"); arg(&a, duration);
-    arg(&a, "finished_at"); arg(&a, finished);
-    arg(&a, "worker"); arg(&a, w->id);
+    arg(&a, "id");
+    arg(&a, job_id(t));
+    arg(&a, "idempotency_key");
+    arg(&a, t->job.idem_key);
+    arg(&a, "provider");
+    arg(&a, t->job.provider);
+    arg(&a, "action");
+    arg(&a, t->job.action);
+    arg(&a, "status");
+    arg(&a, status);
+    arg(&a, "attempts");
+    arg(&a, attempts);
+    arg(&a, "http_status");
+    arg(&a, http);
+    arg(&a, "error");
+    arg(&a, error);
+    arg(&a, "message");
+    arg(&a, redacted);
+    arg(&a, "duration_ms");
+    arg(&a, duration);
+    arg(&a, "finished_at");
+    arg(&a, finished);
+    arg(&a, "worker");
+    arg(&a, w->id);
     if (meta != NULL) {
-        arg(&a, "meta"); arg(&a, meta);
+        arg(&a, "meta");
+        arg(&a, meta);
     }
     if (strcmp(status, "duplicate") == 0) {
-        arg(&a, "original_id"); arg(&a, t->orig_id);
-        arg(&a, "original_status"); arg(&a, t->orig_status);
-        arg(&a, "original_finished_at"); arg(&a, t->orig_finished);
+        arg(&a, "original_id");
+        arg(&a, t->orig_id);
+        arg(&a, "original_status");
+        arg(&a, t->orig_status);
+        arg(&a, "original_finished_at");
+        arg(&a, t->orig_finished);
     }
     cq_log(strcmp(status, "succeeded") == 0 || strcmp(status, "already_done") == 0 ||
                    strcmp(status, "duplicate") == 0
                ? CQ_LOG_INFO
                : CQ_LOG_WARN,
            "job_done", "id", job_id(t), "provider", t->job.provider, "action", t->job.action,
-           "status", status, "attempts", attempts, "http_status", http, "error", error,
-           "message", redacted, "duration_ms", duration, NULL);
+           "status", status, "attempts", attempts, "http_status", http, "error", error, "message",
+           redacted, "duration_ms", duration, NULL);
     w->stats.finished++;
     if ((dead != NULL || !status_is_dead(status)) &&
         cq_redis_script(w->main, "finish", written_cb, t, 4, a.n, a.v, a.l) == 0) {
@@ -218,12 +245,16 @@ static void task_release(task *t, int64_t due, const char *envelope)
 {
     cq_worker *w = t->w;
     char d[24];
-    args a = { .n = 0 };
+    args a = {.n = 0};
 
     t->done = true;
     snprintf(d, sizeof(d), "%lld", (long long)due);
-    arg(&a, w->k_inflight); arg(&a, w->k_delayed); arg(&a, w->k_jobs);
-    arg(&a, t->handle); arg(&a, d); arg(&a, envelope);
+    arg(&a, w->k_inflight);
+    arg(&a, w->k_delayed);
+    arg(&a, w->k_jobs);
+    arg(&a, t->handle);
+    arg(&a, d);
+    arg(&a, envelope);
     if (cq_redis_script(w->main, "release", written_cb, t, 3, a.n, a.v, a.l) != 0) {
         cq_log(CQ_LOG_ERR, "job_stuck", "id", job_id(t), "error", "out of memory", NULL);
         task_free(t);
@@ -267,8 +298,7 @@ static void task_retry(task *t, const cq_verdict *v, long http_status, bool unkn
                            (unsigned)(t->env.attempts > 0 ? t->env.attempts - 1 : 0),
                            cq_rand_default, NULL);
     if (t->job.deadline_ms > 0 && now + (int64_t)delay >= t->job.deadline_ms) {
-        task_finish(t, "expired", v->error, "deadline passes before the next attempt",
-                    http_status);
+        task_finish(t, "expired", v->error, "deadline passes before the next attempt", http_status);
         return;
     }
     t->env.unknown = unknown;
@@ -278,8 +308,8 @@ static void task_retry(task *t, const cq_verdict *v, long http_status, bool unkn
 
         snprintf(ds, sizeof(ds), "%llu", (unsigned long long)delay);
         snprintf(at, sizeof(at), "%d", t->env.attempts);
-        cq_log(CQ_LOG_INFO, "job_retry", "id", job_id(t), "provider", t->job.provider,
-               "attempts", at, "error", v->error, "delay_ms", ds, NULL);
+        cq_log(CQ_LOG_INFO, "job_retry", "id", job_id(t), "provider", t->job.provider, "attempts",
+               at, "error", v->error, "delay_ms", ds, NULL);
     }
     task_requeue(t, now + (int64_t)(delay > 0 ? delay : 1));
 }
@@ -410,8 +440,7 @@ static void renew_and_repeat(task *t, const cq_verdict *v, long status)
         task_finish(t, "failed", v->error, "401 and the token could not be renewed", status);
         return;
     }
-    cq_log(CQ_LOG_NOTICE, "token_renewed", "provider", t->prov->conf->name, "reason", "401",
-           NULL);
+    cq_log(CQ_LOG_NOTICE, "token_renewed", "provider", t->prov->conf->name, "reason", "401", NULL);
     if (t->mode == M_CALL && t->env.attempts > 0)
         t->env.attempts--; /* the renewal's repeat is the same attempt */
     task_call_when_free(t);
@@ -548,15 +577,14 @@ static void claim_cb(void *data, redisReply *reply)
     } else if (strcmp(v, "conflict") == 0) {
         char msg[CQ_ERR_MSG_MAX];
 
-        snprintf(msg, sizeof(msg),
-                 "idempotency key already used by job '%s' with different params",
+        snprintf(msg, sizeof(msg), "idempotency key already used by job '%s' with different params",
                  elem(reply, 1));
         task_finish(t, "conflict", "idempotency_conflict", msg, 0);
     } else if (strcmp(v, "busy") == 0) {
         const cq_worker_conf *wc = &t->w->cfg->worker;
-        uint64_t d = wc->backoff_base_ms +
-                     cq_backoff_delay(wc->backoff_base_ms, wc->backoff_base_ms, 0,
-                                      cq_rand_default, NULL);
+        uint64_t d =
+            wc->backoff_base_ms +
+            cq_backoff_delay(wc->backoff_base_ms, wc->backoff_base_ms, 0, cq_rand_default, NULL);
 
         cq_log(CQ_LOG_INFO, "job_key_busy", "id", job_id(t), "holder", elem(reply, 1), NULL);
         task_requeue(t, cq_now_ms() + (int64_t)d);
@@ -572,15 +600,20 @@ static void task_claim(task *t)
     cq_worker *w = t->w;
     const cq_provider_conf *pc = t->prov->conf;
     char now[24], lease[24];
-    args a = { .n = 0 };
+    args a = {.n = 0};
 
     snprintf(now, sizeof(now), "%lld", (long long)cq_now_ms());
     /* the claim must outlive a request and its retry of a renewed token */
     snprintf(lease, sizeof(lease), "%llu",
              (unsigned long long)(w->cfg->worker.lease_ms + 2 * pc->timeout_ms));
     arg(&a, t->idem_key);
-    arg(&a, t->env.tok); arg(&a, job_id(t)); arg(&a, w->id); arg(&a, t->hash);
-    arg(&a, now); arg(&a, lease); arg(&a, w->idem_ttl);
+    arg(&a, t->env.tok);
+    arg(&a, job_id(t));
+    arg(&a, w->id);
+    arg(&a, t->hash);
+    arg(&a, now);
+    arg(&a, lease);
+    arg(&a, w->idem_ttl);
     if (cq_redis_script(w->main, "claim", claim_cb, t, 1, a.n, a.v, a.l) != 0) {
         cq_log(CQ_LOG_ERR, "job_stuck", "id", job_id(t), "error", "out of memory", NULL);
         task_free(t);
@@ -627,8 +660,8 @@ static int task_validate(task *t, cq_err *err)
         return cq_err_set(err, rc, rc == -ENOMEM ? "no_memory" : "bad_value",
                           "idempotency_key: cannot be derived from the params");
     cq_job_params_hash(t->job.params, t->hash);
-    if (snprintf(t->idem_key, sizeof(t->idem_key), "%sidem:%s", t->w->k_prefix,
-                 t->job.idem_key) >= (int)sizeof(t->idem_key))
+    if (snprintf(t->idem_key, sizeof(t->idem_key), "%sidem:%s", t->w->k_prefix, t->job.idem_key) >=
+        (int)sizeof(t->idem_key))
         return cq_err_set(err, -EINVAL, "bad_value", "idempotency_key: too long");
     return 0;
 }

@@ -13,10 +13,10 @@
 #include "cancelq/log.h"
 #include "worker_int.h"
 
-#define BLOCK_WAIT_SECONDS "1"      /* a blocked wait is re-armed this often */
-#define REPLY_TIMEOUT_MS 10000      /* Redis silent this long: reconnect */
+#define BLOCK_WAIT_SECONDS "1" /* a blocked wait is re-armed this often */
+#define REPLY_TIMEOUT_MS 10000 /* Redis silent this long: reconnect */
 #define PROMOTE_BATCH "500"
-#define STOP_REDIS_MARGIN_MS 5000   /* after the grace: time to write what ended */
+#define STOP_REDIS_MARGIN_MS 5000 /* after the grace: time to write what ended */
 
 static void fetch_more(cq_worker *w);
 static void stop_finish(cq_worker *w);
@@ -30,8 +30,8 @@ int64_t cq_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int script(cq_worker *w, const char *name, cq_redis_cb cb, void *data, int nkeys,
-                  int argc, const char **argv)
+static int script(cq_worker *w, const char *name, cq_redis_cb cb, void *data, int nkeys, int argc,
+                  const char **argv)
 {
     size_t len[16];
     int i;
@@ -70,8 +70,7 @@ int cq_provider_reload_token(cq_provider *p)
         return -ENOTSUP;
     rc = cq_secret_read(p->conf->token_file, &tok, &err);
     if (rc != 0) {
-        cq_log(CQ_LOG_ERR, "token_read_failed", "provider", p->conf->name, "error", err.msg,
-               NULL);
+        cq_log(CQ_LOG_ERR, "token_read_failed", "provider", p->conf->name, "error", err.msg, NULL);
         return rc;
     }
     if (cq_log_add_secret(tok) != 0) {
@@ -100,8 +99,7 @@ static void block_cb(void *data, redisReply *reply)
  * list onto itself (right to right) moves nothing: it only wakes us. */
 static void block_wait(cq_worker *w)
 {
-    const char *argv[] = { "BLMOVE", w->k_jobs, w->k_jobs, "RIGHT", "RIGHT",
-                           BLOCK_WAIT_SECONDS };
+    const char *argv[] = {"BLMOVE", w->k_jobs, w->k_jobs, "RIGHT", "RIGHT", BLOCK_WAIT_SECONDS};
 
     if (w->blocking || w->stopping)
         return;
@@ -214,8 +212,8 @@ void cq_worker_delayed_at(cq_worker *w, int64_t due_ms)
     if (w->stopping || due_ms >= w->promote_at)
         return;
     w->promote_at = due_ms;
-    uv_timer_start(&w->promote_timer, promote_timer_cb,
-                   (uint64_t)(due_ms > now ? due_ms - now : 0), 0);
+    uv_timer_start(&w->promote_timer, promote_timer_cb, (uint64_t)(due_ms > now ? due_ms - now : 0),
+                   0);
 }
 
 /* --- heartbeat, reclaim, identity ---------------------------------------- */
@@ -256,7 +254,7 @@ static void reclaim(cq_worker *w, bool self)
 static void heartbeat(cq_worker *w)
 {
     char now[24];
-    const char *argv[] = { "ZADD", w->k_workers, now, w->id };
+    const char *argv[] = {"ZADD", w->k_workers, now, w->id};
 
     snprintf(now, sizeof(now), "%lld", (long long)cq_now_ms());
     command(w->main, ignore_cb, w, 4, argv);
@@ -290,12 +288,15 @@ static void identity_cb(void *data, redisReply *reply);
 
 static void identity_check(cq_worker *w)
 {
-    const char *argv[] = { "ZSCORE", w->k_workers, w->id };
+    const char *argv[] = {"ZSCORE", w->k_workers, w->id};
 
     command(w->main, identity_cb, w, 3, argv);
 }
 
-static void identity_timer_cb(uv_timer_t *h) { identity_check(h->data); }
+static void identity_timer_cb(uv_timer_t *h)
+{
+    identity_check(h->data);
+}
 
 /* Refuse to run beside a live process with our id (DESIGN.md 3): a fresh
  * heartbeat is watched for two intervals; if it moves, someone else is
@@ -321,8 +322,8 @@ static void identity_cb(void *data, redisReply *reply)
         w->hb_last_seen = score;
         cq_log(CQ_LOG_NOTICE, "worker_id_in_use", "worker", w->id, "detail",
                "heartbeat is fresh; watching it for two intervals", NULL);
-        uv_timer_start(&w->identity_timer, identity_timer_cb,
-                       2 * w->cfg->worker.heartbeat_ms + 100, 0);
+        uv_timer_start(&w->identity_timer, identity_timer_cb, 2 * w->cfg->worker.heartbeat_ms + 100,
+                       0);
         return;
     }
     if (score != w->hb_last_seen) {
@@ -377,7 +378,7 @@ static void main_ready(void *data)
         return;
     }
     {
-        const char *argv[] = { "HKEYS", w->k_inflight };
+        const char *argv[] = {"HKEYS", w->k_inflight};
 
         command(w->main, reconcile_cb, w, 2, argv);
     }
@@ -564,7 +565,7 @@ static void timers_init(cq_worker *w)
 
 cq_worker *cq_worker_new(uv_loop_t *loop, const cq_config *cfg, cq_err *err)
 {
-    cq_redis_events ev = { main_ready, main_lost, NULL };
+    cq_redis_events ev = {main_ready, main_lost, NULL};
     cq_worker *w = calloc(1, sizeof(*w));
     char *password = NULL;
 
@@ -606,9 +607,15 @@ fail:
     return NULL;
 }
 
-int cq_worker_exit_code(const cq_worker *w) { return w->exit_code; }
+int cq_worker_exit_code(const cq_worker *w)
+{
+    return w->exit_code;
+}
 
-static void handle_closed(uv_handle_t *h) { (void)h; }
+static void handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
 
 void cq_worker_free(cq_worker *w)
 {

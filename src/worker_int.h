@@ -28,9 +28,9 @@ struct task;
 typedef struct cq_provider {
     const cq_provider_conf *conf;
     const cq_adapter *adapter;
-    char *token;              /* owned secret; registered for log redaction */
-    int active;               /* requests in flight */
-    struct task *wait_head;   /* tasks waiting for a request slot, FIFO */
+    char *token;            /* owned secret; registered for log redaction */
+    int active;             /* requests in flight */
+    struct task *wait_head; /* tasks waiting for a request slot, FIFO */
     struct task *wait_tail;
 } cq_provider;
 
@@ -42,7 +42,7 @@ struct cq_worker {
     uv_loop_t *loop;
     const cq_config *cfg;
     const char *id;
-    char k_prefix[CQ_KEY_MAX];   /* "{P}:" */
+    char k_prefix[CQ_KEY_MAX]; /* "{P}:" */
     char k_jobs[CQ_KEY_MAX];
     char k_inflight[CQ_KEY_MAX];
     char k_seq[CQ_KEY_MAX];
@@ -53,22 +53,22 @@ struct cq_worker {
     char maxlen[24];
     char idem_ttl[24];
 
-    cq_redis *main;              /* scripts and everything else */
-    cq_redis *block;             /* the blocking wait for new jobs */
+    cq_redis *main;  /* scripts and everything else */
+    cq_redis *block; /* the blocking wait for new jobs */
     cq_http *http;
     cq_provider *providers;
     size_t nproviders;
 
-    struct task *tasks;          /* every job held, doubly linked */
+    struct task *tasks; /* every job held, doubly linked */
     size_t ntasks;
-    bool started;                /* identity settled, leftovers reclaimed */
+    bool started; /* identity settled, leftovers reclaimed */
     bool fetching;
     bool blocking;
     bool stopping;
     bool closed;
     int exit_code;
-    int64_t promote_at;          /* when the promote timer fires, unix ms */
-    uint64_t hb_last_seen;       /* identity check: the other holder's heartbeat */
+    int64_t promote_at;    /* when the promote timer fires, unix ms */
+    uint64_t hb_last_seen; /* identity check: the other holder's heartbeat */
     cq_stats stats;
 
     uv_timer_t hb_timer;

@@ -82,14 +82,14 @@ last='0-0'; seen=0; deadline=$((SECONDS + 30))
 while [ "$seen" -lt "${#JOBS[@]}" ] && [ $SECONDS -lt $deadline ]; do
     out=$(redis-cli -p "$RP" --raw XREAD COUNT 100 BLOCK 1000 STREAMS '{demo}:results' "$last" || true)
     [ -z "$out" ] && continue
-    while IFS=$'\t' read -r eid id prov act st att http msg; do
+    while IFS=$'\x1f' read -r eid id prov act st att http msg; do
         [ -z "$eid" ] && continue
         last=$eid; seen=$((seen + 1))
         printf '   %-10s %-15s %-20s %-13s %-8s %-5s %s\n' "${id:--}" "${prov:--}" "${act:--}" "$st" "$att" "$http" "${msg:0:60}"
     done < <(echo "$out" | awk '
         NR > 1 && /^[0-9]+-[0-9]+$/ { if (e) print_it(); e = $0; delete f; k = ""; next }
         e { if (k == "") k = $0; else { f[k] = $0; k = "" } }
-        function print_it() { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e, f["id"], f["provider"], f["action"], f["status"], f["attempts"], f["http_status"], f["message"] }
+        function print_it() { printf "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\n", e, f["id"], f["provider"], f["action"], f["status"], f["attempts"], f["http_status"], f["message"] }
         END { if (e) print_it() }')
 done
 

@@ -10,9 +10,13 @@ CFLAGS="-std=c11 -D_GNU_SOURCE -DCQ_VERSION=\"lint\" -Iinclude -Ibuild/gen $(pkg
 fail=0
 
 echo "== cppcheck"
+# varFuncNullUB: cq_log() ends its key/value list with NULL; on glibc NULL is
+# (void *)0 and the function is declared __attribute__((sentinel)), so the
+# compiler checks every call.
 # shellcheck disable=SC2086
 cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
-    --inline-suppr --suppress=missingIncludeSystem -Iinclude -D_GNU_SOURCE $FILES || fail=1
+    --inline-suppr --suppress=missingIncludeSystem \
+    --suppress=varFuncNullUB -Iinclude -D_GNU_SOURCE $FILES || fail=1
 
 echo "== clang-tidy"
 # shellcheck disable=SC2086

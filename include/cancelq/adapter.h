@@ -35,37 +35,37 @@ typedef struct cq_form_field {
 } cq_form_field;
 
 typedef struct cq_request {
-    const char *method;                    /* "POST" or "GET" (static) */
-    char *url;                             /* owned, path segments percent-encoded */
-    char *headers[CQ_REQ_MAX_HEADERS];     /* owned "Name: value" lines */
+    const char *method;                /* "POST" or "GET" (static) */
+    char *url;                         /* owned, path segments percent-encoded */
+    char *headers[CQ_REQ_MAX_HEADERS]; /* owned "Name: value" lines */
     size_t nheaders;
-    char *body;                            /* owned, NULL when none */
+    char *body; /* owned, NULL when none */
     size_t body_len;
-    cq_form_field form[CQ_REQ_MAX_FORM];   /* multipart/form-data fields (curl_mime) */
+    cq_form_field form[CQ_REQ_MAX_FORM]; /* multipart/form-data fields (curl_mime) */
     size_t nform;
 } cq_request;
 
 /* How a request ended at the transport level. */
 typedef enum cq_transport {
-    CQ_TR_OK = 0,       /* an HTTP answer was read (status > 0) */
-    CQ_TR_CONNECT,      /* never reached the provider: DNS, refused, TLS handshake */
-    CQ_TR_TIMEOUT,      /* timed out; may have been sent (see maybe_sent) */
-    CQ_TR_TOO_LARGE,    /* answer exceeded the response cap */
-    CQ_TR_ABORTED,      /* cancelled by us (shutdown) */
-    CQ_TR_OTHER,        /* any other transport failure */
+    CQ_TR_OK = 0,    /* an HTTP answer was read (status > 0) */
+    CQ_TR_CONNECT,   /* never reached the provider: DNS, refused, TLS handshake */
+    CQ_TR_TIMEOUT,   /* timed out; may have been sent (see maybe_sent) */
+    CQ_TR_TOO_LARGE, /* answer exceeded the response cap */
+    CQ_TR_ABORTED,   /* cancelled by us (shutdown) */
+    CQ_TR_OTHER,     /* any other transport failure */
 } cq_transport;
 
 typedef struct cq_response {
-    long status;              /* HTTP status, 0 when no answer */
+    long status; /* HTTP status, 0 when no answer */
     cq_transport transport;
-    bool maybe_sent;          /* the provider may have received the request */
-    const char *body;         /* NUL-terminated copy, body_len bytes, may be "" */
+    bool maybe_sent;  /* the provider may have received the request */
+    const char *body; /* NUL-terminated copy, body_len bytes, may be "" */
     size_t body_len;
-    const char *retry_after;  /* Retry-After header value or NULL */
-    const char *location;     /* Location header value or NULL */
-    const char *content_type; /* Content-Type header value or NULL */
-    const char *transport_msg;/* curl's error text or NULL */
-    int64_t now_ms;           /* when the answer arrived (for HTTP-date Retry-After) */
+    const char *retry_after;   /* Retry-After header value or NULL */
+    const char *location;      /* Location header value or NULL */
+    const char *content_type;  /* Content-Type header value or NULL */
+    const char *transport_msg; /* curl's error text or NULL */
+    int64_t now_ms;            /* when the answer arrived (for HTTP-date Retry-After) */
 } cq_response;
 
 typedef enum cq_verdict_kind {
@@ -84,9 +84,9 @@ typedef enum cq_verdict_kind {
 typedef struct cq_verdict {
     cq_verdict_kind kind;
     bool has_retry_after;
-    uint64_t retry_after_ms;  /* uncapped; the worker caps it */
-    char error[32];           /* short code: "http_404", "timeout", "service_not_found" */
-    char message[256];        /* human text, from the provider where useful */
+    uint64_t retry_after_ms; /* uncapped; the worker caps it */
+    char error[32];          /* short code: "http_404", "timeout", "service_not_found" */
+    char message[256];       /* human text, from the provider where useful */
 } cq_verdict;
 
 typedef struct cq_action {
@@ -95,24 +95,23 @@ typedef struct cq_action {
      * write the idempotency target ("username", "rid/sid", "serviceid"). */
     int (*validate)(const cJSON *params, char *target, size_t target_size, cq_err *err);
     /* Build the cancellation request from validated params. 0 or -errno. */
-    int (*build)(const cq_provider_conf *pc, const cJSON *params, cq_request *req,
-                 cq_err *err);
+    int (*build)(const cq_provider_conf *pc, const cJSON *params, cq_request *req, cq_err *err);
     /* Classify the answer to build()'s request. */
-    void (*classify)(const cq_provider_conf *pc, const cJSON *params,
-                     const cq_response *resp, cq_verdict *v);
+    void (*classify)(const cq_provider_conf *pc, const cJSON *params, const cq_response *resp,
+                     cq_verdict *v);
     /* Status lookup (NULL when the provider has none): build the GET ... */
     int (*build_check)(const cq_provider_conf *pc, const cJSON *params, cq_request *req,
                        cq_err *err);
     /* ... and classify its answer: ALREADY_DONE, NOT_DONE, RETRY or AUTH. */
-    void (*classify_check)(const cq_provider_conf *pc, const cJSON *params,
-                           const cq_response *resp, cq_verdict *v);
+    void (*classify_check)(const cq_provider_conf *pc, const cJSON *params, const cq_response *resp,
+                           cq_verdict *v);
 } cq_action;
 
 typedef struct cq_adapter {
-    const char *name;          /* "intronis", "activeplatform", "keliweb" */
-    const char *auth_prefix;   /* "Authorization: OAuth ", "X-Api-Token: ", ... */
-    bool supports_xml;         /* format = xml allowed */
-    cq_cred_kind oauth_grant;  /* the OAuth2 grant the vendor uses, or CQ_CRED_NONE */
+    const char *name;         /* "intronis", "activeplatform", "keliweb" */
+    const char *auth_prefix;  /* "Authorization: OAuth ", "X-Api-Token: ", ... */
+    bool supports_xml;        /* format = xml allowed */
+    cq_cred_kind oauth_grant; /* the OAuth2 grant the vendor uses, or CQ_CRED_NONE */
     const cq_action *actions;
     size_t nactions;
 } cq_adapter;
@@ -141,8 +140,8 @@ int cq_request_add_form(cq_request *req, const char *name, const char *value);
  * is either a literal path piece (literal[i] true, copied as is) or a
  * parameter value that is percent-encoded as one path segment (so "a b/c"
  * becomes "a%20b%2Fc").  *out is heap, caller frees.  0 or -errno. */
-int cq_url_build(const char *base, const char *const *segs, const bool *literal,
-                 size_t nsegs, char **out);
+int cq_url_build(const char *base, const char *const *segs, const bool *literal, size_t nsegs,
+                 char **out);
 
 /* The rows every adapter shares, applied first: transport failures and
  * timeouts, 401, 408, 425, 429 and 5xx (with Retry-After).  Returns true
@@ -150,8 +149,8 @@ int cq_url_build(const char *base, const char *const *segs, const bool *literal,
 bool cq_classify_common(const cq_response *resp, cq_verdict *v);
 
 /* Fill a verdict. */
-void cq_verdict_set(cq_verdict *v, cq_verdict_kind kind, const char *error,
-                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void cq_verdict_set(cq_verdict *v, cq_verdict_kind kind, const char *error, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Name of a verdict kind, for logs and tests. */
 const char *cq_verdict_name(cq_verdict_kind kind);

@@ -19,8 +19,8 @@ uint64_t cq_rand_default(void *ctx);
 
 /* Full-jitter delay in ms for the given attempt number (0 = the delay after
  * the first failure).  Overflow-safe for any attempt. */
-uint64_t cq_backoff_delay(uint64_t base_ms, uint64_t max_ms, unsigned attempt,
-                          cq_rand_fn rnd, void *ctx);
+uint64_t cq_backoff_delay(uint64_t base_ms, uint64_t max_ms, unsigned attempt, cq_rand_fn rnd,
+                          void *ctx);
 
 /* Parse a Retry-After header value: delta-seconds ("120") or an HTTP date
  * ("Wed, 21 Oct 2015 07:28:00 GMT", also RFC 850 and asctime forms) relative
@@ -29,9 +29,9 @@ int cq_retry_after_parse(const char *value, int64_t now_ms, uint64_t *delay_ms);
 
 /* The delay before the next attempt: the provider's Retry-After when given
  * (capped at retry_after_max_ms), else the full-jitter backoff. */
-uint64_t cq_retry_delay(bool has_retry_after, uint64_t retry_after_ms,
-                        uint64_t retry_after_max_ms, uint64_t base_ms,
-                        uint64_t max_ms, unsigned attempt, cq_rand_fn rnd, void *ctx);
+uint64_t cq_retry_delay(bool has_retry_after, uint64_t retry_after_ms, uint64_t retry_after_max_ms,
+                        uint64_t base_ms, uint64_t max_ms, unsigned attempt, cq_rand_fn rnd,
+                        void *ctx);
 
 /* True when a deadline (unix ms, 0 = none) has passed at now_ms. */
 bool cq_deadline_passed(int64_t deadline_ms, int64_t now_ms);

@@ -31,8 +31,8 @@
 
 /* Named limits for what the config may ask for. */
 #define CQ_CONF_MAX_PROVIDERS 64
-#define CQ_CONF_NAME_MAX 64        /* provider instance name, prefix */
-#define CQ_SECRET_MAX 8192         /* a token or secret file larger than this is refused */
+#define CQ_CONF_NAME_MAX 64 /* provider instance name, prefix */
+#define CQ_SECRET_MAX 8192  /* a token or secret file larger than this is refused */
 
 typedef enum cq_format {
     CQ_FORMAT_JSON = 0,
@@ -40,19 +40,19 @@ typedef enum cq_format {
 } cq_format;
 
 typedef enum cq_cred_kind {
-    CQ_CRED_NONE = 0,     /* not configured (config error for every adapter we have) */
-    CQ_CRED_TOKEN_FILE,   /* static token read from token_file */
+    CQ_CRED_NONE = 0,           /* not configured (config error for every adapter we have) */
+    CQ_CRED_TOKEN_FILE,         /* static token read from token_file */
     CQ_CRED_CLIENT_CREDENTIALS, /* OAuth2 client credentials (Intronis) */
-    CQ_CRED_PASSWORD,     /* OAuth2 password grant + refresh (Keliweb) */
+    CQ_CRED_PASSWORD,           /* OAuth2 password grant + refresh (Keliweb) */
 } cq_cred_kind;
 
 typedef struct cq_redis_conf {
-    char *host;            /* default "127.0.0.1" */
-    int port;              /* default 6379 */
-    char *unix_socket;     /* NULL unless set; wins over host/port */
-    char *password_file;   /* resolved path or NULL */
-    int db;                /* default 0 */
-    char *prefix;          /* default "cancelq"; keys are "{prefix}:..." */
+    char *host;                  /* default "127.0.0.1" */
+    int port;                    /* default 6379 */
+    char *unix_socket;           /* NULL unless set; wins over host/port */
+    char *password_file;         /* resolved path or NULL */
+    int db;                      /* default 0 */
+    char *prefix;                /* default "cancelq"; keys are "{prefix}:..." */
     uint64_t connect_timeout_ms; /* default 2000 */
 } cq_redis_conf;
 
@@ -79,27 +79,27 @@ typedef struct cq_provider_conf {
     cq_format format;         /* default json; xml only for intronis */
 
     cq_cred_kind cred;
-    char *token_file;         /* resolved path (CQ_CRED_TOKEN_FILE) */
-    char *token_url;          /* OAuth2 token endpoint */
+    char *token_file; /* resolved path (CQ_CRED_TOKEN_FILE) */
+    char *token_url;  /* OAuth2 token endpoint */
     char *client_id;
     char *client_secret_file; /* resolved path */
     char *scope;              /* client credentials; may be NULL */
     char *username;           /* password grant */
     char *password_file;      /* resolved path */
 
-    uint64_t timeout_ms;         /* total per request, default 30s */
-    uint64_t connect_timeout_ms; /* default 5s */
-    int concurrency;             /* per instance, default 64 (<= worker concurrency) */
-    double rate;                 /* requests per second, 0 = unlimited */
-    int burst;                   /* default 10 when rate is set */
-    size_t max_response;         /* response body cap, default 1 MiB */
-    int breaker_failures;        /* default 5 */
-    uint64_t breaker_cooldown_ms;/* default 30s */
-    int line;                    /* line of the [provider NAME] header */
+    uint64_t timeout_ms;          /* total per request, default 30s */
+    uint64_t connect_timeout_ms;  /* default 5s */
+    int concurrency;              /* per instance, default 64 (<= worker concurrency) */
+    double rate;                  /* requests per second, 0 = unlimited */
+    int burst;                    /* default 10 when rate is set */
+    size_t max_response;          /* response body cap, default 1 MiB */
+    int breaker_failures;         /* default 5 */
+    uint64_t breaker_cooldown_ms; /* default 30s */
+    int line;                     /* line of the [provider NAME] header */
 } cq_provider_conf;
 
 typedef struct cq_config {
-    char *path;                  /* the file it was read from */
+    char *path; /* the file it was read from */
     cq_redis_conf redis;
     cq_worker_conf worker;
     cq_provider_conf *providers; /* nproviders entries */
@@ -113,8 +113,9 @@ typedef struct cq_config {
 cq_config *cq_config_load(const char *path, cq_err *err);
 
 /* Flags for cq_config_load_ex(). */
-#define CQ_CONFIG_SKIP_SECRETS 1u /* do not require secret files to be readable
-                                     (cancelqctl needs only [redis]) */
+#define CQ_CONFIG_SKIP_SECRETS                                                                     \
+    1u /* do not require secret files to be readable                                               \
+          (cancelqctl needs only [redis]) */
 
 /* cq_config_load() with flags. */
 cq_config *cq_config_load_ex(const char *path, unsigned flags, cq_err *err);

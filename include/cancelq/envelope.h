@@ -27,7 +27,7 @@
 #define CQ_TOK_MAX 192
 
 typedef struct cq_envelope {
-    const char *job;      /* the job text: borrowed from the item, or from owned */
+    const char *job; /* the job text: borrowed from the item, or from owned */
     size_t job_len;
     char *owned;          /* owned copy when the item was an envelope */
     int attempts;         /* provider attempts made so far */
@@ -46,8 +46,7 @@ int cq_envelope_parse(const char *item, size_t len, cq_envelope *env);
 void cq_envelope_clear(cq_envelope *env);
 
 /* Record an attempt (keeps the last CQ_HISTORY_MAX). */
-void cq_envelope_add_attempt(cq_envelope *env, int64_t at_ms, long http_status,
-                             const char *error);
+void cq_envelope_add_attempt(cq_envelope *env, int64_t at_ms, long http_status, const char *error);
 
 /* Serialise (heap, caller frees); NULL on ENOMEM. */
 char *cq_envelope_build(const cq_envelope *env);

@@ -47,8 +47,8 @@ cq_http *cq_http_new(uv_loop_t *loop, int max_connections, cq_err *err);
 /* Start a request (copied: req may be cleared after this returns).  cb fires
  * exactly once, never from inside cq_http_send.  0 or -errno (then cb never
  * fires). */
-int cq_http_send(cq_http *h, const cq_request *req, const cq_http_opts *opts,
-                 cq_http_cb cb, void *data);
+int cq_http_send(cq_http *h, const cq_request *req, const cq_http_opts *opts, cq_http_cb cb,
+                 void *data);
 
 /* Number of requests in flight. */
 size_t cq_http_active(const cq_http *h);

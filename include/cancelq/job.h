@@ -29,19 +29,19 @@
 #define CQ_JOB_MAX_DEPTH 8           /* params/meta nesting; real jobs use 2 */
 #define CQ_JOB_ID_MAX 128
 #define CQ_IDEM_KEY_MAX 200
-#define CQ_MAX_ATTEMPTS_LIMIT 100    /* a job may not ask for more */
+#define CQ_MAX_ATTEMPTS_LIMIT 100 /* a job may not ask for more */
 
 typedef struct cq_job {
-    cJSON *root;            /* owned: the parsed job */
-    const char *id;         /* borrowed from root */
-    const char *provider;   /* borrowed from root */
-    const char *action;     /* borrowed from root */
-    const cJSON *params;    /* borrowed: an object */
-    const cJSON *meta;      /* borrowed or NULL */
-    char *idem_key;         /* owned: given, or derived by cq_job_derive_key */
+    cJSON *root;          /* owned: the parsed job */
+    const char *id;       /* borrowed from root */
+    const char *provider; /* borrowed from root */
+    const char *action;   /* borrowed from root */
+    const cJSON *params;  /* borrowed: an object */
+    const cJSON *meta;    /* borrowed or NULL */
+    char *idem_key;       /* owned: given, or derived by cq_job_derive_key */
     bool idem_key_given;
-    int max_attempts;       /* 0 = use the worker default */
-    int64_t deadline_ms;    /* unix ms, 0 = none */
+    int max_attempts;    /* 0 = use the worker default */
+    int64_t deadline_ms; /* unix ms, 0 = none */
 } cq_job;
 
 /* Parse and validate the generic part of a job from buf[0..len).
@@ -68,8 +68,8 @@ void cq_job_params_hash(const cJSON *params, char out[17]);
 /* Strict integer read of obj[key]: present, a number, an exact integer in
  * [min, max].  Returns 0, -ENOENT (absent), or -EINVAL; err names
  * "<prefix>.<key>". Shared by the adapters. */
-int cq_json_get_int(const cJSON *obj, const char *key, int64_t min, int64_t max,
-                    int64_t *out, const char *prefix, cq_err *err);
+int cq_json_get_int(const cJSON *obj, const char *key, int64_t min, int64_t max, int64_t *out,
+                    const char *prefix, cq_err *err);
 
 /* Strict string read of obj[key] (case-sensitive key): present, a string,
  * length in [minlen, maxlen].  *out is borrowed from obj. */
@@ -86,16 +86,15 @@ void cq_format_rfc3339(int64_t ms, char out[32]);
 /* One attempt in a job's history (no secrets: codes and statuses only). */
 typedef struct cq_attempt {
     int64_t at_ms;
-    long http_status;  /* 0 when no answer */
-    char error[32];    /* short code, "" on success */
+    long http_status; /* 0 when no answer */
+    char error[32];   /* short code, "" on success */
 } cq_attempt;
 
 /* Build a dead-letter entry (DESIGN.md section 6) as JSON text (heap,
  * caller frees with free()).  raw/raw_len is the job as received: embedded
  * as a JSON value when it parses, else as a string.  NULL on ENOMEM. */
-char *cq_dead_entry(const char *raw, size_t raw_len, const char *status,
-                    const char *error, const char *message, int attempts,
-                    const cq_attempt *history, size_t nhistory,
+char *cq_dead_entry(const char *raw, size_t raw_len, const char *status, const char *error,
+                    const char *message, int attempts, const cq_attempt *history, size_t nhistory,
                     int64_t failed_at_ms, const char *worker);
 
 #endif

@@ -50,12 +50,13 @@ void cq_log_shutdown(void);
 /* Log an event with key/value string pairs, terminated by NULL:
  *   cq_log(CQ_LOG_INFO, "job_done", "id", id, "status", "succeeded", NULL);
  * A NULL value is written as an empty string. */
-void cq_log(cq_log_level level, const char *event, ...);
+void cq_log(cq_log_level level, const char *event, ...) __attribute__((sentinel));
 void cq_logv(cq_log_level level, const char *event, va_list ap);
 
 /* Format into buf the line cq_log would write (without the newline), for
  * tests.  Returns the length. */
-size_t cq_log_format(char *buf, size_t size, cq_log_level level, const char *event, ...);
+size_t cq_log_format(char *buf, size_t size, cq_log_level level, const char *event, ...)
+    __attribute__((sentinel));
 
 /* Redact registered secrets in s into buf (always NUL-terminated). */
 void cq_log_redact(const char *s, char *buf, size_t size);

@@ -46,8 +46,8 @@ typedef struct cq_redis_events {
  * in logs ("main", "block").  reply_timeout_ms 0 disables the watchdog.
  * Returns NULL with err filled. */
 cq_redis *cq_redis_new(uv_loop_t *loop, const cq_redis_conf *rc, const char *password,
-                       const char *name, uint64_t reply_timeout_ms,
-                       const cq_redis_events *ev, cq_err *err);
+                       const char *name, uint64_t reply_timeout_ms, const cq_redis_events *ev,
+                       cq_err *err);
 
 /* Queue a command (argv copied).  0 or -ENOMEM. */
 int cq_redis_cmd(cq_redis *r, cq_redis_cb cb, void *data, int argc, const char **argv,

@@ -16,8 +16,8 @@
 static void check_dead_entry(const char *raw, size_t len, const cq_job *job)
 {
     cq_attempt hist[2] = {{1795341600123, 503, "http_5xx"}, {0, 0, ""}};
-    char *entry = cq_dead_entry(raw, len, "invalid", "bad_json", job->id, 2, hist, 2,
-                                1795341660500, job->provider);
+    char *entry = cq_dead_entry(raw, len, "invalid", "bad_json", job->id, 2, hist, 2, 1795341660500,
+                                job->provider);
     cJSON *back;
 
     if (entry == NULL)

@@ -18,8 +18,8 @@
 #include "cancelq/adapter.h"
 
 #define DEL_PARAMS "{\"reseller_id\":1,\"subscription_id\":3007255}"
-#define STOP_PARAMS                                                                            \
-    "{\"reseller_id\":1,\"subscription_id\":3007255,\"reason\":\"reason\",\"comment\":"        \
+#define STOP_PARAMS                                                                                \
+    "{\"reseller_id\":1,\"subscription_id\":3007255,\"reason\":\"reason\",\"comment\":"            \
     "\"comment\"}"
 #define BASE "https://test.activeplatform.com"
 
@@ -133,8 +133,8 @@ static void test_seed_stop_request(void **state)
     assert_string_equal(req.headers[1], "Accept: application/vnd.api+json");
     for (size_t i = 0; i < req.nheaders; i++)
         assert_null(strstr(req.headers[i], "X-Api-Token"));
-    assert_string_equal(req.body,
-                        "{\"data\":{\"attributes\":{\"reason\":\"reason\",\"comment\":\"comment\"}}}");
+    assert_string_equal(
+        req.body, "{\"data\":{\"attributes\":{\"reason\":\"reason\",\"comment\":\"comment\"}}}");
     assert_int_equal(req.body_len, strlen(req.body));
     got = cJSON_Parse(req.body);
     seed = cJSON_Parse(seed_body);
@@ -156,8 +156,9 @@ static void test_stop_body_escaped(void **state)
              false, &req);
     assert_string_equal(req.url,
                         BASE "/api/v3/resellers/9007199254740991/subscriptions/2/stop_operation");
-    assert_string_equal(req.body,
-                        "{\"data\":{\"attributes\":{\"reason\":\"r\\\"1\",\"comment\":\"line\\nnext\"}}}");
+    assert_string_equal(
+        req.body,
+        "{\"data\":{\"attributes\":{\"reason\":\"r\\\"1\",\"comment\":\"line\\nnext\"}}}");
     cq_request_clear(&req);
 }
 
@@ -234,20 +235,17 @@ static void test_invalid_params(void **state)
     assert_invalid(del, "{\"reseller_id\":-4,\"subscription_id\":3007255}", "params.reseller_id");
     assert_invalid(del, "{\"reseller_id\":1,\"subscription_id\":9007199254740992}",
                    "params.subscription_id");
-    assert_invalid(del, "{\"reseller_id\":1,\"subscription_id\":1e300}",
-                   "params.subscription_id");
+    assert_invalid(del, "{\"reseller_id\":1,\"subscription_id\":1e300}", "params.subscription_id");
     assert_invalid(del, "{\"reseller_id\":1,\"subscription_id\":true}", "params.subscription_id");
     /* reason/comment belong to stop only */
     assert_invalid(del, STOP_PARAMS, "params.reason");
     assert_invalid(stop, DEL_PARAMS, "params.reason");
-    assert_invalid(stop,
-                   "{\"reseller_id\":1,\"subscription_id\":2,\"reason\":\"r\"}",
+    assert_invalid(stop, "{\"reseller_id\":1,\"subscription_id\":2,\"reason\":\"r\"}",
                    "params.comment");
     assert_invalid(stop,
                    "{\"reseller_id\":1,\"subscription_id\":2,\"reason\":\"\",\"comment\":\"c\"}",
                    "params.reason");
-    assert_invalid(stop,
-                   "{\"reseller_id\":1,\"subscription_id\":2,\"reason\":\"r\",\"comment\":5}",
+    assert_invalid(stop, "{\"reseller_id\":1,\"subscription_id\":2,\"reason\":\"r\",\"comment\":5}",
                    "params.comment");
     assert_invalid(stop,
                    "{\"reseller_id\":1,\"subscription_id\":2,\"reason\":\"r\",\"comment\":\"c\","
@@ -277,11 +275,11 @@ static cq_verdict run(const cq_action *a, bool check, cq_response r)
     return v;
 }
 
-#define assert_verdict(v, k, e)                                                                \
-    do {                                                                                       \
-        cq_verdict v_ = (v);                                                                   \
-        assert_string_equal(cq_verdict_name(v_.kind), cq_verdict_name(k));                     \
-        assert_string_equal(v_.error, (e));                                                    \
+#define assert_verdict(v, k, e)                                                                    \
+    do {                                                                                           \
+        cq_verdict v_ = (v);                                                                       \
+        assert_string_equal(cq_verdict_name(v_.kind), cq_verdict_name(k));                         \
+        assert_string_equal(v_.error, (e));                                                        \
     } while (0)
 
 static void test_classify_rows(void **state)
@@ -300,8 +298,9 @@ static void test_classify_rows(void **state)
         v = run(a, false, http(403, NULL));
         assert_verdict(v, CQ_V_CHECK, "forbidden");
         assert_string_equal(v.message, "HTTP 403: This action is forbidden");
-        v = run(a, false, http(403, "{\"errors\":[{\"status\":\"403\",\"title\":\"Forbidden\","
-                                   "\"detail\":\"Operation is not available\"}]}"));
+        v = run(a, false,
+                http(403, "{\"errors\":[{\"status\":\"403\",\"title\":\"Forbidden\","
+                          "\"detail\":\"Operation is not available\"}]}"));
         assert_verdict(v, CQ_V_CHECK, "forbidden");
         assert_string_equal(v.message, "HTTP 403: Forbidden: Operation is not available");
         v = run(a, false, http(403, "{\"errors\":[{\"title\":\"This action is forbidden\"}]}"));
@@ -309,8 +308,9 @@ static void test_classify_rows(void **state)
         v = run(a, false, http(404, "{\"errors\":[{\"detail\":\"Subscription not found\"}]}"));
         assert_verdict(v, CQ_V_FAILED, "not_found");
         assert_string_equal(v.message, "HTTP 404: Subscription not found");
-        v = run(a, false, http(422, "{\"errors\":[{\"title\":\"Invalid\",\"detail\":\"reason "
-                                   "is blank\"}]}"));
+        v = run(a, false,
+                http(422, "{\"errors\":[{\"title\":\"Invalid\",\"detail\":\"reason "
+                          "is blank\"}]}"));
         assert_verdict(v, CQ_V_FAILED, "http_422");
         assert_string_equal(v.message, "HTTP 422: Invalid: reason is blank");
         assert_verdict(run(a, false, http(400, "not json")), CQ_V_FAILED, "http_400");
@@ -355,8 +355,7 @@ static void test_check_stop(void **state)
     v = check_status(stop, "Active");
     assert_verdict(v, CQ_V_NOT_DONE, "not_stopped");
     assert_string_equal(v.message, "subscription status is Active");
-    assert_verdict(check_status(stop, "Waiting for manual approve"), CQ_V_NOT_DONE,
-                   "not_stopped");
+    assert_verdict(check_status(stop, "Waiting for manual approve"), CQ_V_NOT_DONE, "not_stopped");
 }
 
 static void test_check_delete(void **state)
@@ -377,8 +376,7 @@ static void test_check_shapes_and_rows(void **state)
     /* Tolerated places for the status, since the body is not documented. */
     assert_verdict(run(stop, true, http(200, "{\"data\":{\"status\":\"Stopped\"}}")),
                    CQ_V_ALREADY_DONE, "");
-    assert_verdict(run(del, true, http(200, "{\"status\":\" deleted \"}")), CQ_V_ALREADY_DONE,
-                   "");
+    assert_verdict(run(del, true, http(200, "{\"status\":\" deleted \"}")), CQ_V_ALREADY_DONE, "");
     for (size_t i = 0; i < 2; i++) {
         const cq_action *a = both[i];
 

@@ -172,8 +172,7 @@ static void test_username_is_one_segment(void **state)
     cq_request req;
 
     (void)state;
-    build_ok("{\"username\":\"a b/c\",\"reason_id\":1,\"reason_note\":\"\"}", CQ_FORMAT_JSON,
-             &req);
+    build_ok("{\"username\":\"a b/c\",\"reason_id\":1,\"reason_note\":\"\"}", CQ_FORMAT_JSON, &req);
     assert_string_equal(req.url, "https://api.intronis.com/v1/partners/a%20b%2Fc/cancellation");
     cq_request_clear(&req);
 }
@@ -240,8 +239,7 @@ static void test_invalid_params(void **state)
     assert_invalid("{\"reason_id\":1,\"reason_note\":\"\"}", "params.username");
     assert_invalid("{\"username\":7,\"reason_id\":1,\"reason_note\":\"\"}", "params.username");
     assert_invalid("{\"username\":\"\",\"reason_id\":1,\"reason_note\":\"\"}", "params.username");
-    assert_invalid("{\"username\":\"..\",\"reason_id\":1,\"reason_note\":\"\"}",
-                   "params.username");
+    assert_invalid("{\"username\":\"..\",\"reason_id\":1,\"reason_note\":\"\"}", "params.username");
     assert_invalid("{\"username\":\"a\\nb\",\"reason_id\":1,\"reason_note\":\"\"}",
                    "params.username");
     snprintf(long_name, sizeof(long_name),
@@ -319,11 +317,11 @@ static cq_verdict classify_check(cq_response r)
     return v;
 }
 
-#define assert_verdict(v, k, e)                                                                \
-    do {                                                                                       \
-        cq_verdict v_ = (v);                                                                   \
-        assert_string_equal(cq_verdict_name(v_.kind), cq_verdict_name(k));                     \
-        assert_string_equal(v_.error, (e));                                                    \
+#define assert_verdict(v, k, e)                                                                    \
+    do {                                                                                           \
+        cq_verdict v_ = (v);                                                                       \
+        assert_string_equal(cq_verdict_name(v_.kind), cq_verdict_name(k));                         \
+        assert_string_equal(v_.error, (e));                                                        \
     } while (0)
 
 static void test_classify_303_succeeds(void **state)

@@ -219,11 +219,11 @@ static cq_verdict classify(cq_response r)
     return v;
 }
 
-#define assert_verdict(v, k, e)                                                                \
-    do {                                                                                       \
-        cq_verdict v_ = (v);                                                                   \
-        assert_string_equal(cq_verdict_name(v_.kind), cq_verdict_name(k));                     \
-        assert_string_equal(v_.error, (e));                                                    \
+#define assert_verdict(v, k, e)                                                                    \
+    do {                                                                                           \
+        cq_verdict v_ = (v);                                                                       \
+        assert_string_equal(cq_verdict_name(v_.kind), cq_verdict_name(k));                         \
+        assert_string_equal(v_.error, (e));                                                        \
     } while (0)
 
 static void test_classify_200(void **state)
@@ -305,12 +305,9 @@ static void test_classify_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_adapter_fields),
-        cmocka_unit_test(test_seed_request),
-        cmocka_unit_test(test_all_fields),
-        cmocka_unit_test(test_target),
-        cmocka_unit_test(test_invalid_params),
-        cmocka_unit_test(test_classify_200),
+        cmocka_unit_test(test_adapter_fields),  cmocka_unit_test(test_seed_request),
+        cmocka_unit_test(test_all_fields),      cmocka_unit_test(test_target),
+        cmocka_unit_test(test_invalid_params),  cmocka_unit_test(test_classify_200),
         cmocka_unit_test(test_classify_errors),
     };
 

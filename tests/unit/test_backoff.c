@@ -93,8 +93,7 @@ static void test_no_overflow(void **state)
 {
     (void)state;
     /* huge attempts saturate at max instead of wrapping to a tiny cap */
-    assert_int_equal(cq_backoff_delay(1000, 600000, 200, always_max, NULL),
-                     UINT64_MAX % 600001);
+    assert_int_equal(cq_backoff_delay(1000, 600000, 200, always_max, NULL), UINT64_MAX % 600001);
     assert_true(cq_backoff_delay(1000, 600000, 63, always_max, NULL) <= 600000);
     assert_true(cq_backoff_delay(1000, 600000, 64, always_max, NULL) <= 600000);
     assert_true(cq_backoff_delay(1000, 600000, UINT_MAX, always_max, NULL) <= 600000);
@@ -216,14 +215,11 @@ static void test_retry_delay(void **state)
 
     (void)state;
     /* Retry-After wins, capped by retry_after_max, without using randomness */
-    assert_int_equal(cq_retry_delay(true, 120000, 600000, 100, 30000, 3, must_not_be_called,
-                                    NULL),
+    assert_int_equal(cq_retry_delay(true, 120000, 600000, 100, 30000, 3, must_not_be_called, NULL),
                      120000);
-    assert_int_equal(cq_retry_delay(true, 3600000, 600000, 100, 30000, 3, must_not_be_called,
-                                    NULL),
+    assert_int_equal(cq_retry_delay(true, 3600000, 600000, 100, 30000, 3, must_not_be_called, NULL),
                      600000);
-    assert_int_equal(cq_retry_delay(true, 0, 600000, 100, 30000, 3, must_not_be_called, NULL),
-                     0);
+    assert_int_equal(cq_retry_delay(true, 0, 600000, 100, 30000, 3, must_not_be_called, NULL), 0);
     /* otherwise the backoff: cap 800 at attempt 3 */
     assert_int_equal(cq_retry_delay(false, 999999, 600000, 100, 30000, 3, scripted, &s), 150);
     assert_int_equal(cq_retry_delay(false, 0, 600000, 100, 30000, 0, scripted, &s), 49);

@@ -549,8 +549,8 @@ static void test_headers_reset_and_bounded(void **state)
 static char *make_body_response(size_t body_len)
 {
     char head[128];
-    int hl = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
-                      body_len);
+    int hl =
+        snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", body_len);
     char *out = malloc((size_t)hl + body_len + 1);
     size_t i;
 

@@ -13,11 +13,11 @@
 
 #include "cancelq/job.h"
 
-#define FULL_JOB                                                                          \
-    "{\"id\":\"inv-2026-11-0042\",\"idempotency_key\":\"acme:sub:3007255\","             \
-    "\"provider\":\"activeplatform\",\"action\":\"stop_subscription\","                  \
-    "\"params\":{\"reseller_id\":1001,\"subscription_id\":3007255,\"reason\":\"r\","      \
-    "\"comment\":\"c\"},\"max_attempts\":10,\"deadline\":\"2026-11-30T00:00:00Z\","      \
+#define FULL_JOB                                                                                   \
+    "{\"id\":\"inv-2026-11-0042\",\"idempotency_key\":\"acme:sub:3007255\","                       \
+    "\"provider\":\"activeplatform\",\"action\":\"stop_subscription\","                            \
+    "\"params\":{\"reseller_id\":1001,\"subscription_id\":3007255,\"reason\":\"r\","               \
+    "\"comment\":\"c\"},\"max_attempts\":10,\"deadline\":\"2026-11-30T00:00:00Z\","                \
     "\"meta\":{\"invoice\":\"inv-42\",\"tags\":[1,2]}}"
 
 #define MIN_JOB "{\"id\":\"j1\",\"provider\":\"p\",\"action\":\"a\",\"params\":{}}"
@@ -76,9 +76,8 @@ static void test_full_job(void **state)
     assert_int_equal(job.deadline_ms, INT64_C(1795996800000));
     assert_true(cJSON_IsObject(job.params));
     assert_true(cJSON_IsObject(job.meta));
-    assert_int_equal(cq_json_get_int(job.params, "subscription_id", 1, INT32_MAX, &v, "params",
-                                     &err),
-                     0);
+    assert_int_equal(
+        cq_json_get_int(job.params, "subscription_id", 1, INT32_MAX, &v, "params", &err), 0);
     assert_int_equal(v, 3007255);
     /* a given key is never replaced by a derived one */
     assert_int_equal(cq_job_derive_key(&job, "1001/3007255"), 0);
@@ -144,31 +143,41 @@ static void test_field_bounds(void **state)
     (void)state;
     memset(id, 'x', sizeof(id) - 1);
     id[CQ_JOB_ID_MAX] = '\0';
-    snprintf(text, sizeof(text), "{\"id\":\"%s\",\"provider\":\"a.b-c_9\",\"action\":\"A\","
-             "\"params\":{},\"max_attempts\":100}", id);
+    snprintf(text, sizeof(text),
+             "{\"id\":\"%s\",\"provider\":\"a.b-c_9\",\"action\":\"A\","
+             "\"params\":{},\"max_attempts\":100}",
+             id);
     assert_int_equal(parse_str(text, &job, &err), 0);
     assert_int_equal(job.max_attempts, CQ_MAX_ATTEMPTS_LIMIT);
     cq_job_clear(&job);
     id[CQ_JOB_ID_MAX] = 'x';
     id[CQ_JOB_ID_MAX + 1] = '\0';
-    snprintf(text, sizeof(text), "{\"id\":\"%s\",\"provider\":\"p\",\"action\":\"a\","
-             "\"params\":{}}", id);
+    snprintf(text, sizeof(text),
+             "{\"id\":\"%s\",\"provider\":\"p\",\"action\":\"a\","
+             "\"params\":{}}",
+             id);
     expect_reject(text, "bad_value", "id: must be 1..128 bytes, got 129");
 
     memset(key, 'k', sizeof(key) - 1);
     key[CQ_IDEM_KEY_MAX] = '\0';
-    snprintf(text, sizeof(text), "{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\","
-             "\"params\":{},\"idempotency_key\":\"%s\"}", key);
+    snprintf(text, sizeof(text),
+             "{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\","
+             "\"params\":{},\"idempotency_key\":\"%s\"}",
+             key);
     assert_int_equal(parse_str(text, &job, &err), 0);
     cq_job_clear(&job);
     key[CQ_IDEM_KEY_MAX] = 'k';
     key[CQ_IDEM_KEY_MAX + 1] = '\0';
-    snprintf(text, sizeof(text), "{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\","
-             "\"params\":{},\"idempotency_key\":\"%s\"}", key);
+    snprintf(text, sizeof(text),
+             "{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\","
+             "\"params\":{},\"idempotency_key\":\"%s\"}",
+             key);
     expect_reject(text, "bad_value", "idempotency_key: must be 1..200 bytes, got 201");
     /* 1e1 is the exact integer 10 */
     assert_int_equal(parse_str("{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\","
-                               "\"params\":{},\"max_attempts\":1e1}", &job, &err), 0);
+                               "\"params\":{},\"max_attempts\":1e1}",
+                               &job, &err),
+                     0);
     assert_int_equal(job.max_attempts, 10);
     cq_job_clear(&job);
 }
@@ -236,14 +245,14 @@ static void test_wrong_types(void **state)
     (void)state;
     expect_reject("{\"id\":42,\"provider\":\"p\",\"action\":\"a\",\"params\":{}}", "bad_type",
                   "id: must be a string, got number");
-    expect_reject("{\"id\":\"j\",\"provider\":[\"p\"],\"action\":\"a\",\"params\":{}}",
-                  "bad_type", "provider: must be a string, got array");
-    expect_reject("{\"id\":\"j\",\"provider\":\"p\",\"action\":true,\"params\":{}}",
-                  "bad_type", "action: must be a string, got boolean");
-    expect_reject("{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\",\"params\":\"x\"}",
-                  "bad_type", "params: must be an object, got string");
-    expect_reject("{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\",\"params\":[]}",
-                  "bad_type", "params: must be an object, got array");
+    expect_reject("{\"id\":\"j\",\"provider\":[\"p\"],\"action\":\"a\",\"params\":{}}", "bad_type",
+                  "provider: must be a string, got array");
+    expect_reject("{\"id\":\"j\",\"provider\":\"p\",\"action\":true,\"params\":{}}", "bad_type",
+                  "action: must be a string, got boolean");
+    expect_reject("{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\",\"params\":\"x\"}", "bad_type",
+                  "params: must be an object, got string");
+    expect_reject("{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\",\"params\":[]}", "bad_type",
+                  "params: must be an object, got array");
     expect_reject("{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\",\"params\":{},"
                   "\"max_attempts\":\"10\"}",
                   "bad_type", "max_attempts: must be an integer, got string");
@@ -273,14 +282,14 @@ static void test_wrong_types(void **state)
 static void test_bad_values(void **state)
 {
     (void)state;
-    expect_reject("{\"id\":\"\",\"provider\":\"p\",\"action\":\"a\",\"params\":{}}",
-                  "bad_value", "id: must not be empty");
+    expect_reject("{\"id\":\"\",\"provider\":\"p\",\"action\":\"a\",\"params\":{}}", "bad_value",
+                  "id: must not be empty");
     expect_reject("{\"id\":\"a\\tb\",\"provider\":\"p\",\"action\":\"a\",\"params\":{}}",
                   "bad_value", "id: must be printable ASCII");
     expect_reject("{\"id\":\"caf\xc3\xa9\",\"provider\":\"p\",\"action\":\"a\",\"params\":{}}",
                   "bad_value", "id: must be printable ASCII");
-    expect_reject("{\"id\":\"j\",\"provider\":\"a/b\",\"action\":\"a\",\"params\":{}}",
-                  "bad_value", "provider: must match [A-Za-z0-9_.-]+");
+    expect_reject("{\"id\":\"j\",\"provider\":\"a/b\",\"action\":\"a\",\"params\":{}}", "bad_value",
+                  "provider: must match [A-Za-z0-9_.-]+");
     expect_reject("{\"id\":\"j\",\"provider\":\"p\",\"action\":\"stop it\",\"params\":{}}",
                   "bad_value", "action: must match");
     expect_reject("{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\",\"params\":{},"
@@ -334,17 +343,20 @@ static void test_nesting_bound(void **state)
 
     (void)state;
     /* level 1 is the job, level 8 the innermost: allowed */
-    snprintf(text, sizeof(text), "{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\","
+    snprintf(text, sizeof(text),
+             "{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\","
              "\"params\":{\"a\":{\"b\":[{\"c\":[[[1]]]}]}}}");
     assert_int_equal(parse_str(text, &job, &err), 0);
     cq_job_clear(&job);
-    snprintf(text, sizeof(text), "{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\","
+    snprintf(text, sizeof(text),
+             "{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\","
              "\"params\":{\"a\":{\"b\":[{\"c\":[[[{}]]]}]}}}");
     expect_reject(text, "too_deep", "nesting deeper than 8 levels at offset");
     /* brackets inside strings are text, not nesting */
     assert_int_equal(parse_str("{\"id\":\"[[[[[[[[[[{{{{{{\",\"provider\":\"p\","
                                "\"action\":\"a\",\"params\":{\"q\":\"]]]]\\\"[[[[[[[[[[\"}}",
-                               &job, &err), 0);
+                               &job, &err),
+                     0);
     cq_job_clear(&job);
     /* 64 KiB of '[' is refused by the pre-scan before cJSON recurses */
     assert_non_null(deep);
@@ -407,26 +419,30 @@ static void test_bytes_cjson_would_take(void **state)
     expect_reject("{\"id\":\"j\",\x0b\"provider\":\"p\",\"action\":\"a\",\"params\":{}}",
                   "bad_json", "control character");
     {
-        static const char *const numbers[] = {"01", "-01", "1.", "-.5", "1.e5", "1e", "1e+",
-                                              "--1", "-", "1ee5", "0x10", "1.5.5"};
+        static const char *const numbers[] = {"01",  "-01", "1.", "-.5",  "1.e5", "1e",
+                                              "1e+", "--1", "-",  "1ee5", "0x10", "1.5.5"};
         char text[256];
 
         for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
-            snprintf(text, sizeof(text), "{\"id\":\"j\",\"provider\":\"p\",\"action\":"
-                     "\"a\",\"params\":{\"n\":%s}}", numbers[i]);
+            snprintf(text, sizeof(text),
+                     "{\"id\":\"j\",\"provider\":\"p\",\"action\":"
+                     "\"a\",\"params\":{\"n\":%s}}",
+                     numbers[i]);
             assert_int_equal(parse_str(text, &job, &err), -EINVAL);
             assert_string_equal(err.code, "bad_json");
             cq_job_clear(&job);
         }
     }
     assert_int_equal(parse_str("{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\","
-                               "\"params\":{\"n\":[0,-0,1.5,-2e-3,1E+2,10,0.0]}}", &job, &err),
+                               "\"params\":{\"n\":[0,-0,1.5,-2e-3,1E+2,10,0.0]}}",
+                               &job, &err),
                      0);
     cq_job_clear(&job);
     /* an escaped backslash before the quote does not hide the string end */
     assert_int_equal(parse_str("{\"id\":\"j\",\"provider\":\"p\",\"action\":\"a\","
                                "\"params\":{\"u\":\"\\\\\",\"v\":\"\xe2\x82\xac\\u00e9\"}}",
-                               &job, &err), 0);
+                               &job, &err),
+                     0);
     cq_job_clear(&job);
 }
 
@@ -437,7 +453,9 @@ static void test_id_kept_on_failure(void **state)
 
     (void)state;
     assert_int_equal(parse_str("{\"id\":\"inv-9\",\"provider\":\"bad name\",\"action\":\"a\","
-                               "\"params\":{}}", &job, &err), -EINVAL);
+                               "\"params\":{}}",
+                               &job, &err),
+                     -EINVAL);
     assert_string_equal(job.id, "inv-9");
     cq_job_clear(&job);
     assert_int_equal(parse_str("{\"params\":7,\"id\":\"inv-10\"}", &job, &err), -EINVAL);
@@ -524,12 +542,25 @@ static void test_get_string(void **state)
 static void test_rfc3339(void **state)
 {
     static const char *const bad[] = {
-        "", "2026-11-30", "2026-11-30T00:00:00", "2026-11-30 00:00:00Z",
-        "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z", "2026-04-31T00:00:00Z",
-        "2026-11-30T24:00:00Z", "2026-11-30T00:60:00Z", "2026-11-30T00:00:61Z",
-        "2026-11-30T00:00:00.Z", "2026-11-30T00:00:00.1234567890Z", "2026-11-30T00:00:00+0100",
-        "2026-11-30T00:00:00+24:00", "2026-11-30T00:00:00Zjunk", "26-11-30T00:00:00Z",
-        "2026-1-30T00:00:00Z", "+026-11-30T00:00:00Z", "2026-11-30T00:00:00z ",
+        "",
+        "2026-11-30",
+        "2026-11-30T00:00:00",
+        "2026-11-30 00:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-02-29T00:00:00Z",
+        "2026-04-31T00:00:00Z",
+        "2026-11-30T24:00:00Z",
+        "2026-11-30T00:60:00Z",
+        "2026-11-30T00:00:61Z",
+        "2026-11-30T00:00:00.Z",
+        "2026-11-30T00:00:00.1234567890Z",
+        "2026-11-30T00:00:00+0100",
+        "2026-11-30T00:00:00+24:00",
+        "2026-11-30T00:00:00Zjunk",
+        "26-11-30T00:00:00Z",
+        "2026-1-30T00:00:00Z",
+        "+026-11-30T00:00:00Z",
+        "2026-11-30T00:00:00z ",
     };
     int64_t ms;
     char out[32];
@@ -595,9 +626,11 @@ static void test_params_hash(void **state)
     assert_string_equal(a, "dfbb1f98a6d14526");
 
     hash_of("{\"reseller_id\":1001,\"subscription_id\":3007255,\"x\":{\"q\":1,\"p\":[{\"z\":1,"
-            "\"y\":2}]}}", a);
+            "\"y\":2}]}}",
+            a);
     hash_of("{\"x\":{\"p\":[{\"y\":2,\"z\":1}],\"q\":1},\"subscription_id\":3007255,"
-            "\"reseller_id\":1001}", b);
+            "\"reseller_id\":1001}",
+            b);
     assert_string_equal(a, b);
     assert_int_equal(strlen(a), 16);
     assert_int_equal(strspn(a, "0123456789abcdef"), 16);
@@ -640,16 +673,16 @@ static void test_dead_entry_json_job(void **state)
 
     (void)state;
     text = cq_dead_entry(FULL_JOB, strlen(FULL_JOB), "exhausted", "http_5xx",
-                         "gave up after 2 attempts", 2, hist, 2, INT64_C(1795341660500),
-                         "host-1");
+                         "gave up after 2 attempts", 2, hist, 2, INT64_C(1795341660500), "host-1");
     assert_non_null(text);
     assert_null(strchr(text, '\n')); /* unformatted */
     e = cJSON_Parse(text);
     assert_non_null(e);
     assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(e, "job")));
-    assert_string_equal(cJSON_GetObjectItemCaseSensitive(
-                            cJSON_GetObjectItemCaseSensitive(e, "job"), "id")->valuestring,
-                        "inv-2026-11-0042");
+    assert_string_equal(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "job"), "id")
+            ->valuestring,
+        "inv-2026-11-0042");
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(e, "status")->valuestring, "exhausted");
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(e, "error")->valuestring, "http_5xx");
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(e, "message")->valuestring,
@@ -664,8 +697,7 @@ static void test_dead_entry_json_job(void **state)
         cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(h, 0), "at")->valuestring,
         "2026-11-22T10:00:00.123Z");
     assert_int_equal(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(h, 0), "http_status")->valueint,
-        503);
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(h, 0), "http_status")->valueint, 503);
     assert_string_equal(
         cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(h, 1), "error")->valuestring,
         "timeout");
@@ -706,8 +738,8 @@ static void test_dead_entry_raw_text(void **state)
     full.at_ms = 0;
     full.http_status = 0;
     memset(full.error, 'e', sizeof(full.error));
-    text = cq_dead_entry(raw, sizeof(raw) - 1, "invalid", "bad_json", "NUL byte at offset 10",
-                         0, &full, 1, 0, NULL);
+    text = cq_dead_entry(raw, sizeof(raw) - 1, "invalid", "bad_json", "NUL byte at offset 10", 0,
+                         &full, 1, 0, NULL);
     assert_non_null(text);
     e = cJSON_Parse(text);
     assert_non_null(e);
@@ -716,18 +748,17 @@ static void test_dead_entry_raw_text(void **state)
     /* NUL and the invalid byte are replaced, the rest is kept */
     assert_string_equal(job->valuestring, "{\"id\":\"x\"\xef\xbf\xbd\xef\xbf\xbd trailing");
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(e, "worker")->valuestring, "");
-    assert_int_equal(strlen(cJSON_GetObjectItemCaseSensitive(
-                                cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "history"),
-                                                   0),
-                                "error")
-                                ->valuestring),
-                     sizeof(full.error));
+    assert_int_equal(
+        strlen(cJSON_GetObjectItemCaseSensitive(
+                   cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "history"), 0), "error")
+                   ->valuestring),
+        sizeof(full.error));
     cJSON_Delete(e);
     free(text);
 
     /* a too-deep job is kept as text; no raw at all is null */
-    text = cq_dead_entry("[[[[[[[[[[1]]]]]]]]]]", 21, "invalid", "too_deep", "", 0, NULL, 0, 0,
-                         "w");
+    text =
+        cq_dead_entry("[[[[[[[[[[1]]]]]]]]]]", 21, "invalid", "too_deep", "", 0, NULL, 0, 0, "w");
     assert_non_null(text);
     assert_non_null(strstr(text, "\"job\":\"[[[[[[[[[[1]]]]]]]]]]\""));
     free(text);

@@ -16,8 +16,8 @@ static void test_format_plain(void **state)
     char buf[512];
 
     (void)state;
-    cq_log_format(buf, sizeof(buf), CQ_LOG_INFO, "job_done", "id", "inv-1", "status",
-                  "succeeded", NULL);
+    cq_log_format(buf, sizeof(buf), CQ_LOG_INFO, "job_done", "id", "inv-1", "status", "succeeded",
+                  NULL);
     assert_non_null(strstr(buf, " level=info event=job_done id=inv-1 status=succeeded"));
     assert_memory_equal(buf, "time=", 5);
 }
@@ -27,8 +27,8 @@ static void test_quoting_blocks_forged_lines(void **state)
     char buf[512];
 
     (void)state;
-    cq_log_format(buf, sizeof(buf), CQ_LOG_WARN, "x", "id", "a b\nlevel=error event=fake",
-                  "q", "say \"hi\"", "empty", "", "nul", NULL, NULL);
+    cq_log_format(buf, sizeof(buf), CQ_LOG_WARN, "x", "id", "a b\nlevel=error event=fake", "q",
+                  "say \"hi\"", "empty", "", "nul", NULL, NULL);
     assert_null(strchr(buf, '\n'));
     assert_non_null(strstr(buf, "id=\"a b\\nlevel=error event=fake\""));
     assert_non_null(strstr(buf, "q=\"say \\\"hi\\\"\""));
