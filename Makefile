@@ -128,13 +128,34 @@ format:
 
 # --- install ---------------------------------------------------------------
 
+# Units go where systemd looks for them under PREFIX (/usr/local/lib/...,
+# or UNITDIR=/lib/systemd/system for a package); their ExecStart= is
+# rewritten to $(PREFIX)/sbin/cancelqd.  Man pages are roff, gzipped as
+# Debian ships them.  The sample config is 0644: it holds no secrets and the
+# service's dynamic user must be able to read a copy of it.
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+MANDIR    ?= $(PREFIX)/share/man
+MAN_PAGES := $(wildcard man/*.1 man/*.5 man/*.8)
+UNITS     := systemd/cancelq.service systemd/cancelq@.service
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
 	install -m 0755 $(BUILD)/cancelqd $(DESTDIR)$(PREFIX)/sbin/cancelqd
 	install -m 0755 $(BUILD)/cancelq-sandbox $(DESTDIR)$(PREFIX)/bin/cancelq-sandbox
 	$(if $(CTL_SRC),install -m 0755 $(BUILD)/cancelqctl $(DESTDIR)$(PREFIX)/bin/cancelqctl)
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in $(UNITS); do \
+	  sed 's|/usr/sbin/cancelqd|$(PREFIX)/sbin/cancelqd|' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	for m in $(MAN_PAGES); do \
+	  d=$(DESTDIR)$(MANDIR)/man$${m##*.}; \
+	  gzip -9n -c $$m > $$d/$${m##*/}.gz && chmod 0644 $$d/$${m##*/}.gz || exit 1; \
+	done
 	install -d $(DESTDIR)/etc/cancelq
-	install -m 0640 conf/cancelq.conf $(DESTDIR)/etc/cancelq/cancelq.conf.example
+	install -d -m 0700 $(DESTDIR)/etc/cancelq/credentials
+	install -m 0644 conf/cancelq.conf $(DESTDIR)/etc/cancelq/cancelq.conf.example
 
 clean:
 	rm -rf build build-asan
