@@ -46,6 +46,7 @@ typedef struct task {
     bool auth_renewed;
     bool in_http;
     bool done;            /* finish or release sent: no more steps */
+    uint64_t req_start;   /* loop time the current request started */
     cq_verdict ambiguous; /* the answer a status check must confirm */
     char orig_id[CQ_JOB_ID_MAX + 1], orig_status[32], orig_finished[40];
 } task;
@@ -226,6 +227,7 @@ static void task_finish(task *t, const char *status, const char *error, const ch
            "status", status, "attempts", attempts, "http_status", http, "error", error, "message",
            redacted, "duration_ms", duration, NULL);
     w->stats.finished++;
+    cq_metrics_job_done(w, t->prov, t->action, status);
     if ((dead != NULL || !status_is_dead(status)) &&
         cq_redis_script(w->main, "finish", written_cb, t, 4, a.n, a.v, a.l) == 0) {
         free(dead);
@@ -405,9 +407,12 @@ static void task_request(task *t)
             t->env.first_ms = cq_now_ms();
         t->env.attempts++;
         w->stats.calls++;
+        p->attempts++;
     } else {
         w->stats.checks++;
+        p->checks++;
     }
+    t->req_start = uv_now(w->loop);
     t->in_http = true;
     rc = cq_http_send(w->http, &req, &o, on_answer, t);
     cq_request_clear(&req);
@@ -510,6 +515,7 @@ static void on_answer(void *data, const cq_response *resp)
 
     t->in_http = false;
     slot_release(t->prov);
+    cq_histogram_observe(&t->prov->duration, (double)(uv_now(t->w->loop) - t->req_start) / 1000.0);
     memset(&v, 0, sizeof(v));
     if (resp->transport == CQ_TR_ABORTED) {
         /* shutdown: back to the queue; the next taker checks first if sent */

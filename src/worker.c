@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cancelq/log.h"
+#include "cancelq/notify.h"
 #include "worker_int.h"
 
 #define BLOCK_WAIT_SECONDS "1" /* a blocked wait is re-armed this often */
@@ -268,6 +269,8 @@ static void hb_timer_cb(uv_timer_t *h)
         return;
     heartbeat(w);
     reclaim(w, false);
+    cq_worker_metrics_poll(w);
+    cq_worker_notify_status(w);
     if (w->promote_at == INT64_MAX || w->promote_at < cq_now_ms() - 1000)
         promote_timer_cb(&w->promote_timer);
 }
@@ -278,6 +281,12 @@ static void start_working(cq_worker *w)
     reclaim(w, true);
     w->started = true;
     cq_log(CQ_LOG_NOTICE, "worker_started", "worker", w->id, NULL);
+    /* Redis answers, our identity is settled and every token is loaded */
+    cq_notify_ready();
+    cq_worker_notify_status(w);
+    /* pings from the loop itself: a stuck loop stops them and systemd
+     * restarts us (before READY, TimeoutStartSec= is the bound) */
+    w->watchdog_on = cq_notify_watchdog_start(w->loop, &w->watchdog) >= 0;
     uv_timer_start(&w->hb_timer, hb_timer_cb, w->cfg->worker.heartbeat_ms,
                    w->cfg->worker.heartbeat_ms);
     promote_timer_cb(&w->promote_timer);
@@ -412,6 +421,8 @@ static void close_all(cq_worker *w)
     uv_signal_stop(&w->sig_hup);
     cq_http_free(w->http);
     w->http = NULL;
+    cq_metrics_free(w->metrics);
+    w->metrics = NULL;
     cq_redis_free(w->main);
     cq_redis_free(w->block);
     w->main = w->block = NULL;
@@ -472,6 +483,7 @@ static void begin_stop(cq_worker *w, const char *why)
     if (w->stopping)
         return;
     w->stopping = true;
+    cq_notify_stopping();
     cq_log(CQ_LOG_NOTICE, "worker_stopping", "reason", why, NULL);
     uv_timer_stop(&w->hb_timer);
     uv_timer_stop(&w->promote_timer);
@@ -491,11 +503,13 @@ static void signal_cb(uv_signal_t *h, int signum)
         begin_stop(w, signum == SIGTERM ? "SIGTERM" : "SIGINT");
         return;
     }
+    cq_notify_reloading();
     for (i = 0; i < w->nproviders; i++) {
         if (w->providers[i].conf->cred == CQ_CRED_TOKEN_FILE)
             cq_provider_reload_token(&w->providers[i]);
     }
     cq_log(CQ_LOG_NOTICE, "tokens_reloaded", "reason", "SIGHUP", NULL);
+    cq_notify_ready();
 }
 
 /* --- construction -------------------------------------------------------- */
@@ -588,6 +602,8 @@ cq_worker *cq_worker_new(uv_loop_t *loop, const cq_config *cfg, cq_err *err)
         (cq_secret_read(cfg->redis.password_file, &password, err) != 0 ||
          cq_log_add_secret(password) != 0))
         goto fail;
+    if (cq_worker_metrics_start(w, err) != 0)
+        goto fail;
     w->http = cq_http_new(loop, cfg->worker.concurrency, err);
     if (w->http == NULL)
         goto fail;
@@ -631,6 +647,8 @@ void cq_worker_free(cq_worker *w)
     uv_close((uv_handle_t *)&w->sig_term, handle_closed);
     uv_close((uv_handle_t *)&w->sig_int, handle_closed);
     uv_close((uv_handle_t *)&w->sig_hup, handle_closed);
+    if (w->watchdog_on)
+        uv_close((uv_handle_t *)&w->watchdog, handle_closed);
     uv_run(w->loop, UV_RUN_DEFAULT); /* runs every close callback, ours and the modules' */
     cq_task_free_all(w);
     for (i = 0; i < w->nproviders; i++)

@@ -15,12 +15,27 @@
 #include "cancelq/envelope.h"
 #include "cancelq/http.h"
 #include "cancelq/job.h"
+#include "cancelq/metrics.h"
 #include "cancelq/redis.h"
 #include "cancelq/worker.h"
 
 #define CQ_KEY_MAX 320     /* "{prefix}:idem:" + a 200-byte key, with room */
 #define CQ_FETCH_BATCH 256 /* jobs taken per round trip at most */
 #define CQ_HANDLE_MAX 32
+#define CQ_MAX_ACTIONS 8 /* actions per adapter counted in metrics */
+
+/* The final statuses of DESIGN.md section 5, in metrics order. */
+typedef enum cq_status {
+    CQ_ST_SUCCEEDED,
+    CQ_ST_ALREADY_DONE,
+    CQ_ST_DUPLICATE,
+    CQ_ST_FAILED,
+    CQ_ST_EXHAUSTED,
+    CQ_ST_EXPIRED,
+    CQ_ST_INVALID,
+    CQ_ST_CONFLICT,
+    CQ_ST_COUNT
+} cq_status;
 
 struct task;
 
@@ -32,10 +47,16 @@ typedef struct cq_provider {
     int active;             /* requests in flight */
     struct task *wait_head; /* tasks waiting for a request slot, FIFO */
     struct task *wait_tail;
+    uint64_t jobs[CQ_MAX_ACTIONS][CQ_ST_COUNT]; /* outcomes by action and status */
+    uint64_t attempts;                          /* provider calls (status checks not included) */
+    uint64_t checks;                            /* status lookups */
+    cq_histogram duration;                      /* request durations, seconds */
 } cq_provider;
 
 typedef struct cq_stats {
     uint64_t fetched, finished, retried, lost_ownership, calls, checks;
+    uint64_t invalid_unknown_provider; /* invalid jobs not attributable to a provider */
+    long long depth_jobs, depth_delayed, depth_dead; /* polled for metrics, -1 unknown */
 } cq_stats;
 
 struct cq_worker {
@@ -76,6 +97,9 @@ struct cq_worker {
     uv_timer_t stop_timer;
     uv_timer_t identity_timer;
     uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t watchdog;
+    bool watchdog_on;
+    cq_metrics *metrics; /* NULL unless [worker] metrics_listen */
 };
 
 /* task.c ------------------------------------------------------------------ */
@@ -103,6 +127,24 @@ void cq_worker_slot_freed(cq_worker *w);
 
 /* A retry was scheduled at due_ms: make sure promotion runs by then. */
 void cq_worker_delayed_at(cq_worker *w, int64_t due_ms);
+
+/* worker_metrics.c --------------------------------------------------------- */
+
+/* Name of a status; cq_status_from_name returns CQ_ST_COUNT when unknown. */
+const char *cq_status_name(cq_status st);
+cq_status cq_status_from_name(const char *name);
+
+/* Count an ended job (p NULL when the job named no known provider). */
+void cq_metrics_job_done(cq_worker *w, cq_provider *p, const cq_action *a, const char *status);
+
+/* Start the metrics listener when configured.  0 or -errno with err. */
+int cq_worker_metrics_start(cq_worker *w, cq_err *err);
+
+/* Poll queue depths for the metrics page (heartbeat). */
+void cq_worker_metrics_poll(cq_worker *w);
+
+/* Tell systemd how we are doing (STATUS=). */
+void cq_worker_notify_status(cq_worker *w);
 
 /* Re-read the token of a provider (after a 401, or SIGHUP).  0 or -errno. */
 int cq_provider_reload_token(cq_provider *p);

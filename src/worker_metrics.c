@@ -1,0 +1,175 @@
+/*
+ * worker_metrics.c - what cancelqd tells the outside about itself: the
+ * Prometheus page ([worker] metrics_listen) and systemd's STATUS= line.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cancelq/log.h"
+#include "cancelq/notify.h"
+#include "worker_int.h"
+
+static const char *const status_names[CQ_ST_COUNT] = {
+    "succeeded", "already_done", "duplicate", "failed",
+    "exhausted", "expired",      "invalid",   "conflict",
+};
+
+const char *cq_status_name(cq_status st)
+{
+    return st < CQ_ST_COUNT ? status_names[st] : "unknown";
+}
+
+cq_status cq_status_from_name(const char *name)
+{
+    int i;
+
+    for (i = 0; i < CQ_ST_COUNT; i++) {
+        if (strcmp(status_names[i], name) == 0)
+            return (cq_status)i;
+    }
+    return CQ_ST_COUNT;
+}
+
+void cq_metrics_job_done(cq_worker *w, cq_provider *p, const cq_action *a, const char *status)
+{
+    cq_status st = cq_status_from_name(status);
+    size_t ai;
+
+    if (st == CQ_ST_COUNT)
+        return;
+    if (p == NULL || a == NULL) {
+        w->stats.invalid_unknown_provider++;
+        return;
+    }
+    ai = (size_t)(a - p->adapter->actions);
+    if (ai < CQ_MAX_ACTIONS)
+        p->jobs[ai][st]++;
+}
+
+static void render_jobs(cq_worker *w, cq_buf *out)
+{
+    size_t i, a;
+    int s;
+
+    cq_metrics_family(out, "cancelq_jobs_total", "Jobs ended, by provider, action and status.",
+                      CQ_METRIC_COUNTER);
+    for (i = 0; i < w->nproviders; i++) {
+        const cq_provider *p = &w->providers[i];
+
+        for (a = 0; a < p->adapter->nactions && a < CQ_MAX_ACTIONS; a++) {
+            for (s = 0; s < CQ_ST_COUNT; s++)
+                cq_metrics_sample(out, "cancelq_jobs_total", (double)p->jobs[a][s], "provider",
+                                  p->conf->name, "action", p->adapter->actions[a].name, "status",
+                                  status_names[s], NULL);
+        }
+    }
+    cq_metrics_sample(out, "cancelq_jobs_total", (double)w->stats.invalid_unknown_provider,
+                      "provider", "", "action", "", "status", "invalid", NULL);
+}
+
+static void render_providers(cq_worker *w, cq_buf *out)
+{
+    size_t i;
+
+    cq_metrics_family(out, "cancelq_provider_attempts_total",
+                      "Cancellation calls made (status lookups not included).", CQ_METRIC_COUNTER);
+    for (i = 0; i < w->nproviders; i++)
+        cq_metrics_sample(out, "cancelq_provider_attempts_total", (double)w->providers[i].attempts,
+                          "provider", w->providers[i].conf->name, NULL);
+    cq_metrics_family(out, "cancelq_provider_status_checks_total",
+                      "Status lookups made before or after an ambiguous answer.",
+                      CQ_METRIC_COUNTER);
+    for (i = 0; i < w->nproviders; i++)
+        cq_metrics_sample(out, "cancelq_provider_status_checks_total",
+                          (double)w->providers[i].checks, "provider", w->providers[i].conf->name,
+                          NULL);
+    cq_metrics_family(out, "cancelq_provider_inflight", "Requests in flight.", CQ_METRIC_GAUGE);
+    for (i = 0; i < w->nproviders; i++)
+        cq_metrics_sample(out, "cancelq_provider_inflight", (double)w->providers[i].active,
+                          "provider", w->providers[i].conf->name, NULL);
+    cq_metrics_family(out, "cancelq_http_request_duration_seconds", "Provider request durations.",
+                      CQ_METRIC_HISTOGRAM);
+    for (i = 0; i < w->nproviders; i++)
+        cq_histogram_render(out, "cancelq_http_request_duration_seconds", &w->providers[i].duration,
+                            "provider", w->providers[i].conf->name, NULL);
+}
+
+static void gauge(cq_buf *out, const char *name, const char *help, double v)
+{
+    cq_metrics_family(out, name, help, CQ_METRIC_GAUGE);
+    cq_metrics_sample(out, name, v, NULL);
+}
+
+static void render(void *data, cq_buf *out)
+{
+    cq_worker *w = data;
+
+    cq_metrics_family(out, "cancelq_build_info", "Build information.", CQ_METRIC_GAUGE);
+    cq_metrics_sample(out, "cancelq_build_info", 1, "version", CQ_VERSION, "worker", w->id, NULL);
+    render_jobs(w, out);
+    render_providers(w, out);
+    gauge(out, "cancelq_jobs_held", "Jobs this worker holds (in flight or being written).",
+          (double)w->ntasks);
+    gauge(out, "cancelq_queue_jobs", "Jobs waiting in {P}:jobs (polled, -1 unknown).",
+          (double)w->stats.depth_jobs);
+    gauge(out, "cancelq_queue_delayed", "Retries waiting in {P}:delayed (polled).",
+          (double)w->stats.depth_delayed);
+    gauge(out, "cancelq_queue_dead", "Dead-letter entries in {P}:dead (polled).",
+          (double)w->stats.depth_dead);
+    cq_metrics_family(out, "cancelq_retries_total", "Retries scheduled.", CQ_METRIC_COUNTER);
+    cq_metrics_sample(out, "cancelq_retries_total", (double)w->stats.retried, NULL);
+    cq_metrics_family(out, "cancelq_redis_reconnects_total", "Redis reconnects.",
+                      CQ_METRIC_COUNTER);
+    cq_metrics_sample(out, "cancelq_redis_reconnects_total",
+                      w->main != NULL ? (double)cq_redis_reconnects(w->main) : 0, "conn", "main",
+                      NULL);
+    cq_metrics_sample(out, "cancelq_redis_reconnects_total",
+                      w->block != NULL ? (double)cq_redis_reconnects(w->block) : 0, "conn", "block",
+                      NULL);
+    gauge(out, "cancelq_redis_up", "1 when the main Redis connection is ready.",
+          w->main != NULL && cq_redis_ready(w->main) ? 1 : 0);
+}
+
+int cq_worker_metrics_start(cq_worker *w, cq_err *err)
+{
+    const char *listen = w->cfg->worker.metrics_listen;
+
+    w->stats.depth_jobs = w->stats.depth_delayed = w->stats.depth_dead = -1;
+    if (listen == NULL || listen[0] == '\0')
+        return 0;
+    w->metrics = cq_metrics_new(w->loop, listen, render, w, err);
+    if (w->metrics == NULL)
+        return -1;
+    cq_log(CQ_LOG_INFO, "metrics_listening", "listen", listen, NULL);
+    return 0;
+}
+
+static void depth_cb(void *data, redisReply *reply)
+{
+    long long *slot = data;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+        *slot = reply->integer;
+}
+
+void cq_worker_metrics_poll(cq_worker *w)
+{
+    const char *a1[] = {"LLEN", w->k_jobs};
+    const char *a2[] = {"ZCARD", w->k_delayed};
+    const char *a3[] = {"LLEN", w->k_dead};
+    size_t l1[] = {4, strlen(w->k_jobs)}, l2[] = {5, strlen(w->k_delayed)},
+           l3[] = {4, strlen(w->k_dead)};
+
+    if (w->metrics == NULL)
+        return; /* no extra round trips unless someone scrapes */
+    cq_redis_cmd(w->main, depth_cb, &w->stats.depth_jobs, 2, a1, l1);
+    cq_redis_cmd(w->main, depth_cb, &w->stats.depth_delayed, 2, a2, l2);
+    cq_redis_cmd(w->main, depth_cb, &w->stats.depth_dead, 2, a3, l3);
+}
+
+void cq_worker_notify_status(cq_worker *w)
+{
+    cq_notify_status("%zu jobs held, %llu ended, %llu retries, redis %s", w->ntasks,
+                     (unsigned long long)w->stats.finished, (unsigned long long)w->stats.retried,
+                     w->main != NULL && cq_redis_ready(w->main) ? "up" : "DOWN");
+}
