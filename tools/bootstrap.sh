@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential pkg-config libhiredis-dev libuv1-dev libcurl4-openssl-dev
 libcjson-dev libinih-dev libsystemd-dev libcmocka-dev libhttp-parser-dev
 redis-server redis-tools curl jq wrk clang libclang-rt-14-dev cppcheck clang-tidy
-clang-format valgrind systemd man-db procps"
+clang-format valgrind systemd man-db procps python3"
 
 missing=""
 for p in $PKGS; do
