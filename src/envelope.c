@@ -119,17 +119,17 @@ static cJSON *history_json(const cq_envelope *env)
 
 char *cq_envelope_build(const cq_envelope *env)
 {
-    cJSON *root = cJSON_CreateObject(), *meta = cJSON_CreateObject(), *h;
-    char *out = NULL, *job = NULL;
+    cJSON *root = cJSON_CreateObject(), *meta, *h = NULL;
+    char *out = NULL, *job = strndup(env->job, env->job_len);
 
-    if (root == NULL || meta == NULL || !cJSON_AddItemToObject(root, "_cq", meta)) {
-        cJSON_Delete(meta);
+    if (root == NULL || job == NULL)
         goto out;
-    }
+    meta = cJSON_AddObjectToObject(root, "_cq"); /* owned by root */
     h = history_json(env);
-    job = strndup(env->job, env->job_len);
-    if (h == NULL || job == NULL || !cJSON_AddItemToObject(meta, "history", h) ||
-        !cJSON_AddNumberToObject(meta, "attempts", env->attempts) ||
+    if (meta == NULL || h == NULL || !cJSON_AddItemToObject(meta, "history", h))
+        goto out;
+    h = NULL; /* owned by meta now */
+    if (!cJSON_AddNumberToObject(meta, "attempts", env->attempts) ||
         !cJSON_AddNumberToObject(meta, "first_ms", (double)env->first_ms) ||
         !cJSON_AddStringToObject(meta, "tok", env->tok) ||
         !cJSON_AddNumberToObject(meta, "unknown", env->unknown ? 1 : 0) ||
@@ -137,6 +137,7 @@ char *cq_envelope_build(const cq_envelope *env)
         goto out;
     out = cJSON_PrintUnformatted(root);
 out:
+    cJSON_Delete(h);
     free(job);
     cJSON_Delete(root);
     return out;
