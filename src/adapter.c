@@ -356,3 +356,22 @@ bool cq_classify_common(const cq_response *resp, cq_verdict *v)
     }
     return true;
 }
+
+bool cq_classify_common_msg(const cq_response *resp, cq_verdict *v, cq_message_fn msg_fn)
+{
+    char msg[CQ_ERR_MSG_MAX];
+    cq_verdict saved;
+
+    if (!cq_classify_common(resp, v))
+        return false;
+    if (resp->transport != CQ_TR_OK)
+        return true;
+    msg_fn(resp, msg, sizeof(msg));
+    if (msg[0] != '\0') {
+        saved = *v;
+        cq_verdict_set(v, saved.kind, saved.error, "HTTP %ld: %s", resp->status, msg);
+        v->has_retry_after = saved.has_retry_after;
+        v->retry_after_ms = saved.retry_after_ms;
+    }
+    return true;
+}

@@ -274,21 +274,7 @@ static void set_http(cq_verdict *v, cq_verdict_kind kind, const char *code, cons
 /* Common rows first; an HTTP answer keeps the provider's message. */
 static bool common(const cq_response *resp, cq_verdict *v)
 {
-    char msg[256];
-
-    if (!cq_classify_common(resp, v))
-        return false;
-    if (resp->transport != CQ_TR_OK)
-        return true;
-    error_message(resp, msg, sizeof(msg));
-    if (msg[0] != '\0') {
-        cq_verdict saved = *v;
-
-        cq_verdict_set(v, saved.kind, saved.error, "HTTP %ld: %s", resp->status, msg);
-        v->has_retry_after = saved.has_retry_after;
-        v->retry_after_ms = saved.retry_after_ms;
-    }
-    return true;
+    return cq_classify_common_msg(resp, v, error_message);
 }
 
 static void ap_classify(const cq_provider_conf *pc, const cJSON *params, const cq_response *resp,

@@ -148,6 +148,15 @@ int cq_url_build(const char *base, const char *const *segs, const bool *literal,
  * and fills v when it decided; false leaves the answer to the adapter. */
 bool cq_classify_common(const cq_response *resp, cq_verdict *v);
 
+/* Extracts a provider's own error text from an answer body into buf
+ * ("" when there is none). */
+typedef void (*cq_message_fn)(const cq_response *resp, char *buf, size_t size);
+
+/* cq_classify_common(), and when it decided on an HTTP answer whose body
+ * carries the provider's error text, that text becomes the message
+ * ("HTTP 503: <text>"); Retry-After is kept. */
+bool cq_classify_common_msg(const cq_response *resp, cq_verdict *v, cq_message_fn msg);
+
 /* Fill a verdict. */
 void cq_verdict_set(cq_verdict *v, cq_verdict_kind kind, const char *error, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
