@@ -1,0 +1,260 @@
+/*
+ * conn.c - the config and the one synchronous Redis connection of
+ * cancelqctl: connect (TCP or unix socket), AUTH, SELECT, run commands and
+ * embedded scripts, report every failure once.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include "cancelq/redis.h"
+#include "ctl.h"
+
+#define CTL_MAX_ARGS 16 /* ctl_cmd() varargs */
+
+static const char *const script_names[CTL_SCRIPTS] = {"dlq_requeue"};
+
+static struct timeval tv_ms(uint64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+
+    return tv;
+}
+
+int ctl_key(const ctl *c, char *out, const char *suffix)
+{
+    int n = snprintf(out, CTL_KEY_MAX, "%s%s", c->k_prefix, suffix);
+
+    if (n < 0 || n >= CTL_KEY_MAX) {
+        fprintf(stderr, "%s: key name too long: %s%.40s...\n", c->prog, c->k_prefix, suffix);
+        return -1;
+    }
+    return 0;
+}
+
+static int make_keys(ctl *c)
+{
+    snprintf(c->k_prefix, sizeof(c->k_prefix), "{%s}:", c->cfg->redis.prefix);
+    return ctl_key(c, c->k_jobs, "jobs") | ctl_key(c, c->k_dead, "dead") |
+           ctl_key(c, c->k_delayed, "delayed") | ctl_key(c, c->k_workers, "workers") |
+           ctl_key(c, c->k_results, "results");
+}
+
+static int connect_redis(ctl *c)
+{
+    const cq_redis_conf *rc = &c->cfg->redis;
+    struct timeval tv = tv_ms(rc->connect_timeout_ms > 0 ? rc->connect_timeout_ms : 2000);
+
+    if (rc->unix_socket != NULL) {
+        snprintf(c->where, sizeof(c->where), "%s", rc->unix_socket);
+        c->rc = redisConnectUnixWithTimeout(rc->unix_socket, tv);
+    } else {
+        snprintf(c->where, sizeof(c->where), "%s:%d", rc->host, rc->port);
+        c->rc = redisConnectWithTimeout(rc->host, rc->port, tv);
+    }
+    if (c->rc == NULL || c->rc->err != 0) {
+        fprintf(stderr, "%s: redis %s: %s\n", c->prog, c->where,
+                c->rc != NULL ? c->rc->errstr : "out of memory");
+        return -1;
+    }
+    if (redisSetTimeout(c->rc, tv_ms(CTL_REPLY_TIMEOUT_MS)) != REDIS_OK) {
+        fprintf(stderr, "%s: redis %s: cannot set the reply timeout\n", c->prog, c->where);
+        return -1;
+    }
+    return 0;
+}
+
+/* AUTH with the password file's content (never printed), then SELECT. */
+static int login(ctl *c)
+{
+    const cq_redis_conf *rc = &c->cfg->redis;
+    redisReply *r;
+    char db[16];
+
+    if (rc->password_file != NULL) {
+        char *pw = NULL;
+        cq_err err;
+
+        if (cq_secret_read(rc->password_file, &pw, &err) != 0) {
+            fprintf(stderr, "%s: redis password: %s\n", c->prog, err.msg);
+            return -1;
+        }
+        r = ctl_cmd(c, 2, "AUTH", pw);
+        cq_secret_free(pw);
+        if (r == NULL)
+            return -1;
+        freeReplyObject(r);
+    }
+    if (rc->db != 0) {
+        snprintf(db, sizeof(db), "%d", rc->db);
+        r = ctl_cmd(c, 2, "SELECT", db);
+        if (r == NULL)
+            return -1;
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+int ctl_open(ctl *c)
+{
+    cq_err err;
+
+    cq_err_clear(&err);
+    c->cfg = cq_config_load_ex(c->conf_path, CQ_CONFIG_SKIP_SECRETS, &err);
+    if (c->cfg == NULL) {
+        fprintf(stderr, "%s: %s\n", c->prog, err.msg[0] != '\0' ? err.msg : c->conf_path);
+        return -1;
+    }
+    if (make_keys(c) != 0 || connect_redis(c) != 0 || login(c) != 0) {
+        ctl_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+void ctl_close(ctl *c)
+{
+    if (c->rc != NULL)
+        redisFree(c->rc);
+    c->rc = NULL;
+    cq_config_free(c->cfg);
+    c->cfg = NULL;
+}
+
+redisReply *ctl_cmdv(ctl *c, int argc, const char **argv, const size_t *lens)
+{
+    redisReply *r = redisCommandArgv(c->rc, argc, argv, lens);
+
+    if (r == NULL) {
+        fprintf(stderr, "%s: redis %s: %s: %s\n", c->prog, c->where, argv[0],
+                c->rc->errstr[0] != '\0' ? c->rc->errstr : "no reply");
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "%s: redis %s: %s: ", c->prog, c->where, argv[0]);
+        out_text(stderr, r->str, r->len, 300);
+        fputc('\n', stderr);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+redisReply *ctl_cmd(ctl *c, int argc, ...)
+{
+    const char *argv[CTL_MAX_ARGS];
+    va_list ap;
+
+    if (argc <= 0 || argc > CTL_MAX_ARGS)
+        return NULL;
+    va_start(ap, argc);
+    for (int i = 0; i < argc; i++)
+        argv[i] = va_arg(ap, const char *);
+    va_end(ap);
+    return ctl_cmdv(c, argc, argv, NULL);
+}
+
+static int script_index(const char *name)
+{
+    for (int i = 0; i < CTL_SCRIPTS; i++)
+        if (strcmp(script_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static int script_load(ctl *c, int i)
+{
+    const char *src = cq_redis_script_source(script_names[i]);
+    redisReply *r;
+
+    if (src == NULL) {
+        fprintf(stderr, "%s: script %s is not built in\n", c->prog, script_names[i]);
+        return -1;
+    }
+    r = ctl_cmd(c, 3, "SCRIPT", "LOAD", src);
+    if (r == NULL)
+        return -1;
+    if (!ctl_reply_is(r, REDIS_REPLY_STRING, "SCRIPT LOAD") || r->len != 40) {
+        freeReplyObject(r);
+        return -1;
+    }
+    memcpy(c->sha[i], r->str, 40);
+    c->sha[i][40] = '\0';
+    freeReplyObject(r);
+    return 0;
+}
+
+redisReply *ctl_script(ctl *c, const char *name, int nkeys, int argc, const char **argv,
+                       const size_t *lens)
+{
+    const char **full = NULL;
+    size_t *fl = NULL;
+    redisReply *r = NULL;
+    char nk[16];
+    int i = script_index(name);
+
+    if (i < 0 || (c->sha[i][0] == '\0' && script_load(c, i) != 0))
+        return NULL;
+    full = calloc((size_t)argc + 3, sizeof(*full));
+    fl = calloc((size_t)argc + 3, sizeof(*fl));
+    if (full == NULL || fl == NULL) {
+        fprintf(stderr, "%s: out of memory\n", c->prog);
+        goto free_args;
+    }
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    full[0] = "EVALSHA";
+    full[1] = c->sha[i];
+    full[2] = nk;
+    for (int k = 0; k < 3; k++)
+        fl[k] = strlen(full[k]);
+    for (int k = 0; k < argc; k++) {
+        full[k + 3] = argv[k];
+        fl[k + 3] = lens != NULL ? lens[k] : strlen(argv[k]);
+    }
+    r = redisCommandArgv(c->rc, argc + 3, full, fl);
+    if (r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        /* the script cache was flushed since we loaded it */
+        freeReplyObject(r);
+        r = NULL;
+        if (script_load(c, i) == 0)
+            r = redisCommandArgv(c->rc, argc + 3, full, fl);
+    }
+    if (r == NULL && c->rc->err != 0)
+        fprintf(stderr, "%s: redis %s: %s: %s\n", c->prog, c->where, name, c->rc->errstr);
+    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "%s: redis %s: script %s: ", c->prog, c->where, name);
+        out_text(stderr, r->str, r->len, 300);
+        fputc('\n', stderr);
+        freeReplyObject(r);
+        r = NULL;
+    }
+free_args:
+    free(full);
+    free(fl);
+    return r;
+}
+
+bool ctl_reply_is(const redisReply *r, int type, const char *what)
+{
+    if (r != NULL && r->type == type)
+        return true;
+    fprintf(stderr, "cancelqctl: unexpected reply to %s (type %d)\n", what,
+            r != NULL ? r->type : -1);
+    return false;
+}
+
+long long ctl_int(redisReply *r, const char *what)
+{
+    long long v = -1;
+
+    if (r == NULL)
+        return -1;
+    if (ctl_reply_is(r, REDIS_REPLY_INTEGER, what))
+        v = r->integer;
+    freeReplyObject(r);
+    return v;
+}

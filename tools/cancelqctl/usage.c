@@ -1,0 +1,161 @@
+/*
+ * usage.c - synopses and help texts of every command, in one table, and the
+ * strict number parser the option parsers share.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+#define FILTERS                                                                                    \
+    "Filters (all given must match; P, A, S, E and J are shell patterns, e.g. 'http_5*'):\n"       \
+    "  --provider P   the job's provider instance\n"                                               \
+    "  --action A     the job's action\n"                                                          \
+    "  --status S     the dead letter's status (failed, exhausted, expired, invalid, conflict)\n"  \
+    "  --error E      the dead letter's error code\n"                                              \
+    "  --job J        the job's id\n"                                                              \
+    "  --since DUR    failed within the last DUR (30s, 15m, 2h, 7d)\n"                             \
+    "  --malformed    only entries that are not dead letters (damaged, hand-written)\n"            \
+    "  --limit N      at most N entries (oldest first)\n"
+
+#define COMMON                                                                                     \
+    "  -c FILE        config file (default " CTL_DEFAULT_CONF ")\n"                                \
+    "  -h, --help     this help\n"
+
+static const struct help {
+    const char *cmd;
+    const char *synopsis;
+    const char *text;
+} helps[] = {
+    {"", "[-c FILE] COMMAND [ARGS]  (COMMAND --help for details)",
+     "Commands:\n"
+     "  stats                        queue depths, inflight, delayed, dead, results rate, workers\n"
+     "  dlq list|show|requeue|drop|purge   dead letters: inspect, put back, remove\n"
+     "  enqueue                      build a job from flags, validate it, push it\n"
+     "  results tail [-f]            the outcome stream\n"
+     "  workers                      heartbeats, inflight jobs, dead workers\n"
+     "Options:\n" COMMON "  -V, --version  print the version\n"
+     "Exit status: 0 ok, 1 error, 2 usage.\n"},
+    {"stats", "stats [--json]",
+     "Depth of the job queue, inflight jobs per worker (and orphaned inflight lists),\n"
+     "delayed retries and the next one due, dead letters by provider and status,\n"
+     "the results stream's length and entries in the last minute, workers.\n"
+     "  --json         one JSON object\n" COMMON},
+    {"dlq", "dlq list|show|requeue|drop|purge ...",
+     "Dead letters ({P}:dead).  Each entry has a stable ID: a hash of its text, shown\n"
+     "by dlq list (12 hex digits).  Positions (POS, 0 = newest) shift as entries come\n"
+     "and go; IDs do not.  Commands:\n"
+     "  dlq list [filters] [--json]\n"
+     "  dlq show ID [--json]\n"
+     "  dlq requeue (ID... | --all) [filters] [--dry-run] [--rate N/s] [--redo] [--json]\n"
+     "  dlq drop (ID... | --all) [filters] [--dry-run] [--json]\n"
+     "  dlq purge --yes\n"
+     "See cancelqctl dlq COMMAND --help.\n"},
+    {"dlq list", "dlq list [filters] [--json]",
+     "One line per dead letter, oldest first: position, ID, age, provider, action,\n"
+     "status, error, attempts, job id.  Entries that are not dead letters (damaged or\n"
+     "hand-written) are shown with status '?' and their text cut.\n" FILTERS
+     "  --json         a JSON array of {id, pos, provider, action, job_id, status, error,\n"
+     "                 message, attempts, failed_at, age_ms, valid, entry}\n" COMMON},
+    {"dlq show", "dlq show ID [--json]",
+     "The whole entry: status, error, message, attempts, the attempt history, the\n"
+     "worker, and the job, pretty-printed.  ID as shown by dlq list (12+ hex digits).\n"
+     "  --json         the entry as JSON\n" COMMON},
+    {"dlq requeue",
+     "dlq requeue (ID... | --all) [filters] [--dry-run] [--rate N/s] [--redo] [--json]",
+     "Put jobs back on the queue, attempts reset: each entry leaves the dead-letter list\n"
+     "in the same atomic step that pushes its job, and the job's idempotency record is\n"
+     "released so the retry calls the provider.  A record another job holds right now,\n"
+     "or one marked done (the key was carried out since; the daemon will answer\n"
+     "'duplicate' without a call), is kept unless --redo.  Jobs that cannot pass the\n"
+     "daemon's validation (not JSON, unknown provider, bad params, deadline passed) are\n"
+     "skipped with the reason.  Prints one line per entry and a summary.\n"
+     "  ID...          entries by ID (filters, when given, must match too)\n"
+     "  --all          every entry the filters select\n" FILTERS
+     "  --dry-run      say what would happen, change nothing\n"
+     "  --rate N/s     at most N requeues per second (also N/m, N/h), with progress\n"
+     "  --redo         also forget a 'done' idempotency record: call the provider again\n"
+     "  --json         one JSON object per entry, then a summary object\n" COMMON},
+    {"dlq drop", "dlq drop (ID... | --all) [filters] [--dry-run] [--json]",
+     "Remove dead letters for good (one atomic LREM each).\n"
+     "  ID...          entries by ID (filters, when given, must match too)\n"
+     "  --all          every entry the filters select\n" FILTERS
+     "  --dry-run      say what would happen, change nothing\n"
+     "  --json         one JSON object per entry, then a summary object\n" COMMON},
+    {"dlq purge", "dlq purge --yes",
+     "Delete the whole dead-letter list.  Refused without --yes.\n"
+     "  --yes          really delete\n" COMMON},
+    {"enqueue",
+     "enqueue (--provider P --action A [--param K=V]... [--id ID] [--key K] | --file FILE) "
+     "[--dry-run] [--json]",
+     "Build a job, check it with the daemon's rules (job fields, the provider instance\n"
+     "in the config, the action's params) and push it onto {P}:jobs.  Prints the job id.\n"
+     "  --provider P   provider instance (a [provider P] of the config)\n"
+     "  --action A     action of that provider's adapter\n"
+     "  --param K=V    a parameter; V is an integer when it is one (strictly: -?[1-9][0-9]*\n"
+     "                 or 0), else a string\n"
+     "  --param K:=J   a parameter given as JSON (\"0042\" as a string: K:='\"0042\"')\n"
+     "  --id ID        the job id (default: ctl-<time>-<random>)\n"
+     "  --key K        the idempotency key (default: derived by the daemon)\n"
+     "  --file FILE    push this job file (JSON) as it is; '-' reads stdin\n"
+     "  --dry-run      check and print the job, push nothing\n"
+     "  --json         print {id, idempotency_key, job} instead of the id\n" COMMON},
+    {"results", "results tail [-f] [--count N] [--json]", "See cancelqctl results tail --help.\n"},
+    {"results tail", "results tail [-f] [--count N] [--json]",
+     "The last N outcomes of {P}:results, oldest first; -f keeps following new ones\n"
+     "until interrupted.\n"
+     "  -f, --follow   wait for new outcomes and print them as they come\n"
+     "  -n, --count N  how many of the last outcomes (default 10, 0 = none)\n"
+     "  --json         one JSON object per line: stream_id and every field\n" COMMON},
+    {"workers", "workers [--json]",
+     "Workers by heartbeat: id, heartbeat age, live or dead (silent past the lease),\n"
+     "inflight jobs.  Warns about dead workers whose jobs wait for reclaim and about\n"
+     "inflight lists nobody will reclaim (no heartbeat entry at all).  Worker ids\n"
+     "default to the host name (plus the systemd instance).\n"
+     "  --json         one JSON object\n" COMMON},
+};
+
+static const struct help *find(const char *cmd)
+{
+    for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
+        if (strcmp(helps[i].cmd, cmd) == 0)
+            return &helps[i];
+    return NULL;
+}
+
+int ctl_usage(const ctl *c, const char *cmd)
+{
+    const struct help *h = find(cmd);
+
+    fprintf(stderr, "usage: %s %s\n", c->prog, h != NULL ? h->synopsis : helps[0].synopsis);
+    return CTL_USAGE;
+}
+
+int ctl_help(const ctl *c, const char *cmd)
+{
+    const struct help *h = find(cmd);
+
+    if (h == NULL) {
+        fprintf(stderr, "%s: no help for '%s'\n", c->prog, cmd);
+        return ctl_usage(c, "");
+    }
+    printf("usage: %s %s\n\n%s", c->prog, h->synopsis, h->text);
+    return CTL_OK;
+}
+
+int ctl_parse_ll(const char *s, long long min, long long max, long long *out)
+{
+    char *end = NULL;
+    long long v;
+
+    if (s == NULL || *s == '\0' || (*s != '-' && (*s < '0' || *s > '9')))
+        return -EINVAL;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}

@@ -1,0 +1,374 @@
+/*
+ * workers.c - `cancelqctl workers`, and the worker table `stats` shows too.
+ *
+ * A worker silent past the lease is dead; a live worker's heartbeat timer
+ * returns the dead one's inflight jobs to the queue (reclaim.lua), so jobs
+ * waiting on a dead worker are only a problem when no worker is alive.  An
+ * inflight hash whose worker has no heartbeat entry at all is never
+ * reclaimed (reclaim.lua walks the heartbeats): that one needs a hand.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "workers.h"
+
+#define SCAN_COUNT "1000" /* SCAN hint */
+
+/* --- reading ------------------------------------------------------------- */
+
+static ctl_worker *add(ctl_workers *w, const char *id, size_t len)
+{
+    ctl_worker *v = realloc(w->v, (w->n + 1) * sizeof(*v)), *x;
+
+    if (v == NULL)
+        return NULL;
+    w->v = v;
+    x = &v[w->n];
+    memset(x, 0, sizeof(*x));
+    x->id = strndup(id, len);
+    if (x->id == NULL)
+        return NULL;
+    x->inflight = -1;
+    w->n++;
+    return x;
+}
+
+static long long inflight_len(ctl *c, const char *id)
+{
+    char key[CTL_KEY_MAX], suffix[CTL_KEY_MAX];
+
+    snprintf(suffix, sizeof(suffix), "inflight:%s", id);
+    if (ctl_key(c, key, suffix) != 0)
+        return -1;
+    return ctl_int(ctl_cmd(c, 2, "HLEN", key), "HLEN");
+}
+
+static int read_heartbeats(ctl *c, ctl_workers *w)
+{
+    redisReply *r = ctl_cmd(c, 5, "ZRANGE", c->k_workers, "0", "-1", "WITHSCORES");
+    int rc = -1;
+
+    if (r == NULL)
+        return -1;
+    if (!ctl_reply_is(r, REDIS_REPLY_ARRAY, "ZRANGE"))
+        goto out;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *id = r->element[i], *score = r->element[i + 1];
+        ctl_worker *x;
+
+        if (id->type != REDIS_REPLY_STRING || score->type != REDIS_REPLY_STRING)
+            continue;
+        x = add(w, id->str, id->len);
+        if (x == NULL) {
+            fprintf(stderr, "%s: out of memory\n", c->prog);
+            goto out;
+        }
+        x->heartbeat_ms = (int64_t)strtod(score->str, NULL);
+        x->alive = w->now_ms - x->heartbeat_ms <= (int64_t)w->lease_ms;
+        x->inflight = inflight_len(c, x->id);
+        if (x->alive)
+            w->live++;
+        else
+            w->dead++;
+    }
+    rc = 0;
+out:
+    freeReplyObject(r);
+    return rc;
+}
+
+static bool known(const ctl_workers *w, const char *id)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (strcmp(w->v[i].id, id) == 0)
+            return true;
+    return false;
+}
+
+/* "{P}:inflight:*" with the glob characters of the prefix escaped. */
+static void scan_pattern(const ctl *c, char *out, size_t size)
+{
+    size_t o = 0;
+
+    for (const char *p = c->k_prefix; *p != '\0' && o + 3 < size; p++) {
+        if (strchr("*?[]\\", *p) != NULL)
+            out[o++] = '\\';
+        out[o++] = *p;
+    }
+    snprintf(out + o, size - o, "inflight:*");
+}
+
+/* One SCAN page: orphans (keys no heartbeat names) are added. */
+static int scan_page(ctl *c, ctl_workers *w, const redisReply *keys, size_t skip)
+{
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        const char *id;
+        ctl_worker *x;
+
+        if (k->type != REDIS_REPLY_STRING || k->len <= skip)
+            continue;
+        id = k->str + skip;
+        if (strlen(id) != k->len - skip || known(w, id))
+            continue;
+        x = add(w, id, k->len - skip);
+        if (x == NULL) {
+            fprintf(stderr, "%s: out of memory\n", c->prog);
+            return -1;
+        }
+        x->orphan = true;
+        x->inflight = ctl_int(ctl_cmd(c, 2, "HLEN", k->str), "HLEN");
+        w->orphans++;
+    }
+    return 0;
+}
+
+static int scan_orphans(ctl *c, ctl_workers *w)
+{
+    char pattern[CTL_KEY_MAX * 2], cursor[32] = "0";
+    size_t skip = strlen(c->k_prefix) + strlen("inflight:");
+
+    scan_pattern(c, pattern, sizeof(pattern));
+    do {
+        redisReply *r = ctl_cmd(c, 6, "SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT);
+        int rc;
+
+        if (r == NULL)
+            return -1;
+        if (!ctl_reply_is(r, REDIS_REPLY_ARRAY, "SCAN") || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(r);
+            return -1;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        rc = scan_page(c, w, r->element[1], skip);
+        freeReplyObject(r);
+        if (rc != 0)
+            return -1;
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+int ctl_workers_read(ctl *c, ctl_workers *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->now_ms = ctl_now_ms();
+    w->lease_ms = c->cfg->worker.lease_ms;
+    if (read_heartbeats(c, w) != 0 || scan_orphans(c, w) != 0)
+        return -1;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->v[i].inflight > 0)
+            w->inflight += w->v[i].inflight;
+    return 0;
+}
+
+void ctl_workers_free(ctl_workers *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        free(w->v[i].id);
+    free(w->v);
+    memset(w, 0, sizeof(*w));
+}
+
+/* --- judging ------------------------------------------------------------- */
+
+static int add_warning(cJSON *arr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int add_warning(cJSON *arr, const char *fmt, ...)
+{
+    char buf[768];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    return cJSON_AddItemToArray(arr, cJSON_CreateString(buf)) ? 0 : -1;
+}
+
+cJSON *ctl_workers_warnings(const ctl *c, const ctl_workers *w)
+{
+    cJSON *arr = cJSON_CreateArray();
+    char age[24];
+    int rc = 0;
+
+    if (arr == NULL)
+        return NULL;
+    for (size_t i = 0; i < w->n && rc == 0; i++) {
+        const ctl_worker *x = &w->v[i];
+
+        if (x->orphan && x->inflight > 0) {
+            rc = add_warning(arr,
+                             "%sinflight:%.200s holds %lld job(s) but worker '%.200s' has no "
+                             "heartbeat entry: no worker will reclaim them; hand them back "
+                             "with: redis-cli ZADD '%s' 0 '%.200s'",
+                             c->k_prefix, x->id, x->inflight, x->id, c->k_workers, x->id);
+        } else if (!x->orphan && !x->alive && x->inflight > 0) {
+            out_age(w->now_ms - x->heartbeat_ms, age, sizeof(age));
+            rc = add_warning(arr,
+                             "worker '%.200s' silent for %s (lease %llus): its %lld job(s) "
+                             "wait for reclaim by a live worker%s",
+                             x->id, age, (unsigned long long)(w->lease_ms / 1000), x->inflight,
+                             w->live == 0 ? "; no worker is alive, so nothing reclaims them "
+                                            "until a cancelqd starts"
+                                          : "");
+        }
+    }
+    if (rc != 0) {
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+cJSON *ctl_workers_json(const ctl_workers *w)
+{
+    cJSON *arr = cJSON_CreateArray();
+
+    for (size_t i = 0; arr != NULL && i < w->n; i++) {
+        const ctl_worker *x = &w->v[i];
+        cJSON *o = cJSON_CreateObject();
+
+        if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+        if (cJSON_AddStringToObject(o, "id", x->id) == NULL ||
+            cJSON_AddBoolToObject(o, "orphan", x->orphan) == NULL ||
+            (x->orphan
+                 ? cJSON_AddNullToObject(o, "heartbeat_ms")
+                 : cJSON_AddNumberToObject(o, "heartbeat_ms", (double)x->heartbeat_ms)) == NULL ||
+            (x->orphan ? cJSON_AddNullToObject(o, "age_ms")
+                       : cJSON_AddNumberToObject(o, "age_ms",
+                                                 (double)(w->now_ms - x->heartbeat_ms))) == NULL ||
+            cJSON_AddBoolToObject(o, "alive", x->alive) == NULL ||
+            cJSON_AddNumberToObject(o, "inflight", (double)x->inflight) == NULL) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/* --- the command --------------------------------------------------------- */
+
+static void print_table(const ctl_workers *w)
+{
+    char age[32], n[24];
+
+    if (w->n == 0) {
+        printf("no workers\n");
+        return;
+    }
+    printf("%-32s %-12s %-6s %s\n", "WORKER", "HEARTBEAT", "STATE", "INFLIGHT");
+    for (size_t i = 0; i < w->n; i++) {
+        const ctl_worker *x = &w->v[i];
+
+        if (x->orphan) {
+            snprintf(age, sizeof(age), "none");
+        } else {
+            char t[24];
+
+            out_age(w->now_ms - x->heartbeat_ms, t, sizeof(t));
+            snprintf(age, sizeof(age), "%s ago", t);
+        }
+        snprintf(n, sizeof(n), x->inflight >= 0 ? "%lld" : "?", x->inflight);
+        out_cell(stdout, x->id, 32);
+        printf(" %-12s %-6s %s\n", age, x->orphan ? "ORPHAN" : x->alive ? "live" : "DEAD", n);
+    }
+}
+
+int ctl_workers_print(const ctl *c, const ctl_workers *w)
+{
+    cJSON *warn = ctl_workers_warnings(c, w), *x;
+
+    if (warn == NULL) {
+        fprintf(stderr, "%s: out of memory\n", c->prog);
+        return -1;
+    }
+    print_table(w);
+    cJSON_ArrayForEach (x, warn) {
+        fputs("WARNING: ", stdout);
+        out_cell(stdout, x->valuestring, 0);
+        putchar('\n');
+    }
+    cJSON_Delete(warn);
+    return 0;
+}
+
+cJSON *ctl_workers_summary(const ctl *c, const ctl_workers *w)
+{
+    cJSON *o = cJSON_CreateObject(), *list = ctl_workers_json(w), *warn = NULL;
+
+    if (o == NULL || list == NULL || !cJSON_AddItemToObject(o, "workers", list)) {
+        cJSON_Delete(list);
+        goto fail;
+    }
+    warn = ctl_workers_warnings(c, w);
+    if (warn == NULL || !cJSON_AddItemToObject(o, "warnings", warn)) {
+        cJSON_Delete(warn);
+        goto fail;
+    }
+    if (cJSON_AddNumberToObject(o, "lease_ms", (double)w->lease_ms) == NULL ||
+        cJSON_AddNumberToObject(o, "live", (double)w->live) == NULL ||
+        cJSON_AddNumberToObject(o, "dead", (double)w->dead) == NULL ||
+        cJSON_AddNumberToObject(o, "orphans", (double)w->orphans) == NULL ||
+        cJSON_AddNumberToObject(o, "inflight", (double)w->inflight) == NULL)
+        goto fail;
+    return o;
+fail:
+    cJSON_Delete(o);
+    return NULL;
+}
+
+static int print_workers(const ctl *c, const ctl_workers *w, bool json)
+{
+    cJSON *o;
+    int rc;
+
+    if (!json)
+        return ctl_workers_print(c, w);
+    o = ctl_workers_summary(c, w);
+    rc = o != NULL ? out_json(stdout, o, true) : -1;
+    if (rc != 0)
+        fprintf(stderr, "%s: out of memory\n", c->prog);
+    cJSON_Delete(o);
+    return rc;
+}
+
+int cmd_workers(ctl *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    ctl_workers w;
+    bool json = false;
+    int ch, rc = CTL_ERR;
+
+    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        if (ch == 'j')
+            json = true;
+        else if (ch == 'c')
+            c->conf_path = optarg;
+        else if (ch == 'h')
+            return ctl_help(c, "workers");
+        else
+            return ctl_usage(c, "workers");
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: workers takes no arguments\n", c->prog);
+        return ctl_usage(c, "workers");
+    }
+    if (ctl_open(c) != 0)
+        return CTL_ERR;
+    if (ctl_workers_read(c, &w) == 0 && print_workers(c, &w, json) == 0)
+        rc = CTL_OK;
+    ctl_workers_free(&w);
+    return rc;
+}
