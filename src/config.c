@@ -39,6 +39,7 @@
 #include <ini.h>
 
 #include "cancelq/adapter.h"
+#include "cancelq/metrics.h" /* cq_metrics_parse_listen: the one host:port parser */
 #include "config_value.h"
 
 /* A config file is a few kilobytes; this is a sanity bound, not a tuning knob. */
@@ -71,6 +72,8 @@ static const cq_conf_opt opts[] = {
     {"db", R(db), CQ_OT_INT, 0, INT_MAX, "0", false},
     {"prefix", R(prefix), CQ_OT_PREFIX, 1, CQ_CONF_NAME_MAX, "cancelq", false},
     {"connect_timeout", R(connect_timeout_ms), CQ_OT_DURATION, 1, CQ_MS_HOUR, "2s", false},
+    {"sentinels", R(sentinels), CQ_OT_STRING, 1, 1024, NULL, false},
+    {"master_name", R(master_name), CQ_OT_STRING, 1, 128, NULL, false},
 
     {"id", W(id), CQ_OT_ID, 1, CQ_WORKER_ID_MAX, NULL, false},
     {"concurrency", W(concurrency), CQ_OT_INT, 1, 10000, "256", false},
@@ -438,6 +441,42 @@ static int finish_worker(load_ctx *c)
                      "backoff_max %s is below backoff_base %s", a, b);
 }
 
+/* Sentinel: every entry host:port, with a master name, not with a socket. */
+static int finish_redis(load_ctx *c)
+{
+    const cq_redis_conf *r = &c->cfg->redis;
+    const char *p = r->sentinels;
+    int ls = seen_line(c, "sentinels");
+
+    if (r->master_name != NULL && p == NULL)
+        return conf_fail(c, seen_line(c, "master_name"), c->label, "master_name",
+                         "set without sentinels");
+    if (p == NULL)
+        return 0;
+    if (r->master_name == NULL)
+        return conf_fail(c, ls, c->label, "sentinels", "needs master_name");
+    if (r->unix_socket != NULL)
+        return conf_fail(c, ls, c->label, "sentinels", "cannot be used with unix_socket");
+    while (*p != '\0') {
+        char host[256];
+        int port;
+        size_t n = strcspn(p, ",");
+        char one[300];
+
+        if (n == 0 || n >= sizeof(one))
+            return conf_fail(c, ls, c->label, "sentinels", "empty or too long entry");
+        memcpy(one, p, n);
+        one[n] = '\0';
+        if (cq_metrics_parse_listen(one, host, sizeof(host), &port) != 0)
+            return conf_fail(c, ls, c->label, "sentinels",
+                             "'%s' is not host:port (e.g. 10.0.0.5:26379)", one);
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
 /* Close the open section, checking what needs the whole section. */
 static int finish_section(load_ctx *c)
 {
@@ -447,6 +486,8 @@ static int finish_section(load_ctx *c)
         rc = finish_provider(c);
     else if (c->sec == CQ_SEC_WORKER)
         rc = finish_worker(c);
+    else if (c->sec == CQ_SEC_REDIS)
+        rc = finish_redis(c);
     c->sec = CQ_SEC_NONE;
     c->prov = NULL;
     return rc;

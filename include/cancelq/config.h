@@ -54,6 +54,8 @@ typedef struct cq_redis_conf {
     int db;                      /* default 0 */
     char *prefix;                /* default "cancelq"; keys are "{prefix}:..." */
     uint64_t connect_timeout_ms; /* default 2000 */
+    char *sentinels;             /* "host:port,host:port" or NULL: find the master via Sentinel */
+    char *master_name;           /* the Sentinel master name (required with sentinels) */
 } cq_redis_conf;
 
 typedef struct cq_worker_conf {

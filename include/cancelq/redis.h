@@ -15,6 +15,12 @@
  * whose oldest outstanding reply is late by more than reply_timeout_ms is
  * dropped and re-established.
  *
+ * With [redis] sentinels, every (re)connect first asks the sentinels in turn
+ * for the master's address (SENTINEL get-master-addr-by-name), and the node
+ * must answer ROLE with "master": a disconnect, a READONLY reply or a
+ * demoted node all lead back to the sentinels, so cancelq never keeps
+ * writing to a replica.
+ *
  * Each callback fires exactly once: with the reply (borrowed for the
  * callback), or with NULL when the connection object is freed first.
  */
@@ -66,6 +72,14 @@ size_t cq_redis_pending(const cq_redis *r);
 
 /* Reconnects since start. */
 uint64_t cq_redis_reconnects(const cq_redis *r);
+
+/* A warning when a crash of Redis could lose acknowledged writes (AOF off
+ * or not fsynced always), as read at the last connect by the connection
+ * that reports readiness; "" when safe. */
+const char *cq_redis_durability(const cq_redis *r);
+
+/* The node connected to (with Sentinel: the master last named). */
+const char *cq_redis_addr(const cq_redis *r);
 
 /* Drop the connection and reconnect (e.g. after a READONLY reply). */
 void cq_redis_reconnect(cq_redis *r, const char *why);

@@ -943,6 +943,28 @@ static char *summary_of(const cq_config *cfg)
     return buf;
 }
 
+static void test_sentinels(void **state)
+{
+    cq_err err = {{0}, {0}};
+    cq_config *cfg;
+
+    (void)state;
+    expect_error_exact("[redis]\nsentinels = 127.0.0.1:26379\n",
+                       "t.conf:2: [redis] sentinels: needs master_name");
+    expect_error_exact("[redis]\nmaster_name = m\n",
+                       "t.conf:2: [redis] master_name: set without sentinels");
+    expect_error_exact(
+        "[redis]\nsentinels = a:1,nope\nmaster_name = m\n",
+        "t.conf:2: [redis] sentinels: 'nope' is not host:port (e.g. 10.0.0.5:26379)");
+    expect_error_exact("[redis]\nunix_socket = /run/r.sock\nsentinels = a:1\nmaster_name = m\n",
+                       "t.conf:3: [redis] sentinels: cannot be used with unix_socket");
+    cfg = load("[redis]\nsentinels = 10.0.0.5:26379,[::1]:26380\nmaster_name = cq\n", &err);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->redis.sentinels, "10.0.0.5:26379,[::1]:26380");
+    assert_string_equal(cfg->redis.master_name, "cq");
+    cq_config_free(cfg);
+}
+
 static void test_summary(void **state)
 {
     cq_config *cfg, *again;
@@ -1081,6 +1103,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_credentials_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skip_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sentinels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sample_conf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_string_and_files, setup, teardown),
