@@ -74,6 +74,7 @@ static const cq_conf_opt opts[] = {
     {"connect_timeout", R(connect_timeout_ms), CQ_OT_DURATION, 1, CQ_MS_HOUR, "2s", false},
     {"sentinels", R(sentinels), CQ_OT_STRING, 1, 1024, NULL, false},
     {"master_name", R(master_name), CQ_OT_STRING, 1, 128, NULL, false},
+    {"cluster", R(cluster), CQ_OT_STRING, 1, 1024, NULL, false},
 
     {"id", W(id), CQ_OT_ID, 1, CQ_WORKER_ID_MAX, NULL, false},
     {"concurrency", W(concurrency), CQ_OT_INT, 1, 10000, "256", false},
@@ -441,38 +442,56 @@ static int finish_worker(load_ctx *c)
                      "backoff_max %s is below backoff_base %s", a, b);
 }
 
-/* Sentinel: every entry host:port, with a master name, not with a socket. */
-static int finish_redis(load_ctx *c)
+/* A list of host:port entries, as sentinels and cluster take. */
+static int check_hostports(load_ctx *c, const char *key, const char *p)
 {
-    const cq_redis_conf *r = &c->cfg->redis;
-    const char *p = r->sentinels;
-    int ls = seen_line(c, "sentinels");
+    int line = seen_line(c, key);
 
-    if (r->master_name != NULL && p == NULL)
-        return conf_fail(c, seen_line(c, "master_name"), c->label, "master_name",
-                         "set without sentinels");
-    if (p == NULL)
-        return 0;
-    if (r->master_name == NULL)
-        return conf_fail(c, ls, c->label, "sentinels", "needs master_name");
-    if (r->unix_socket != NULL)
-        return conf_fail(c, ls, c->label, "sentinels", "cannot be used with unix_socket");
     while (*p != '\0') {
-        char host[256];
+        char host[256], one[300];
         int port;
         size_t n = strcspn(p, ",");
-        char one[300];
 
         if (n == 0 || n >= sizeof(one))
-            return conf_fail(c, ls, c->label, "sentinels", "empty or too long entry");
+            return conf_fail(c, line, c->label, key, "empty or too long entry");
         memcpy(one, p, n);
         one[n] = '\0';
         if (cq_metrics_parse_listen(one, host, sizeof(host), &port) != 0)
-            return conf_fail(c, ls, c->label, "sentinels",
+            return conf_fail(c, line, c->label, key,
                              "'%s' is not host:port (e.g. 10.0.0.5:26379)", one);
         p += n;
         if (*p == ',')
             p++;
+    }
+    return 0;
+}
+
+/* Sentinel or Cluster: host:port lists, not with a socket; Sentinel needs a
+ * master name; a cluster has only db 0. */
+static int finish_redis(load_ctx *c)
+{
+    const cq_redis_conf *r = &c->cfg->redis;
+    int ls = seen_line(c, "sentinels"), lc = seen_line(c, "cluster");
+
+    if (r->master_name != NULL && r->sentinels == NULL)
+        return conf_fail(c, seen_line(c, "master_name"), c->label, "master_name",
+                         "set without sentinels");
+    if (r->sentinels != NULL && r->cluster != NULL)
+        return conf_fail(c, ls > lc ? ls : lc, c->label, ls > lc ? "sentinels" : "cluster",
+                         "sentinels and cluster exclude each other");
+    if (r->sentinels != NULL) {
+        if (r->master_name == NULL)
+            return conf_fail(c, ls, c->label, "sentinels", "needs master_name");
+        if (r->unix_socket != NULL)
+            return conf_fail(c, ls, c->label, "sentinels", "cannot be used with unix_socket");
+        return check_hostports(c, "sentinels", r->sentinels);
+    }
+    if (r->cluster != NULL) {
+        if (r->unix_socket != NULL)
+            return conf_fail(c, lc, c->label, "cluster", "cannot be used with unix_socket");
+        if (r->db != 0)
+            return conf_fail(c, lc, c->label, "cluster", "a Redis Cluster has only db 0");
+        return check_hostports(c, "cluster", r->cluster);
     }
     return 0;
 }

@@ -5,6 +5,7 @@
 #include "cancelq/redis.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,8 +88,10 @@ struct cq_redis {
     uv_timer_t watchdog;
     int closing_handles;
 
-    sentinel sentinels[MAX_SENTINELS]; /* empty: connect to host/port as configured */
-    int nsentinels;
+    sentinel sentinels[MAX_SENTINELS]; /* sentinels, or cluster seed nodes */
+    int nsentinels;                    /* > 0: Sentinel mode */
+    int nseeds;                        /* > 0: Cluster mode (seeds in sentinels[]) */
+    bool redirected;                   /* host/port came from MOVED/ASK: use them next */
     int next_sentinel;
     int tried; /* sentinels asked in this round */
     char *master_name;
@@ -234,6 +237,33 @@ static uint64_t now_ms(cq_redis *r)
     return uv_now(r->loop);
 }
 
+/* Redis Cluster errors: "MOVED <slot> <host:port>" names the slot's new
+ * owner: go there.  ASK, TRYAGAIN and CLUSTERDOWN mean a migration or a
+ * failover is under way: stay and send again shortly (all cancelq keys share
+ * one slot, so once the migration ends MOVED names the new owner; we do not
+ * follow ASK for single commands mid-migration, we wait it out). */
+static bool cluster_redirect(cq_redis *r, const char *e)
+{
+    if (strncmp(e, "MOVED ", 6) == 0) {
+        const char *addr = strchr(e + 6, ' ');
+        char host[HOST_MAX];
+        int port;
+
+        if (addr != NULL && cq_metrics_parse_listen(addr + 1, host, sizeof(host), &port) == 0) {
+            snprintf(r->host, sizeof(r->host), "%s", host);
+            r->port = port;
+            r->redirected = true;
+        }
+        return true;
+    }
+    if (strncmp(e, "ASK ", 4) == 0 || strncmp(e, "TRYAGAIN", 8) == 0 ||
+        strncmp(e, "CLUSTERDOWN", 11) == 0) {
+        r->redirected = true; /* same node */
+        return true;
+    }
+    return false;
+}
+
 static void reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 {
     cmd *c = privdata;
@@ -252,6 +282,10 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
             free(c);
         }
         return; /* lost with the connection: resent after the reconnect */
+    }
+    if (rep->type == REDIS_REPLY_ERROR && cluster_redirect(r, rep->str)) {
+        drop(r, rep->str); /* kept, and sent again to the node named */
+        return;
     }
     if (rep->type == REDIS_REPLY_ERROR &&
         (strncmp(rep->str, "NOSCRIPT", 8) == 0 || strncmp(rep->str, "LOADING", 7) == 0 ||
@@ -524,6 +558,7 @@ static void connect_cb(const redisAsyncContext *ac, int status)
         /* hiredis frees the context after this callback */
         cq_log(CQ_LOG_WARN, "redis_connect_failed", "conn", r->name, "error", ac->errstr, NULL);
         r->ac = NULL;
+        r->redirected = false; /* Cluster: back to the seeds */
         schedule_reconnect(r);
         return;
     }
@@ -541,6 +576,7 @@ static void disconnect_cb(const redisAsyncContext *ac, int status)
     was_ready = r->state == ST_READY;
     r->ac = NULL;
     r->nsent = 0;
+    r->redirected = false; /* Cluster: the node may be gone; ask the seeds */
     cq_log(CQ_LOG_WARN, "redis_lost", "conn", r->name, "reason",
            ac->errstr[0] != '\0' ? ac->errstr : "disconnected", NULL);
     schedule_reconnect(r);
@@ -681,10 +717,21 @@ static void connect_now(cq_redis *r)
     if (r->reconnects++ > 0)
         cq_log(CQ_LOG_INFO, "redis_reconnect", "conn", r->name, NULL);
     /* with Sentinel, ask again every time: the master may have moved */
-    if (r->nsentinels > 0)
+    if (r->nsentinels > 0) {
         ask_sentinel(r);
-    else
-        connect_node(r);
+        return;
+    }
+    /* with Cluster, go where MOVED sent us, else to the next seed: any node
+     * answers MOVED with the slot's owner */
+    if (r->nseeds > 0 && !r->redirected) {
+        const sentinel *seed = &r->sentinels[r->next_sentinel];
+
+        r->next_sentinel = (r->next_sentinel + 1) % r->nseeds;
+        snprintf(r->host, sizeof(r->host), "%s", seed->host);
+        r->port = seed->port;
+    }
+    r->redirected = false;
+    connect_node(r);
 }
 
 /* A connection that does not answer is as good as gone (hiredis 0.14 has
@@ -720,10 +767,11 @@ static void watchdog_cb(uv_timer_t *t)
     }
 }
 
-/* "host:port,host:port" into r->sentinels (the config checked the form). */
+/* "host:port,host:port" (sentinels, or cluster seeds) into r->sentinels
+ * (the config checked the form). */
 static int parse_sentinels(cq_redis *r, const cq_redis_conf *rc, cq_err *err)
 {
-    const char *p = rc->sentinels;
+    const char *p = rc->sentinels != NULL ? rc->sentinels : rc->cluster;
 
     if (p == NULL)
         return 0;
@@ -739,6 +787,11 @@ static int parse_sentinels(cq_redis *r, const cq_redis_conf *rc, cq_err *err)
         p += n;
         if (*p == ',')
             p++;
+    }
+    if (rc->sentinels == NULL) {
+        r->nseeds = r->nsentinels;
+        r->nsentinels = 0;
+        return 0;
     }
     r->master_name = strdup(rc->master_name != NULL ? rc->master_name : "");
     return r->master_name != NULL ? 0 : cq_err_set(err, -ENOMEM, "nomem", "out of memory");

@@ -56,6 +56,7 @@ typedef struct cq_redis_conf {
     uint64_t connect_timeout_ms; /* default 2000 */
     char *sentinels;             /* "host:port,host:port" or NULL: find the master via Sentinel */
     char *master_name;           /* the Sentinel master name (required with sentinels) */
+    char *cluster;               /* "host:port,..." seed nodes of a Redis Cluster, or NULL */
 } cq_redis_conf;
 
 typedef struct cq_worker_conf {

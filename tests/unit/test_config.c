@@ -958,6 +958,10 @@ static void test_sentinels(void **state)
         "t.conf:2: [redis] sentinels: 'nope' is not host:port (e.g. 10.0.0.5:26379)");
     expect_error_exact("[redis]\nunix_socket = /run/r.sock\nsentinels = a:1\nmaster_name = m\n",
                        "t.conf:3: [redis] sentinels: cannot be used with unix_socket");
+    expect_error_exact("[redis]\ncluster = a:1\ndb = 2\n",
+                       "t.conf:2: [redis] cluster: a Redis Cluster has only db 0");
+    expect_error_exact("[redis]\ncluster = a:1\nsentinels = b:2\nmaster_name = m\n",
+                       "t.conf:3: [redis] sentinels: sentinels and cluster exclude each other");
     cfg = load("[redis]\nsentinels = 10.0.0.5:26379,[::1]:26380\nmaster_name = cq\n", &err);
     assert_non_null(cfg);
     assert_string_equal(cfg->redis.sentinels, "10.0.0.5:26379,[::1]:26380");
