@@ -9,6 +9,10 @@
  *             attempt is unknown] --already done------------------> finish
  *         -> call --succeeded/already_done-------------------------> finish (key done)
  *                 --401--> renew token, call once more
+ *         (every request first waits its turn in the provider's queue:
+ *          a request slot, a rate-limit token, an OAuth token, and the
+ *          breaker's consent; an open breaker puts the job back to
+ *          delayed without spending an attempt)
  *                 --ambiguous--> status check --done--> finish (already_done)
  *                                              --not done--> finish (failed)
  *                 --transient--> delayed (attempts, Retry-After, deadline)
@@ -18,6 +22,7 @@
  * idempotency record atomically and only if this worker still owns the job.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,13 +50,16 @@ typedef struct task {
     enum mode mode;
     bool auth_renewed;
     bool in_http;
+    bool probe;           /* the breaker's half-open probe */
+    unsigned tok_gen;     /* generation of the token the request carried */
+    cq_cred_waiter cw;    /* waiting for an OAuth token */
     bool done;            /* finish or release sent: no more steps */
     uint64_t req_start;   /* loop time the current request started */
     cq_verdict ambiguous; /* the answer a status check must confirm */
     char orig_id[CQ_JOB_ID_MAX + 1], orig_status[32], orig_finished[40];
 } task;
 
-static void task_request(task *t);
+static void task_request(task *t, const char *token);
 
 /* --- bookkeeping --------------------------------------------------------- */
 
@@ -86,8 +94,12 @@ bool cq_task_known(const cq_worker *w, const char *handle, size_t len)
 
 void cq_task_free_all(cq_worker *w)
 {
-    while (w->tasks != NULL)
-        task_free(w->tasks);
+    task *t, *next;
+
+    for (t = w->tasks; t != NULL; t = next) {
+        next = t->next;
+        task_free(t);
+    }
 }
 
 static const char *job_id(const task *t)
@@ -316,38 +328,182 @@ static void task_retry(task *t, const cq_verdict *v, long http_status, bool unkn
     task_requeue(t, now + (int64_t)(delay > 0 ? delay : 1));
 }
 
-/* --- provider slots ------------------------------------------------------ */
+/* --- provider queue: slot, rate limit, token, breaker -------------------- */
 
-static void slot_release(cq_provider *p)
+/* Put the job back without spending an attempt (breaker open, fairness,
+ * token endpoint failing): to delayed due at `due`, or to the queue when
+ * due is 0.  A pending status check stays pending. */
+static void task_defer(task *t, int64_t due)
 {
-    task *t;
-
-    p->active--;
-    while (p->active < p->conf->concurrency && (t = p->wait_head) != NULL) {
-        p->wait_head = t->wait_next;
-        if (p->wait_head == NULL)
-            p->wait_tail = NULL;
-        t->wait_next = NULL;
-        p->active++;
-        task_request(t);
-    }
+    if (t->mode != M_CALL)
+        t->env.unknown = true;
+    task_requeue(t, due);
 }
 
-/* Take a request slot of the provider, or queue for one. */
-static void task_call_when_free(task *t)
-{
-    cq_provider *p = t->prov;
+/* When a job the breaker turned away comes back: the end of the cooldown,
+ * spread over up to CQ_BREAKER_SPREAD_MS so the jobs do not all return at
+ * the same instant (and the next probe is not always the same job). */
+#define CQ_BREAKER_SPREAD_MS 500
 
-    if (p->active < p->conf->concurrency) {
-        p->active++;
-        task_request(t);
-        return;
-    }
+static int64_t breaker_due(int64_t retry_at)
+{
+    return retry_at + (int64_t)cq_backoff_delay(CQ_BREAKER_SPREAD_MS, CQ_BREAKER_SPREAD_MS, 0,
+                                                cq_rand_default, NULL);
+}
+
+static void breaker_note(cq_provider *p)
+{
+    cq_breaker_state st = p->breaker.state;
+
+    p->breaker_changes[st]++;
+    cq_log(st == CQ_BR_OPEN ? CQ_LOG_WARN : CQ_LOG_NOTICE, "breaker_state", "provider",
+           p->conf->name, "state", cq_breaker_state_name(st), "detail",
+           st == CQ_BR_OPEN     ? "transient failures in a row: jobs wait without spending attempts"
+           : st == CQ_BR_CLOSED ? "the provider answers again"
+                                : "cooldown over: one probe goes",
+           NULL);
+    cq_worker_notify_status(p->w);
+}
+
+static task *queue_pop(cq_provider *p)
+{
+    task *t = p->wait_head;
+
+    p->wait_head = t->wait_next;
+    if (p->wait_head == NULL)
+        p->wait_tail = NULL;
+    t->wait_next = NULL;
+    p->nwait--;
+    return t;
+}
+
+static void queue_push(cq_provider *p, task *t)
+{
+    t->wait_next = NULL;
     if (p->wait_tail != NULL)
         p->wait_tail->wait_next = t;
     else
         p->wait_head = t;
     p->wait_tail = t;
+    p->nwait++;
+}
+
+static void provider_pump(cq_provider *p);
+
+static void cred_ready(cq_cred_waiter *cw, int status, uint64_t retry_ms)
+{
+    task *t = (task *)((char *)cw - offsetof(task, cw));
+    cq_provider *p = t->prov;
+
+    p->ncred--;
+    if (status == 0 && !t->w->stopping) {
+        queue_push(p, t);
+        provider_pump(p);
+        return;
+    }
+    if (status == -EAGAIN && !t->w->stopping) {
+        task_defer(t, cq_now_ms() + (int64_t)retry_ms);
+        return;
+    }
+    task_defer(t, 0); /* shutdown: straight back to the queue */
+}
+
+/* Send what may go now, in FIFO order: a request needs a slot of the
+ * instance, a token of its bucket, a usable credential and the breaker's
+ * consent.  A job whose credential is being renewed leaves the queue for
+ * the credential's waiter list; one the breaker refuses goes back to
+ * delayed.  Each job is looked at once per pass, so a pass is O(jobs sent
+ * or moved). */
+static void provider_pump(cq_provider *p)
+{
+    cq_worker *w = p->w;
+    task *t;
+
+    while (p->wait_head != NULL && p->active < p->conf->concurrency) {
+        uint64_t now = uv_now(w->loop);
+        int64_t wait = cq_bucket_wait_ms(&p->bucket, (int64_t)now), retry_at = 0;
+        const char *tok;
+        unsigned gen;
+        bool changed;
+
+        if (w->stopping) {
+            t = queue_pop(p);
+            task_release(t, 0, NULL);
+            continue;
+        }
+        if (wait > 0) {
+            if (!p->pump_armed) {
+                p->pump_armed = true;
+                p->rate_waits++;
+                uv_timer_start(&p->pump_timer, cq_task_pump_timer_cb, (uint64_t)wait, 0);
+            }
+            return;
+        }
+        tok = cq_cred_token(p->cred, &gen);
+        if (tok == NULL) {
+            uint64_t retry_in = cq_cred_retry_in(p->cred);
+
+            t = queue_pop(p);
+            if (retry_in > 0) {
+                task_defer(t, cq_now_ms() + (int64_t)retry_in);
+            } else {
+                p->ncred++;
+                t->cw.cb = cred_ready;
+                cq_cred_wait(p->cred, &t->cw);
+            }
+            continue;
+        }
+        if (!cq_breaker_allow(&p->breaker, cq_now_ms(), &retry_at, &changed)) {
+            if (changed)
+                breaker_note(p);
+            t = queue_pop(p);
+            p->breaker_deferred++;
+            task_defer(t, breaker_due(retry_at));
+            continue;
+        }
+        if (changed)
+            breaker_note(p);
+        t = queue_pop(p);
+        cq_bucket_take(&p->bucket, (int64_t)now);
+        p->active++;
+        t->tok_gen = gen;
+        t->probe = p->breaker.state == CQ_BR_HALF_OPEN;
+        task_request(t, tok);
+    }
+}
+
+void cq_task_pump_timer_cb(uv_timer_t *h)
+{
+    cq_provider *p = h->data;
+
+    p->pump_armed = false;
+    provider_pump(p);
+}
+
+static void slot_release(cq_provider *p)
+{
+    p->active--;
+    provider_pump(p);
+}
+
+/* Queue the job for a request to its provider.  fresh: a job that has not
+ * waited here yet, subject to the fairness bound (see CQ_FAIR_WAIT_MAX). */
+static void task_call_when_free(task *t, bool fresh)
+{
+    cq_provider *p = t->prov;
+
+    if (fresh && p->nwait + p->ncred >= CQ_FAIR_WAIT_MAX(p->conf)) {
+        uint64_t d = CQ_FAIR_DELAY_MS +
+                     cq_backoff_delay(CQ_FAIR_DELAY_MS, CQ_FAIR_DELAY_MS, 0, cq_rand_default, NULL);
+
+        p->fair_bounced++;
+        cq_log(CQ_LOG_DEBUG, "job_deferred", "id", job_id(t), "provider", p->conf->name, "reason",
+               "too many jobs of this provider wait here already", NULL);
+        task_defer(t, cq_now_ms() + (int64_t)d);
+        return;
+    }
+    queue_push(p, t);
+    provider_pump(p);
 }
 
 void cq_task_release_waiting(cq_worker *w)
@@ -358,12 +514,11 @@ void cq_task_release_waiting(cq_worker *w)
         cq_provider *p = &w->providers[i];
         task *t;
 
-        while ((t = p->wait_head) != NULL) {
-            p->wait_head = t->wait_next;
-            t->wait_next = NULL;
+        while (p->wait_head != NULL) {
+            t = queue_pop(p);
             task_release(t, 0, NULL);
         }
-        p->wait_tail = NULL;
+        cq_cred_cancel_waiters(p->cred);
     }
 }
 
@@ -371,7 +526,18 @@ void cq_task_release_waiting(cq_worker *w)
 
 static void on_answer(void *data, const cq_response *resp);
 
-static void task_request(task *t)
+/* The request of a task that took a slot will not go.  Only called from
+ * inside provider_pump (through task_request), whose loop goes on: no
+ * nested pump. */
+static void request_dropped(task *t)
+{
+    if (t->probe)
+        cq_breaker_abandon(&t->prov->breaker);
+    t->probe = false;
+    t->prov->active--;
+}
+
+static void task_request(task *t, const char *token)
 {
     cq_worker *w = t->w;
     cq_provider *p = t->prov;
@@ -382,7 +548,7 @@ static void task_request(task *t)
 
     if (w->stopping) {
         /* not sent yet: back to the queue for the next worker */
-        slot_release(p);
+        request_dropped(t);
         task_release(t, 0, NULL);
         return;
     }
@@ -392,7 +558,7 @@ static void task_request(task *t)
                            : t->action->build_check(p->conf, t->job.params, &req, &err);
     if (rc != 0) {
         cq_request_clear(&req);
-        slot_release(p);
+        request_dropped(t);
         task_finish(t, "failed", err.code[0] ? err.code : "build_failed", err.msg, 0);
         return;
     }
@@ -401,7 +567,7 @@ static void task_request(task *t)
     o.max_response = p->conf->max_response;
     o.allow_http = p->conf->allow_insecure_http;
     o.auth_prefix = p->adapter->auth_prefix;
-    o.token = p->token;
+    o.token = token;
     if (t->mode == M_CALL) {
         if (t->env.first_ms == 0)
             t->env.first_ms = cq_now_ms();
@@ -420,7 +586,7 @@ static void task_request(task *t)
         cq_verdict v;
 
         t->in_http = false;
-        slot_release(p);
+        request_dropped(t);
         cq_verdict_set(&v, CQ_V_RETRY, "internal", "could not start the request (%d)", rc);
         task_retry(t, &v, 0, false);
     }
@@ -440,15 +606,13 @@ static void renew_and_repeat(task *t, const cq_verdict *v, long status)
                     status);
         return;
     }
+    (void)v;
     t->auth_renewed = true;
-    if (cq_provider_reload_token(t->prov) != 0) {
-        task_finish(t, "failed", v->error, "401 and the token could not be renewed", status);
-        return;
-    }
-    cq_log(CQ_LOG_NOTICE, "token_renewed", "provider", t->prov->conf->name, "reason", "401", NULL);
+    /* one renewal per token: requests that carried the same token wait for it */
+    cq_cred_invalid(t->prov->cred, t->tok_gen);
     if (t->mode == M_CALL && t->env.attempts > 0)
         t->env.attempts--; /* the renewal's repeat is the same attempt */
-    task_call_when_free(t);
+    task_call_when_free(t, false);
 }
 
 static void on_call_answer(task *t, const cq_response *resp, const cq_verdict *v)
@@ -471,7 +635,7 @@ static void on_call_answer(task *t, const cq_response *resp, const cq_verdict *v
         t->ambiguous = *v;
         t->ambiguous.has_retry_after = false;
         t->mode = M_CHECK_AMBIGUOUS;
-        task_call_when_free(t);
+        task_call_when_free(t, false);
         break;
     case CQ_V_RETRY:
         task_retry(t, v, resp->status, resp->maybe_sent);
@@ -502,22 +666,55 @@ static void on_check_answer(task *t, const cq_response *resp, const cq_verdict *
         } else {
             t->env.unknown = false;
             t->mode = M_CALL;
-            task_call_when_free(t);
+            task_call_when_free(t, false);
         }
         break;
     }
+}
+
+/* What an answer tells about the instance: a 429 with Retry-After pauses
+ * it; every verdict but RETRY shows it working (breaker). */
+static void provider_learn(task *t, const cq_response *resp, const cq_verdict *v)
+{
+    cq_provider *p = t->prov;
+    bool probe = t->probe;
+
+    t->probe = false;
+    if (v->kind == CQ_V_RETRY && resp->status == 429) {
+        if (v->has_retry_after) {
+            uint64_t ms = v->retry_after_ms;
+            char s[24];
+
+            if (ms > t->w->cfg->worker.retry_after_max_ms)
+                ms = t->w->cfg->worker.retry_after_max_ms;
+            cq_bucket_pause(&p->bucket, (int64_t)(uv_now(t->w->loop) + ms));
+            p->pauses++;
+            snprintf(s, sizeof(s), "%llu", (unsigned long long)ms);
+            cq_log(CQ_LOG_NOTICE, "provider_paused", "provider", p->conf->name, "pause_ms", s,
+                   "reason", "429 with Retry-After", NULL);
+        }
+        if (probe)
+            cq_breaker_abandon(&p->breaker);
+        return; /* rate limiting, not an outage: the breaker does not count it */
+    }
+    if (cq_breaker_record(&p->breaker, v->kind != CQ_V_RETRY, cq_now_ms()))
+        breaker_note(p);
 }
 
 static void on_answer(void *data, const cq_response *resp)
 {
     task *t = data;
     cq_verdict v;
+    bool probe;
 
     t->in_http = false;
-    slot_release(t->prov);
     cq_histogram_observe(&t->prov->duration, (double)(uv_now(t->w->loop) - t->req_start) / 1000.0);
     memset(&v, 0, sizeof(v));
     if (resp->transport == CQ_TR_ABORTED) {
+        if (t->probe)
+            cq_breaker_abandon(&t->prov->breaker);
+        t->probe = false;
+        slot_release(t->prov);
         /* shutdown: back to the queue; the next taker checks first if sent */
         t->env.unknown = t->env.unknown || resp->maybe_sent;
         if (t->mode == M_CALL && t->env.attempts > 0)
@@ -525,12 +722,32 @@ static void on_answer(void *data, const cq_response *resp)
         task_requeue(t, 0);
         return;
     }
-    if (t->mode == M_CALL) {
+    if (t->mode == M_CALL)
         t->action->classify(t->prov->conf, t->job.params, resp, &v);
+    else
+        t->action->classify_check(t->prov->conf, t->job.params, resp, &v);
+    probe = t->probe;
+    provider_learn(t, resp, &v);
+    slot_release(t->prov);
+    if (probe && v.kind == CQ_V_RETRY && t->prov->breaker.state == CQ_BR_OPEN) {
+        /* The failed probe was the breaker's choice, not the job's retry:
+         * kept in the history, not counted against max_attempts. */
+        if (t->mode == M_CALL) {
+            record_attempt(t, resp, &v);
+            if (t->env.attempts > 0)
+                t->env.attempts--;
+            t->env.unknown = resp->maybe_sent;
+        }
+        t->prov->breaker_deferred++;
+        cq_log(CQ_LOG_INFO, "job_probe_failed", "id", job_id(t), "provider", t->job.provider,
+               "error", v.error, NULL);
+        task_defer(t, breaker_due(t->prov->breaker.open_end));
+        return;
+    }
+    if (t->mode == M_CALL) {
         record_attempt(t, resp, &v);
         on_call_answer(t, resp, &v);
     } else {
-        t->action->classify_check(t->prov->conf, t->job.params, resp, &v);
         on_check_answer(t, resp, &v);
     }
 }
@@ -554,7 +771,7 @@ static void task_go(task *t, bool check_first)
     } else {
         t->mode = M_CALL;
     }
-    task_call_when_free(t);
+    task_call_when_free(t, true);
 }
 
 static void claim_cb(void *data, redisReply *reply)
@@ -611,7 +828,7 @@ static void task_claim(task *t)
     snprintf(now, sizeof(now), "%lld", (long long)cq_now_ms());
     /* the claim must outlive a request and its retry of a renewed token */
     snprintf(lease, sizeof(lease), "%llu",
-             (unsigned long long)(w->cfg->worker.lease_ms + 2 * pc->timeout_ms));
+             (unsigned long long)w->cfg->worker.lease_ms + 2ULL * pc->timeout_ms);
     arg(&a, t->idem_key);
     arg(&a, t->env.tok);
     arg(&a, job_id(t));

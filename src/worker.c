@@ -59,32 +59,6 @@ static void ignore_cb(void *data, redisReply *reply)
         cq_log(CQ_LOG_ERR, "redis_error", "error", reply->str, NULL);
 }
 
-/* --- tokens -------------------------------------------------------------- */
-
-int cq_provider_reload_token(cq_provider *p)
-{
-    char *tok = NULL;
-    cq_err err;
-    int rc;
-
-    if (p->conf->cred != CQ_CRED_TOKEN_FILE)
-        return -ENOTSUP;
-    rc = cq_secret_read(p->conf->token_file, &tok, &err);
-    if (rc != 0) {
-        cq_log(CQ_LOG_ERR, "token_read_failed", "provider", p->conf->name, "error", err.msg, NULL);
-        return rc;
-    }
-    if (cq_log_add_secret(tok) != 0) {
-        cq_secret_free(tok);
-        return -ENOMEM;
-    }
-    if (p->token != NULL && strcmp(p->token, tok) != 0)
-        cq_log_remove_secret(p->token);
-    cq_secret_free(p->token);
-    p->token = tok;
-    return 0;
-}
-
 /* --- fetching ------------------------------------------------------------ */
 
 static void block_cb(void *data, redisReply *reply)
@@ -281,7 +255,8 @@ static void start_working(cq_worker *w)
     reclaim(w, true);
     w->started = true;
     cq_log(CQ_LOG_NOTICE, "worker_started", "worker", w->id, NULL);
-    /* Redis answers, our identity is settled and every token is loaded */
+    /* Redis answers, our identity is settled and every token_file is read
+     * (OAuth2 tokens are minted when the first job needs one) */
     cq_notify_ready();
     cq_worker_notify_status(w);
     /* pings from the loop itself: a stuck loop stops them and systemd
@@ -408,6 +383,8 @@ static void main_lost(void *data, const char *why)
 
 static void close_all(cq_worker *w)
 {
+    size_t i;
+
     if (w->closed)
         return;
     w->closed = true;
@@ -419,6 +396,10 @@ static void close_all(cq_worker *w)
     uv_signal_stop(&w->sig_term);
     uv_signal_stop(&w->sig_int);
     uv_signal_stop(&w->sig_hup);
+    for (i = 0; w->providers != NULL && i < w->nproviders; i++) {
+        if (w->providers[i].timer_init)
+            uv_timer_stop(&w->providers[i].pump_timer);
+    }
     cq_http_free(w->http);
     w->http = NULL;
     cq_metrics_free(w->metrics);
@@ -505,8 +486,12 @@ static void signal_cb(uv_signal_t *h, int signum)
     }
     cq_notify_reloading();
     for (i = 0; i < w->nproviders; i++) {
-        if (w->providers[i].conf->cred == CQ_CRED_TOKEN_FILE)
-            cq_provider_reload_token(&w->providers[i]);
+        cq_err err;
+
+        cq_err_clear(&err);
+        if (cq_cred_reload(w->providers[i].cred, &err) != 0)
+            cq_log(CQ_LOG_ERR, "secret_reload_failed", "provider", w->providers[i].conf->name,
+                   "error", err.msg, "detail", "keeping the secrets read before", NULL);
     }
     cq_log(CQ_LOG_NOTICE, "tokens_reloaded", "reason", "SIGHUP", NULL);
     cq_notify_ready();
@@ -544,19 +529,29 @@ static int providers_init(cq_worker *w, cq_err *err)
     for (i = 0; i < w->nproviders; i++) {
         cq_provider *p = &w->providers[i];
 
+        p->w = w;
         p->conf = &w->cfg->providers[i];
+        uv_timer_init(w->loop, &p->pump_timer);
+        p->pump_timer.data = p;
+        p->timer_init = true;
+        cq_bucket_init(&p->bucket, p->conf->rate, p->conf->burst, (int64_t)uv_now(w->loop));
+        cq_breaker_init(&p->breaker, p->conf->breaker_failures, p->conf->breaker_cooldown_ms);
+    }
+    for (i = 0; i < w->nproviders; i++) {
+        cq_provider *p = &w->providers[i];
+
         p->adapter = cq_adapter_find(p->conf->adapter);
         if (p->adapter == NULL)
             return cq_err_set(err, -EINVAL, "config", "provider %s: unknown adapter '%s'",
                               p->conf->name, p->conf->adapter);
-        if (p->conf->cred != CQ_CRED_TOKEN_FILE)
-            return cq_err_set(err, -ENOTSUP, "config",
-                              "provider %s: OAuth2 token minting is not built yet; use "
-                              "token_file",
-                              p->conf->name);
-        if (cq_provider_reload_token(p) != 0)
-            return cq_err_set(err, -EIO, "config", "provider %s: cannot read token_file %s",
-                              p->conf->name, p->conf->token_file);
+        if (p->conf->cred != CQ_CRED_TOKEN_FILE && p->conf->cred != p->adapter->oauth_grant)
+            return cq_err_set(err, -EINVAL, "config",
+                              "provider %s: adapter %s does not use this OAuth2 grant",
+                              p->conf->name, p->adapter->name);
+        /* static tokens are read now; OAuth2 tokens are minted on first use */
+        p->cred = cq_cred_new(w->loop, w->http, p->conf, err);
+        if (p->cred == NULL)
+            return -EINVAL;
     }
     return 0;
 }
@@ -596,6 +591,9 @@ cq_worker *cq_worker_new(uv_loop_t *loop, const cq_config *cfg, cq_err *err)
         cq_err_set(err, -EINVAL, "config", "[redis] prefix or [worker] id too long");
         goto fail;
     }
+    w->http = cq_http_new(loop, cfg->worker.concurrency, err);
+    if (w->http == NULL)
+        goto fail;
     if (providers_init(w, err) != 0)
         goto fail;
     if (cfg->redis.password_file != NULL &&
@@ -603,9 +601,6 @@ cq_worker *cq_worker_new(uv_loop_t *loop, const cq_config *cfg, cq_err *err)
          cq_log_add_secret(password) != 0))
         goto fail;
     if (cq_worker_metrics_start(w, err) != 0)
-        goto fail;
-    w->http = cq_http_new(loop, cfg->worker.concurrency, err);
-    if (w->http == NULL)
         goto fail;
     ev.data = w;
     w->main = cq_redis_new(loop, &cfg->redis, password, "main", REPLY_TIMEOUT_MS, &ev, err);
@@ -649,10 +644,15 @@ void cq_worker_free(cq_worker *w)
     uv_close((uv_handle_t *)&w->sig_hup, handle_closed);
     if (w->watchdog_on)
         uv_close((uv_handle_t *)&w->watchdog, handle_closed);
+    /* after close_all: the HTTP engine has ended every token request */
+    for (i = 0; w->providers != NULL && i < w->nproviders; i++) {
+        cq_cred_free(w->providers[i].cred);
+        w->providers[i].cred = NULL;
+        if (w->providers[i].timer_init)
+            uv_close((uv_handle_t *)&w->providers[i].pump_timer, handle_closed);
+    }
     uv_run(w->loop, UV_RUN_DEFAULT); /* runs every close callback, ours and the modules' */
     cq_task_free_all(w);
-    for (i = 0; i < w->nproviders; i++)
-        cq_secret_free(w->providers[i].token);
     free(w->providers);
     free(w);
 }

@@ -11,11 +11,14 @@
 #include <uv.h>
 
 #include "cancelq/adapter.h"
+#include "cancelq/breaker.h"
 #include "cancelq/config.h"
+#include "cancelq/cred.h"
 #include "cancelq/envelope.h"
 #include "cancelq/http.h"
 #include "cancelq/job.h"
 #include "cancelq/metrics.h"
+#include "cancelq/ratelimit.h"
 #include "cancelq/redis.h"
 #include "cancelq/worker.h"
 
@@ -39,14 +42,36 @@ typedef enum cq_status {
 
 struct task;
 
+/* Fairness: a job that finds this many jobs of its provider already
+ * waiting locally (for a slot, a rate-limit token or an OAuth token) goes
+ * back to {P}:delayed for CQ_FAIR_DELAY_MS (+ up to as much jitter)
+ * without spending an attempt, so one slow or failing provider holds at
+ * most concurrency (in flight) + concurrency + burst (waiting) of the
+ * worker's slots. */
+#define CQ_FAIR_WAIT_MAX(pc) ((pc)->concurrency + ((pc)->rate > 0 ? (pc)->burst : 0))
+#define CQ_FAIR_DELAY_MS 300
+
 /* A provider instance at run time. */
 typedef struct cq_provider {
+    cq_worker *w;
     const cq_provider_conf *conf;
     const cq_adapter *adapter;
-    char *token;            /* owned secret; registered for log redaction */
+    cq_cred *cred;          /* the token (static file or OAuth2) */
     int active;             /* requests in flight */
-    struct task *wait_head; /* tasks waiting for a request slot, FIFO */
+    struct task *wait_head; /* tasks waiting for a slot or a rate token, FIFO */
     struct task *wait_tail;
+    int nwait;        /* tasks in the wait queue */
+    int ncred;        /* tasks waiting for an OAuth token */
+    cq_bucket bucket; /* rate limit, with the 429 pause */
+    cq_breaker breaker;
+    uv_timer_t pump_timer; /* wakes the wait queue when the bucket refills */
+    bool pump_armed;
+    bool timer_init;
+    uint64_t rate_waits;                        /* times the queue waited for the bucket */
+    uint64_t pauses;                            /* 429 pauses of the instance */
+    uint64_t breaker_deferred;                  /* jobs put back because the breaker was open */
+    uint64_t breaker_changes[3];                /* transitions into closed, open, half_open */
+    uint64_t fair_bounced;                      /* jobs put back by the fairness bound */
     uint64_t jobs[CQ_MAX_ACTIONS][CQ_ST_COUNT]; /* outcomes by action and status */
     uint64_t attempts;                          /* provider calls (status checks not included) */
     uint64_t checks;                            /* status lookups */
@@ -111,6 +136,9 @@ void cq_task_start(cq_worker *w, const char *handle, const char *item, size_t le
 /* Shutdown: give back every job that has not reached the provider yet. */
 void cq_task_release_waiting(cq_worker *w);
 
+/* A provider's pump timer fired: send what the bucket allows now. */
+void cq_task_pump_timer_cb(uv_timer_t *h);
+
 /* Free every task left after the connections closed (their jobs stay in
  * Redis for reclaim). */
 void cq_task_free_all(cq_worker *w);
@@ -145,8 +173,5 @@ void cq_worker_metrics_poll(cq_worker *w);
 
 /* Tell systemd how we are doing (STATUS=). */
 void cq_worker_notify_status(cq_worker *w);
-
-/* Re-read the token of a provider (after a 401, or SIGHUP).  0 or -errno. */
-int cq_provider_reload_token(cq_provider *p);
 
 #endif

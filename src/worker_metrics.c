@@ -2,6 +2,7 @@
  * worker_metrics.c - what cancelqd tells the outside about itself: the
  * Prometheus page ([worker] metrics_listen) and systemd's STATUS= line.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -94,6 +95,64 @@ static void render_providers(cq_worker *w, cq_buf *out)
                             "provider", w->providers[i].conf->name, NULL);
 }
 
+static void provider_counter(cq_worker *w, cq_buf *out, const char *name, const char *help,
+                             size_t off)
+{
+    size_t i;
+
+    cq_metrics_family(out, name, help, CQ_METRIC_COUNTER);
+    for (i = 0; i < w->nproviders; i++)
+        cq_metrics_sample(out, name,
+                          (double)*(const uint64_t *)((const char *)&w->providers[i] + off),
+                          "provider", w->providers[i].conf->name, NULL);
+}
+
+/* Tokens, rate limits, breakers. */
+static void render_resilience(cq_worker *w, cq_buf *out)
+{
+    size_t i;
+    int s;
+
+    cq_metrics_family(out, "cancelq_token_mints_total",
+                      "Tokens obtained (minted, or read from token_file).", CQ_METRIC_COUNTER);
+    for (i = 0; i < w->nproviders; i++)
+        cq_metrics_sample(out, "cancelq_token_mints_total",
+                          (double)cq_cred_stats_get(w->providers[i].cred)->mints, "provider",
+                          w->providers[i].conf->name, NULL);
+    cq_metrics_family(out, "cancelq_token_mint_failures_total",
+                      "Failed token requests (retried with backoff).", CQ_METRIC_COUNTER);
+    for (i = 0; i < w->nproviders; i++)
+        cq_metrics_sample(out, "cancelq_token_mint_failures_total",
+                          (double)cq_cred_stats_get(w->providers[i].cred)->failures, "provider",
+                          w->providers[i].conf->name, NULL);
+    cq_metrics_family(out, "cancelq_breaker_state",
+                      "Circuit breaker state: 0 closed, 1 open, 2 half-open.", CQ_METRIC_GAUGE);
+    for (i = 0; i < w->nproviders; i++)
+        cq_metrics_sample(out, "cancelq_breaker_state", (double)w->providers[i].breaker.state,
+                          "provider", w->providers[i].conf->name, NULL);
+    cq_metrics_family(out, "cancelq_breaker_transitions_total",
+                      "Circuit breaker state changes, by the state entered.", CQ_METRIC_COUNTER);
+    for (i = 0; i < w->nproviders; i++) {
+        for (s = 0; s < 3; s++)
+            cq_metrics_sample(out, "cancelq_breaker_transitions_total",
+                              (double)w->providers[i].breaker_changes[s], "provider",
+                              w->providers[i].conf->name, "state",
+                              cq_breaker_state_name((cq_breaker_state)s), NULL);
+    }
+    provider_counter(w, out, "cancelq_breaker_deferred_total",
+                     "Jobs put back to delayed (no attempt spent) while the breaker was open.",
+                     offsetof(cq_provider, breaker_deferred));
+    provider_counter(w, out, "cancelq_rate_limit_waits_total",
+                     "Times the provider queue waited for its rate limit.",
+                     offsetof(cq_provider, rate_waits));
+    provider_counter(w, out, "cancelq_provider_pauses_total",
+                     "Pauses of the whole instance after a 429 with Retry-After.",
+                     offsetof(cq_provider, pauses));
+    provider_counter(w, out, "cancelq_fairness_deferred_total",
+                     "Jobs put back because too many jobs of the provider waited locally.",
+                     offsetof(cq_provider, fair_bounced));
+}
+
 static void gauge(cq_buf *out, const char *name, const char *help, double v)
 {
     cq_metrics_family(out, name, help, CQ_METRIC_GAUGE);
@@ -108,6 +167,7 @@ static void render(void *data, cq_buf *out)
     cq_metrics_sample(out, "cancelq_build_info", 1, "version", CQ_VERSION, "worker", w->id, NULL);
     render_jobs(w, out);
     render_providers(w, out);
+    render_resilience(w, out);
     gauge(out, "cancelq_jobs_held", "Jobs this worker holds (in flight or being written).",
           (double)w->ntasks);
     gauge(out, "cancelq_queue_jobs", "Jobs waiting in {P}:jobs (polled, -1 unknown).",
@@ -167,9 +227,35 @@ void cq_worker_metrics_poll(cq_worker *w)
     cq_redis_cmd(w->main, depth_cb, &w->stats.depth_dead, 2, a3, l3);
 }
 
+/* The providers that need attention: "; keliweb token FAILING; ap breaker open". */
+static void provider_trouble(cq_worker *w, char *buf, size_t size)
+{
+    size_t i, len = 0;
+    int n;
+
+    buf[0] = '\0';
+    for (i = 0; i < w->nproviders && len < size; i++) {
+        const cq_provider *p = &w->providers[i];
+        const cq_cred_stats *cs = p->cred != NULL ? cq_cred_stats_get(p->cred) : NULL;
+
+        if (cs != NULL && cs->failing) {
+            n = snprintf(buf + len, size - len, "; %s token endpoint FAILING", p->conf->name);
+            len += n > 0 ? (size_t)n : 0;
+        }
+        if (p->breaker.state != CQ_BR_CLOSED && len < size) {
+            n = snprintf(buf + len, size - len, "; %s breaker %s", p->conf->name,
+                         cq_breaker_state_name(p->breaker.state));
+            len += n > 0 ? (size_t)n : 0;
+        }
+    }
+}
+
 void cq_worker_notify_status(cq_worker *w)
 {
-    cq_notify_status("%zu jobs held, %llu ended, %llu retries, redis %s", w->ntasks,
+    char trouble[512];
+
+    provider_trouble(w, trouble, sizeof(trouble));
+    cq_notify_status("%zu jobs held, %llu ended, %llu retries, redis %s%s", w->ntasks,
                      (unsigned long long)w->stats.finished, (unsigned long long)w->stats.retried,
-                     w->main != NULL && cq_redis_ready(w->main) ? "up" : "DOWN");
+                     w->main != NULL && cq_redis_ready(w->main) ? "up" : "DOWN", trouble);
 }

@@ -29,12 +29,19 @@ for i in 1 2 3; do
     wait_for redis-cli -p "$p" ping || { echo "node $p did not start"; exit 1; }
 done
 redis-cli --cluster create "${NODES[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes > "$T/create.log" 2>&1
-check "cluster formed" wait_for bash -c "redis-cli -p ${NODES[0]} CLUSTER INFO | grep -q 'cluster_state:ok'"
+for p in "${NODES[@]}"; do
+    check "cluster formed (:$p)" wait_for bash -c "redis-cli -p $p CLUSTER INFO | grep -q 'cluster_state:ok'"
+done
 SLOT=$(redis-cli -p "${NODES[0]}" CLUSTER KEYSLOT "$P")
 owner=""; other=""; target=""
-for p in "${NODES[@]}"; do
-    if redis-cli -p "$p" EXISTS "$P:jobs" | grep -q '^[0-9]'; then owner=$p; fi
-done
+find_owner() {
+    local p
+    for p in "${NODES[@]}"; do
+        if redis-cli -p "$p" EXISTS "$P:jobs" | grep -q '^[0-9]'; then owner=$p; return 0; fi
+    done
+    return 1
+}
+for i in $(seq 1 100); do find_owner && break; sleep 0.1; done
 for p in "${NODES[@]}"; do
     [ "$p" = "$owner" ] && continue
     if [ -z "$other" ]; then other=$p; else target=$p; fi

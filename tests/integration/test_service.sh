@@ -39,7 +39,8 @@ sandbox_post state '{"target":"keliweb:2","state":"missing"}' # one failure amon
 enqueue_many 30 s
 check "30 jobs end" wait_results 30
 sleep 1.2
-body=$(curl -s "http://$METRICS/metrics")
+curl -s "http://$METRICS/metrics" > "$T/metrics.txt"
+body=$(cat "$T/metrics.txt")
 check "metrics served" test -n "$body"
 succ=$(rraw XRANGE "$P:results" - + | awk 'prev == "status" && $0 == "succeeded" { n++ } { prev = $0 } END { print n + 0 }')
 fail=$(rraw XRANGE "$P:results" - + | awk 'prev == "status" && $0 == "failed" { n++ } { prev = $0 } END { print n + 0 }')
@@ -48,8 +49,8 @@ mfail=$(echo "$body" | awk '/^cancelq_jobs_total\{.*status="failed"/ { s += $NF 
 check_eq "metrics: succeeded matches the stream" "$succ" "$msucc"
 check_eq "metrics: failed matches the stream" "$fail" "$mfail"
 check_eq "one failure" 1 "$fail"
-check "duration histogram counts calls" bash -c "echo '$body' | grep -q '^cancelq_http_request_duration_seconds_count{provider=\"keliweb\"} 10'"
-check "build info" bash -c "echo '$body' | grep -q '^cancelq_build_info{version='"
+check "duration histogram counts calls" grep -q '^cancelq_http_request_duration_seconds_count{provider="keliweb"} 10' "$T/metrics.txt"
+check "build info" grep -q '^cancelq_build_info{version=' "$T/metrics.txt"
 check_eq "queue depth polled" 0 "$(echo "$body" | awk '/^cancelq_queue_jobs / { print $2 }')"
 kill -HUP "$DAEMON_PID"
 check "SIGHUP re-reads tokens" wait_for grep -q 'event=tokens_reloaded' "$T/cancelqd.log"

@@ -1,0 +1,595 @@
+/*
+ * cred.c - see cred.h.  The token request goes through the same HTTP engine
+ * as the provider calls (on the loop, never blocking); its answer is parsed
+ * with cJSON.
+ */
+#include "cancelq/cred.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "cancelq/log.h"
+
+struct cq_cred {
+    uv_loop_t *loop;
+    cq_http *http;
+    const cq_provider_conf *pc;
+    char *client_secret; /* secrets, registered for redaction */
+    char *password;
+    char *token; /* the current token (kept registered until replaced) */
+    char *refresh;
+    bool valid;         /* token may be used */
+    unsigned gen;       /* bumped by every new token */
+    uint64_t renew_at;  /* loop time: start a renewal */
+    uint64_t expire_at; /* loop time: token no longer usable */
+    bool minting;       /* a token request is out */
+    bool retry_armed;   /* the timer waits to retry a failed request */
+    cq_grant grant;     /* of the request out */
+    unsigned fails;     /* consecutive failures, for the backoff */
+    cq_cred_waiter *head, *tail;
+    cq_cred_stats stats;
+    uv_timer_t timer;
+    bool closing;
+};
+
+static void mint_start(cq_cred *c);
+
+/* --- pure part ----------------------------------------------------------- */
+
+const char *cq_grant_name(cq_grant g)
+{
+    switch (g) {
+    case CQ_GRANT_PASSWORD:
+        return "password";
+    case CQ_GRANT_REFRESH:
+        return "refresh_token";
+    default:
+        return "client_credentials";
+    }
+}
+
+/* Append "&name=escaped(value)" (no '&' first) to *buf of *len bytes. */
+static int form_add(char **buf, size_t *len, const char *name, const char *value)
+{
+    char *esc, *nb;
+    size_t ln, le, need;
+
+    if (value == NULL)
+        return 0;
+    esc = curl_easy_escape(NULL, value, (int)strlen(value));
+    if (esc == NULL)
+        return -ENOMEM;
+    ln = strlen(name);
+    le = strlen(esc);
+    need = *len + (*len > 0 ? 1 : 0) + ln + 1 + le + 1;
+    nb = malloc(need);
+    if (nb == NULL) {
+        explicit_bzero(esc, le);
+        curl_free(esc);
+        return -ENOMEM;
+    }
+    if (*len > 0) {
+        memcpy(nb, *buf, *len);
+        nb[(*len)++] = '&';
+    }
+    memcpy(nb + *len, name, ln);
+    nb[*len + ln] = '=';
+    memcpy(nb + *len + ln + 1, esc, le + 1);
+    *len += ln + 1 + le;
+    explicit_bzero(esc, le);
+    curl_free(esc);
+    cq_secret_free(*buf);
+    *buf = nb;
+    return 0;
+}
+
+int cq_cred_form(const cq_provider_conf *pc, cq_grant g, const char *client_secret,
+                 const char *password, const char *refresh, char **out, cq_err *err)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    *out = NULL;
+    if (pc->client_id == NULL || client_secret == NULL)
+        return cq_err_set(err, -EINVAL, "config", "client_id and client_secret are required");
+    if (g == CQ_GRANT_PASSWORD && (pc->username == NULL || password == NULL))
+        return cq_err_set(err, -EINVAL, "config", "username and password are required");
+    if (g == CQ_GRANT_REFRESH && refresh == NULL)
+        return cq_err_set(err, -EINVAL, "config", "no refresh token");
+    rc = form_add(&buf, &len, "grant_type", cq_grant_name(g));
+    if (rc == 0)
+        rc = form_add(&buf, &len, "client_id", pc->client_id);
+    if (rc == 0)
+        rc = form_add(&buf, &len, "client_secret", client_secret);
+    if (rc == 0 && g == CQ_GRANT_PASSWORD) {
+        rc = form_add(&buf, &len, "username", pc->username);
+        if (rc == 0)
+            rc = form_add(&buf, &len, "password", password);
+    }
+    if (rc == 0 && g == CQ_GRANT_REFRESH)
+        rc = form_add(&buf, &len, "refresh_token", refresh);
+    if (rc == 0 && g != CQ_GRANT_REFRESH && pc->scope != NULL && pc->scope[0] != '\0')
+        rc = form_add(&buf, &len, "scope", pc->scope);
+    if (rc != 0) {
+        cq_secret_free(buf);
+        return cq_err_set(err, rc, "nomem", "out of memory");
+    }
+    *out = buf;
+    return 0;
+}
+
+void cq_token_answer_clear(cq_token_answer *a)
+{
+    cq_secret_free(a->access_token);
+    cq_secret_free(a->refresh_token);
+    memset(a, 0, sizeof(*a));
+}
+
+static char *dup_token(const cJSON *s)
+{
+    size_t n;
+
+    if (!cJSON_IsString(s) || s->valuestring == NULL)
+        return NULL;
+    n = strlen(s->valuestring);
+    if (n == 0 || n > CQ_CRED_TOKEN_MAX || strpbrk(s->valuestring, "\r\n") != NULL)
+        return NULL;
+    return strdup(s->valuestring);
+}
+
+/* expires_in: a number, or a string of digits (Intronis). */
+static int parse_ttl(const cJSON *e, uint64_t *out)
+{
+    double d;
+    char *end;
+
+    if (e == NULL || cJSON_IsNull(e)) {
+        *out = CQ_CRED_DEFAULT_TTL_S;
+        return 0;
+    }
+    if (cJSON_IsNumber(e)) {
+        d = e->valuedouble;
+    } else if (cJSON_IsString(e) && e->valuestring != NULL && e->valuestring[0] >= '0' &&
+               e->valuestring[0] <= '9') {
+        errno = 0;
+        d = strtod(e->valuestring, &end);
+        if (errno != 0 || *end != '\0')
+            return -EINVAL;
+    } else {
+        return -EINVAL;
+    }
+    if (!isfinite(d) || d < 1)
+        return -EINVAL;
+    *out = d > CQ_CRED_MAX_TTL_S ? CQ_CRED_MAX_TTL_S : (uint64_t)d;
+    return 0;
+}
+
+int cq_cred_parse(const char *body, size_t len, cq_token_answer *out, cq_err *err)
+{
+    cJSON *root;
+    const cJSON *rt;
+    const char *end = NULL;
+    int rc = -EINVAL;
+
+    memset(out, 0, sizeof(*out));
+    root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    while (root != NULL && end < body + len && strchr(" \t\r\n", *end) != NULL && *end != '\0')
+        end++;
+    if (root == NULL || !cJSON_IsObject(root) || end != body + len) { /* no trailing bytes */
+        cq_err_set(err, -EINVAL, "token_bad_answer", "token endpoint answer is not a JSON object");
+        goto cleanup;
+    }
+    out->access_token = dup_token(cJSON_GetObjectItemCaseSensitive(root, "access_token"));
+    if (out->access_token == NULL) {
+        cq_err_set(err, -EINVAL, "token_bad_answer",
+                   "token endpoint answer has no usable access_token");
+        goto cleanup;
+    }
+    if (parse_ttl(cJSON_GetObjectItemCaseSensitive(root, "expires_in"), &out->expires_in_s) != 0) {
+        cq_err_set(err, -EINVAL, "token_bad_answer", "token endpoint answer has a bad expires_in");
+        goto cleanup;
+    }
+    rt = cJSON_GetObjectItemCaseSensitive(root, "refresh_token");
+    if (rt != NULL && !cJSON_IsNull(rt)) {
+        out->refresh_token = dup_token(rt);
+        if (out->refresh_token == NULL) {
+            cq_err_set(err, -EINVAL, "token_bad_answer",
+                       "token endpoint answer has a bad refresh_token");
+            goto cleanup;
+        }
+    }
+    rc = 0;
+cleanup:
+    if (root != NULL) {
+        /* the tree holds the tokens: wipe the strings before freeing */
+        cJSON *it;
+
+        cJSON_ArrayForEach (it, root) {
+            if (cJSON_IsString(it) && it->valuestring != NULL)
+                explicit_bzero(it->valuestring, strlen(it->valuestring));
+        }
+        cJSON_Delete(root);
+    }
+    if (rc != 0)
+        cq_token_answer_clear(out);
+    return rc;
+}
+
+/* --- secrets ------------------------------------------------------------- */
+
+/* Replace *slot with a newly read secret (registered for redaction). */
+static int secret_load(const char *path, char **slot, cq_err *err)
+{
+    char *s = NULL;
+    int rc;
+
+    if (path == NULL)
+        return 0;
+    rc = cq_secret_read(path, &s, err);
+    if (rc != 0)
+        return rc;
+    if (cq_log_add_secret(s) != 0) {
+        cq_secret_free(s);
+        return cq_err_set(err, -ENOMEM, "nomem", "out of memory");
+    }
+    if (*slot != NULL && strcmp(*slot, s) != 0)
+        cq_log_remove_secret(*slot);
+    cq_secret_free(*slot);
+    *slot = s;
+    return 0;
+}
+
+int cq_cred_reload(cq_cred *c, cq_err *err)
+{
+    int rc;
+
+    if (c->pc->cred == CQ_CRED_TOKEN_FILE) {
+        rc = secret_load(c->pc->token_file, &c->token, err);
+        if (rc == 0) {
+            c->valid = true;
+            c->gen++;
+            c->stats.mints++;
+        }
+        return rc;
+    }
+    rc = secret_load(c->pc->client_secret_file, &c->client_secret, err);
+    if (rc == 0 && c->pc->cred == CQ_CRED_PASSWORD)
+        rc = secret_load(c->pc->password_file, &c->password, err);
+    if (rc == 0 && c->retry_armed) {
+        c->fails = 0; /* new secrets: try them now, not after the backoff */
+        mint_start(c);
+    }
+    return rc;
+}
+
+/* --- waiters ------------------------------------------------------------- */
+
+static void wake(cq_cred *c, int status, uint64_t retry_ms)
+{
+    cq_cred_waiter *wt = c->head, *next;
+
+    /* detach first: a callback may wait again */
+    c->head = c->tail = NULL;
+    for (; wt != NULL; wt = next) {
+        next = wt->next;
+        wt->next = NULL;
+        wt->cb(wt, status, retry_ms);
+    }
+}
+
+void cq_cred_wait(cq_cred *c, cq_cred_waiter *wt)
+{
+    wt->next = NULL;
+    if (c->tail != NULL)
+        c->tail->next = wt;
+    else
+        c->head = wt;
+    c->tail = wt;
+    if (!c->retry_armed)
+        mint_start(c);
+}
+
+bool cq_cred_unwait(cq_cred *c, cq_cred_waiter *wt)
+{
+    cq_cred_waiter **pp, *prev = NULL;
+
+    for (pp = &c->head; *pp != NULL; prev = *pp, pp = &(*pp)->next) {
+        if (*pp == wt) {
+            *pp = wt->next;
+            if (c->tail == wt)
+                c->tail = prev;
+            wt->next = NULL;
+            return true;
+        }
+    }
+    return false;
+}
+
+void cq_cred_cancel_waiters(cq_cred *c)
+{
+    wake(c, -ECANCELED, 0);
+}
+
+/* --- minting ------------------------------------------------------------- */
+
+static void timer_cb(uv_timer_t *h)
+{
+    cq_cred *c = h->data;
+
+    c->retry_armed = false;
+    mint_start(c);
+}
+
+static void mint_failed(cq_cred *c, long status, const char *why)
+{
+    uint64_t delay = CQ_CRED_BACKOFF_MAX_MS;
+    char st[16], ms[24], n[16];
+
+    if (c->fails < 16 && (CQ_CRED_BACKOFF_BASE_MS << c->fails) < CQ_CRED_BACKOFF_MAX_MS)
+        delay = (uint64_t)CQ_CRED_BACKOFF_BASE_MS << c->fails;
+    c->fails++;
+    c->stats.failures++;
+    c->stats.failing = true;
+    snprintf(c->stats.last_error, sizeof(c->stats.last_error), "%s", why);
+    snprintf(st, sizeof(st), "%ld", status);
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)delay);
+    snprintf(n, sizeof(n), "%u", c->fails);
+    cq_log(CQ_LOG_WARN, "token_mint_failed", "provider", c->pc->name, "grant",
+           cq_grant_name(c->grant), "http_status", st, "error", why, "failures", n, "retry_in_ms",
+           ms, NULL);
+    if (!c->closing) {
+        c->retry_armed = true;
+        uv_timer_start(&c->timer, timer_cb, delay, 0);
+    }
+    wake(c, -EAGAIN, delay);
+}
+
+static void install(cq_cred *c, cq_token_answer *a)
+{
+    uint64_t now = uv_now(c->loop), ttl_ms = a->expires_in_s * 1000;
+    char ttl[24];
+
+    if (cq_log_add_secret(a->access_token) != 0 ||
+        (a->refresh_token != NULL && cq_log_add_secret(a->refresh_token) != 0)) {
+        mint_failed(c, 200, "out of memory");
+        return;
+    }
+    if (c->token != NULL)
+        cq_log_remove_secret(c->token);
+    cq_secret_free(c->token);
+    c->token = a->access_token;
+    a->access_token = NULL;
+    if (a->refresh_token != NULL) {
+        if (c->refresh != NULL)
+            cq_log_remove_secret(c->refresh);
+        cq_secret_free(c->refresh);
+        c->refresh = a->refresh_token;
+        a->refresh_token = NULL;
+    }
+    c->valid = true;
+    c->gen++;
+    c->fails = 0;
+    c->stats.mints++;
+    c->stats.failing = false;
+    c->stats.last_error[0] = '\0';
+    c->expire_at = now + ttl_ms;
+    c->renew_at = now + ttl_ms * CQ_CRED_RENEW_AT_PCT / 100;
+    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)a->expires_in_s);
+    cq_log(CQ_LOG_NOTICE, "token_minted", "provider", c->pc->name, "grant", cq_grant_name(c->grant),
+           "expires_in_s", ttl, NULL);
+    if (!c->closing)
+        uv_timer_start(&c->timer, timer_cb, c->renew_at - now, 0);
+    wake(c, 0, 0);
+}
+
+static void mint_cb(void *data, const cq_response *resp)
+{
+    cq_cred *c = data;
+    cq_token_answer a;
+    cq_err err;
+    char why[128];
+
+    c->minting = false;
+    if (resp->transport == CQ_TR_ABORTED) {
+        wake(c, -ECANCELED, 0);
+        return;
+    }
+    if (resp->transport != CQ_TR_OK || resp->status != 200) {
+        if (c->grant == CQ_GRANT_REFRESH && resp->transport == CQ_TR_OK && resp->status >= 400 &&
+            resp->status < 500) {
+            /* the refresh token is spent or revoked: fall back to the password */
+            cq_log(CQ_LOG_NOTICE, "token_refresh_refused", "provider", c->pc->name, "detail",
+                   "using the password grant", NULL);
+            if (c->refresh != NULL)
+                cq_log_remove_secret(c->refresh);
+            cq_secret_free(c->refresh);
+            c->refresh = NULL;
+            mint_start(c);
+            return;
+        }
+        if (resp->transport != CQ_TR_OK)
+            snprintf(why, sizeof(why), "transport: %.100s",
+                     resp->transport_msg != NULL ? resp->transport_msg : "failed");
+        else
+            snprintf(why, sizeof(why), "token endpoint answered HTTP %ld", resp->status);
+        mint_failed(c, resp->status, why);
+        return;
+    }
+    cq_err_clear(&err);
+    if (cq_cred_parse(resp->body, resp->body_len, &a, &err) != 0) {
+        mint_failed(c, resp->status, err.msg);
+        return;
+    }
+    install(c, &a);
+    cq_token_answer_clear(&a);
+}
+
+/* Send a token request unless one is out. */
+static void mint_start(cq_cred *c)
+{
+    cq_request req;
+    cq_http_opts o;
+    cq_err err;
+    char *form = NULL;
+    int rc;
+
+    if (c->minting || c->closing || c->pc->cred == CQ_CRED_TOKEN_FILE)
+        return;
+    if (c->retry_armed) {
+        uv_timer_stop(&c->timer);
+        c->retry_armed = false;
+    }
+    c->grant = c->pc->cred == CQ_CRED_CLIENT_CREDENTIALS ? CQ_GRANT_CLIENT_CREDENTIALS
+               : c->refresh != NULL                      ? CQ_GRANT_REFRESH
+                                                         : CQ_GRANT_PASSWORD;
+    memset(&req, 0, sizeof(req));
+    cq_err_clear(&err);
+    rc = cq_cred_form(c->pc, c->grant, c->client_secret, c->password, c->refresh, &form, &err);
+    if (rc != 0 || form == NULL)
+        goto fail;
+    req.method = "POST";
+    req.url = strdup(c->pc->token_url);
+    if (req.url == NULL ||
+        cq_request_add_header(&req, "Content-Type: application/x-www-form-urlencoded") != 0 ||
+        cq_request_add_header(&req, "Accept: application/json") != 0) {
+        cq_err_set(&err, -ENOMEM, "nomem", "out of memory");
+        goto fail;
+    }
+    req.body = form;
+    req.body_len = strlen(form);
+    form = NULL;
+    o.timeout_ms = c->pc->timeout_ms;
+    o.connect_timeout_ms = c->pc->connect_timeout_ms;
+    o.max_response = CQ_CRED_ANSWER_MAX;
+    o.allow_http = c->pc->allow_insecure_http;
+    o.auth_prefix = NULL;
+    o.token = NULL;
+    rc = cq_http_send(c->http, &req, &o, mint_cb, c);
+    if (rc != 0) {
+        cq_err_set(&err, rc, "internal", "could not start the token request (%d)", rc);
+        goto fail;
+    }
+    c->minting = true;
+    if (req.body != NULL)
+        explicit_bzero(req.body, req.body_len);
+    cq_request_clear(&req);
+    cq_log(CQ_LOG_INFO, "token_mint_start", "provider", c->pc->name, "grant",
+           cq_grant_name(c->grant), NULL);
+    return;
+fail:
+    cq_secret_free(form);
+    if (req.body != NULL)
+        explicit_bzero(req.body, req.body_len);
+    cq_request_clear(&req);
+    mint_failed(c, 0, err.msg);
+}
+
+const char *cq_cred_token(cq_cred *c, unsigned *gen)
+{
+    uint64_t now = uv_now(c->loop);
+
+    if (c->pc->cred == CQ_CRED_TOKEN_FILE) {
+        *gen = c->gen;
+        return c->valid ? c->token : NULL;
+    }
+    if (c->valid && now >= c->expire_at)
+        c->valid = false;
+    if (c->valid && now >= c->renew_at && !c->minting && !c->retry_armed)
+        mint_start(c); /* the timer is late (a busy loop): renew while the token still works */
+    *gen = c->gen;
+    return c->valid ? c->token : NULL;
+}
+
+void cq_cred_invalid(cq_cred *c, unsigned gen)
+{
+    cq_err err;
+
+    if (gen != c->gen || !c->valid)
+        return; /* a newer token replaced it, or a renewal is under way */
+    c->valid = false;
+    cq_log(CQ_LOG_NOTICE, "token_refused", "provider", c->pc->name, "detail",
+           "the provider answered 401; renewing the token", NULL);
+    if (c->pc->cred == CQ_CRED_TOKEN_FILE) {
+        cq_err_clear(&err);
+        if (cq_cred_reload(c, &err) != 0) {
+            /* keep the old token: the repeat's second 401 ends the job as failed */
+            c->valid = true;
+            cq_log(CQ_LOG_ERR, "token_read_failed", "provider", c->pc->name, "error", err.msg,
+                   NULL);
+        }
+        return;
+    }
+    if (!c->retry_armed)
+        mint_start(c);
+}
+
+uint64_t cq_cred_retry_in(const cq_cred *c)
+{
+    uint64_t due;
+
+    if (!c->retry_armed)
+        return 0;
+    due = uv_timer_get_due_in(&c->timer);
+    return due > 0 ? due : 1;
+}
+
+const cq_cred_stats *cq_cred_stats_get(const cq_cred *c)
+{
+    return &c->stats;
+}
+
+/* --- life cycle ---------------------------------------------------------- */
+
+static void cred_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+cq_cred *cq_cred_new(uv_loop_t *loop, cq_http *http, const cq_provider_conf *pc, cq_err *err)
+{
+    cq_cred *c = calloc(1, sizeof(*c));
+
+    if (c == NULL) {
+        cq_err_set(err, -ENOMEM, "nomem", "out of memory");
+        return NULL;
+    }
+    c->loop = loop;
+    c->http = http;
+    c->pc = pc;
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    if (pc->cred != CQ_CRED_TOKEN_FILE &&
+        (pc->token_url == NULL || pc->client_id == NULL || pc->client_secret_file == NULL ||
+         (pc->cred == CQ_CRED_PASSWORD && (pc->username == NULL || pc->password_file == NULL)))) {
+        cq_err_set(err, -EINVAL, "config", "provider %s: incomplete OAuth2 settings", pc->name);
+        goto fail;
+    }
+    if (cq_cred_reload(c, err) != 0)
+        goto fail;
+    return c;
+fail:
+    cq_cred_free(c);
+    return NULL;
+}
+
+void cq_cred_free(cq_cred *c)
+{
+    if (c == NULL)
+        return;
+    c->closing = true;
+    c->head = c->tail = NULL;
+    uv_timer_stop(&c->timer);
+    cq_secret_free(c->client_secret);
+    cq_secret_free(c->password);
+    cq_secret_free(c->token);
+    cq_secret_free(c->refresh);
+    c->client_secret = c->password = c->token = c->refresh = NULL;
+    uv_close((uv_handle_t *)&c->timer, cred_closed);
+}
