@@ -253,9 +253,12 @@ static void provider_trouble(cq_worker *w, char *buf, size_t size)
 void cq_worker_notify_status(cq_worker *w)
 {
     char trouble[512];
+    const char *dur = w->main != NULL ? cq_redis_durability(w->main) : "";
 
     provider_trouble(w, trouble, sizeof(trouble));
-    cq_notify_status("%zu jobs held, %llu ended, %llu retries, redis %s%s", w->ntasks,
+    /* the durability warning goes last: the status line is cut at 256 bytes */
+    cq_notify_status("%zu jobs held, %llu ended, %llu retries, redis %s%s%s%s", w->ntasks,
                      (unsigned long long)w->stats.finished, (unsigned long long)w->stats.retried,
-                     w->main != NULL && cq_redis_ready(w->main) ? "up" : "DOWN", trouble);
+                     w->main != NULL && cq_redis_ready(w->main) ? "up" : "DOWN", trouble,
+                     dur[0] != '\0' ? "; WARNING " : "", dur);
 }

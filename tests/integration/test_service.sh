@@ -61,5 +61,7 @@ order=$(awk '/^READY=1/ && !r { print "READY"; r = 1 } /^STATUS=/ && !s { print 
              /^WATCHDOG=1/ && !w { print "WATCHDOG"; w = 1 } /^STOPPING=1/ { print "STOPPING" }' "$T/notify.log" | paste -sd' ')
 check_eq "notify order" "READY STATUS WATCHDOG STOPPING" "$order"
 echo "   notify messages: $(sort "$T/notify.log" | uniq -c | sed 's/^ *//' | paste -sd';' | cut -c1-300)"
+check "STATUS warns that this Redis (no AOF) can lose acknowledged jobs" grep -q '^STATUS=.*WARNING appendonly is off' "$T/notify.log"
+check "and so does the log" grep -q 'event=redis_durability' "$T/cancelqd.log"
 check "no token in the log" bash -c "! grep -q 'sandbox-.*-token' '$T/cancelqd.log'"
 finish
