@@ -46,9 +46,16 @@
 /* Captured response header values (Retry-After, Location, Content-Type).
  * A longer value is treated as absent: a cut Location or date is wrong. */
 #define HTTP_HDR_VALUE_MAX 512
-/* Idle easy handles kept for reuse: enough for a burst of sends without
- * re-creating handles, small enough not to matter when idle. */
-#define HTTP_POOL_MAX 32
+/* Idle easy handles kept for reuse: as many as requests may be in flight
+ * (max_connections, the worker's concurrency), so a steady load never
+ * re-creates handles; bounded so a misconfiguration cannot hoard memory.
+ * Each idle handle is small (CURLOPT_BUFFERSIZE below). */
+#define HTTP_POOL_MAX 10000
+#define HTTP_POOL_DEFAULT 256
+/* Per-handle receive and upload buffers: provider answers are small; the
+ * defaults (16 KiB down, 64 KiB up for multipart) cost RSS at 1000 in flight. */
+#define HTTP_RECV_BUFFER 4096L
+#define HTTP_UPLOAD_BUFFER 16384L
 /* Body cap when opts->max_response is 0: every buffer has a limit. */
 #define HTTP_DEFAULT_MAX_RESPONSE ((size_t)1024 * 1024)
 /* Upper bound for a configured cap, so cap + 1 never overflows. */
@@ -113,8 +120,9 @@ struct cq_http {
     req_list active;  /* added to the multi */
     req_list done;    /* finished, callback not fired yet */
     sock_ctx *socks;
-    CURL *pool[HTTP_POOL_MAX];
+    CURL **pool; /* pool_max idle handles at most */
     size_t npool;
+    size_t pool_max;
     unsigned closes_pending; /* uv_close calls whose callback has not run */
     unsigned poll_failures;  /* requests marked poll_failed, not yet failed */
     bool freeing;            /* cq_http_free called: refuse sends */
@@ -192,7 +200,7 @@ static CURL *pool_take(cq_http *h)
  * so a pooled handle holds no socket. */
 static void pool_put(cq_http *h, CURL *easy)
 {
-    if (!h->freeing && h->npool < HTTP_POOL_MAX) {
+    if (!h->freeing && h->npool < h->pool_max) {
         curl_easy_reset(easy);
         h->pool[h->npool++] = easy;
     } else {
@@ -204,8 +212,10 @@ static void pool_put(cq_http *h, CURL *easy)
 
 static void maybe_free_engine(cq_http *h)
 {
-    if (h->freeing && h->closes_pending == 0)
+    if (h->freeing && h->closes_pending == 0) {
+        free(h->pool);
         free(h);
+    }
 }
 
 static void on_sock_closed(uv_handle_t *handle)
@@ -757,6 +767,8 @@ static int configure_easy(http_req *r, const cq_request *req, const cq_http_opts
     SETOPT(e, CURLOPT_SSL_VERIFYPEER, 1L);
     SETOPT(e, CURLOPT_SSL_VERIFYHOST, 2L);
     SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(e, CURLOPT_BUFFERSIZE, HTTP_RECV_BUFFER);
+    SETOPT(e, CURLOPT_UPLOAD_BUFFERSIZE, HTTP_UPLOAD_BUFFER);
     SETOPT(e, CURLOPT_USERAGENT, "cancelq/" CQ_VERSION);
     SETOPT(e, CURLOPT_TIMEOUT_MS, clamp_ms(opts->timeout_ms));
     SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, clamp_ms(opts->connect_timeout_ms));
@@ -845,6 +857,14 @@ cq_http *cq_http_new(uv_loop_t *loop, int max_connections, cq_err *err)
         return NULL;
     }
     h->loop = loop;
+    h->pool_max = max_connections > 0 ? (size_t)max_connections : HTTP_POOL_DEFAULT;
+    if (h->pool_max > HTTP_POOL_MAX)
+        h->pool_max = HTTP_POOL_MAX;
+    h->pool = calloc(h->pool_max, sizeof(*h->pool));
+    if (h->pool == NULL) {
+        cq_err_set(err, -ENOMEM, "no_memory", "http: out of memory");
+        goto free_engine;
+    }
     h->multi = curl_multi_init();
     if (h->multi == NULL) {
         cq_err_set(err, -ENOMEM, "curl_init", "http: curl_multi_init failed");
@@ -870,6 +890,7 @@ cq_http *cq_http_new(uv_loop_t *loop, int max_connections, cq_err *err)
 cleanup_multi:
     curl_multi_cleanup(h->multi);
 free_engine:
+    free(h->pool);
     free(h);
     return NULL;
 }

@@ -16,7 +16,8 @@ static struct {
     cq_log_level max_level;
     int journal;
     char *secrets[CQ_LOG_MAX_SECRETS];
-} g_log = {NULL, CQ_LOG_INFO, 0, {NULL}};
+    unsigned char first[256]; /* first bytes of the secrets: a quick "no" per character */
+} g_log = {NULL, CQ_LOG_INFO, 0, {NULL}, {0}};
 
 static const char *level_name(cq_log_level level)
 {
@@ -45,6 +46,17 @@ void cq_log_init(FILE *out, cq_log_level max_level, int journal)
     g_log.journal = journal;
 }
 
+static void first_rebuild(void)
+{
+    size_t i;
+
+    memset(g_log.first, 0, sizeof(g_log.first));
+    for (i = 0; i < CQ_LOG_MAX_SECRETS; i++) {
+        if (g_log.secrets[i] != NULL)
+            g_log.first[(unsigned char)g_log.secrets[i][0]] = 1;
+    }
+}
+
 int cq_log_add_secret(const char *secret)
 {
     size_t i;
@@ -58,6 +70,7 @@ int cq_log_add_secret(const char *secret)
     for (i = 0; i < CQ_LOG_MAX_SECRETS; i++) {
         if (g_log.secrets[i] == NULL) {
             g_log.secrets[i] = strdup(secret);
+            first_rebuild();
             return g_log.secrets[i] != NULL ? 0 : -ENOMEM;
         }
     }
@@ -69,6 +82,7 @@ static void secret_free(char **slot)
     explicit_bzero(*slot, strlen(*slot));
     free(*slot);
     *slot = NULL;
+    first_rebuild();
 }
 
 void cq_log_remove_secret(const char *secret)
@@ -98,11 +112,13 @@ static size_t secret_at(const char *s)
 {
     size_t i, best = 0;
 
+    if (!g_log.first[(unsigned char)*s])
+        return 0;
     for (i = 0; i < CQ_LOG_MAX_SECRETS; i++) {
         const char *sec = g_log.secrets[i];
         size_t n;
 
-        if (sec == NULL)
+        if (sec == NULL || sec[0] != s[0])
             continue;
         n = strlen(sec);
         if (n > best && strncmp(s, sec, n) == 0)
