@@ -457,8 +457,8 @@ static int check_hostports(load_ctx *c, const char *key, const char *p)
         memcpy(one, p, n);
         one[n] = '\0';
         if (cq_metrics_parse_listen(one, host, sizeof(host), &port) != 0)
-            return conf_fail(c, line, c->label, key,
-                             "'%s' is not host:port (e.g. 10.0.0.5:26379)", one);
+            return conf_fail(c, line, c->label, key, "'%s' is not host:port (e.g. 10.0.0.5:26379)",
+                             one);
         p += n;
         if (*p == ',')
             p++;

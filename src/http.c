@@ -417,6 +417,10 @@ static void deliver_done(cq_http *h)
     http_req *r;
 
     while ((r = h->done.head) != NULL) {
+        /* r leaves the queue before its callback, so the head read above is
+         * never a freed request (test_http covers sends, aborts and frees
+         * from callbacks under ASan); the analyzer loses track of the list */
+        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
         list_remove(&h->done, r);
         r->cb(r->data, &r->resp);
         req_free(r);

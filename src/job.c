@@ -106,7 +106,7 @@ static void key_for_message(const char *key, char *out, size_t outsz)
 
     for (i = 0; key[i] != '\0' && i + 1 < outsz; i++) {
         unsigned char c = (unsigned char)key[i];
-        out[i] = c >= 0x20 && c <= 0x7e ? (char)c : '?';
+        out[i] = (char)(c >= 0x20 && c <= 0x7e ? c : '?');
     }
     out[i] = '\0';
     if (key[i] != '\0' && outsz > 4)
@@ -373,7 +373,7 @@ int cq_job_parse(const char *buf, size_t len, cq_job *job, cq_err *err)
     memset(job, 0, sizeof(*job));
     cq_err_clear(err);
     if (len > CQ_JOB_MAX_BYTES)
-        return cq_err_set(err, -EMSGSIZE, "too_large", "job is %zu bytes, the limit is %d", len,
+        return cq_err_set(err, -EMSGSIZE, "too_large", "job is %zu bytes, the limit is %zu", len,
                           CQ_JOB_MAX_BYTES);
     rc = parse_text(buf, len, &job->root, err);
     if (rc < 0)

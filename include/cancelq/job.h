@@ -25,8 +25,8 @@
 
 #include "cancelq/err.h"
 
-#define CQ_JOB_MAX_BYTES (64 * 1024) /* DESIGN.md section 2 */
-#define CQ_JOB_MAX_DEPTH 8           /* params/meta nesting; real jobs use 2 */
+#define CQ_JOB_MAX_BYTES ((size_t)64 * 1024) /* DESIGN.md section 2 */
+#define CQ_JOB_MAX_DEPTH 8                   /* params/meta nesting; real jobs use 2 */
 #define CQ_JOB_ID_MAX 128
 #define CQ_IDEM_KEY_MAX 200
 #define CQ_MAX_ATTEMPTS_LIMIT 100 /* a job may not ask for more */

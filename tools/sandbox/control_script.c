@@ -64,7 +64,7 @@ static int parse_member(const cJSON *it, sb_script *sc, sb_why *why)
         return parse_retry_after(it, sc, why);
     } else if (strcmp(k, "body") == 0) {
         if (!cJSON_IsString(it) || strlen(it->valuestring) > SB_BODY_MAX)
-            return sb_why_set(why, "body must be a string of at most %d bytes", SB_BODY_MAX);
+            return sb_why_set(why, "body must be a string of at most %zu bytes", SB_BODY_MAX);
         free(sc->body);
         sc->body = sb_strndup(it->valuestring, strlen(it->valuestring));
         if (sc->body == NULL)

@@ -32,6 +32,8 @@ static uint64_t hash_key(uint64_t seed, const char *key)
 int sb_hmap_init(sb_hmap *m)
 {
     memset(m, 0, sizeof(*m));
+    /* an array of node pointers: sizeof(pointer) is meant */
+    // NOLINTNEXTLINE(bugprone-sizeof-expression)
     m->buckets = calloc(SB_HMAP_INITIAL_BUCKETS, sizeof(*m->buckets));
     if (m->buckets == NULL)
         return -ENOMEM;
@@ -84,6 +86,7 @@ void *sb_hmap_get(const sb_hmap *m, const char *key)
 static void grow(sb_hmap *m)
 {
     size_t nb = m->nbuckets * 2, i;
+    // NOLINTNEXTLINE(bugprone-sizeof-expression): an array of node pointers
     sb_hnode **b = calloc(nb, sizeof(*b));
     sb_hnode *n, *next;
 

@@ -16,7 +16,7 @@
 #include "request.h"
 
 /* Request body cap: the largest document any endpoint takes is well below. */
-#define SB_BODY_MAX (64 * 1024)
+#define SB_BODY_MAX ((size_t)64 * 1024)
 
 typedef struct sb_server sb_server;
 
