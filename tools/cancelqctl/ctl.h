@@ -70,6 +70,10 @@ int ctl_usage(const ctl *c, const char *cmd);
 /* Print the full help of `cmd` to stdout and return CTL_OK. */
 int ctl_help(const ctl *c, const char *cmd);
 
+/* Options of a command that takes no arguments: --json, -c FILE, --help.
+ * Returns -1 to go on (with *json set), else the exit status to return. */
+int ctl_parse_plain(ctl *c, int argc, char **argv, const char *cmd, bool *json);
+
 /* Strict decimal integer in [min, max]; 0 or -EINVAL. */
 int ctl_parse_ll(const char *s, long long min, long long max, long long *out);
 

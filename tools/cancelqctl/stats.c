@@ -275,30 +275,13 @@ fail:
 
 int cmd_stats(ctl *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     stats *s;
     bool json = false;
-    int ch, rc = CTL_ERR;
+    int rc = ctl_parse_plain(c, argc, argv, "stats", &json);
 
-    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-        if (ch == 'j')
-            json = true;
-        else if (ch == 'c')
-            c->conf_path = optarg;
-        else if (ch == 'h')
-            return ctl_help(c, "stats");
-        else
-            return ctl_usage(c, "stats");
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: stats takes no arguments\n", c->prog);
-        return ctl_usage(c, "stats");
-    }
+    if (rc >= 0)
+        return rc;
+    rc = CTL_ERR;
     if (ctl_open(c) != 0)
         return CTL_ERR;
     s = calloc(1, sizeof(*s));

@@ -2,6 +2,7 @@
  * usage.c - synopses and help texts of every command, in one table, and the
  * strict number parser the option parsers share.
  */
+#include <getopt.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,4 +159,31 @@ int ctl_parse_ll(const char *s, long long min, long long max, long long *out)
         return -EINVAL;
     *out = v;
     return 0;
+}
+
+int ctl_parse_plain(ctl *c, int argc, char **argv, const char *cmd, bool *json)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        if (ch == 'j')
+            *json = true;
+        else if (ch == 'c')
+            c->conf_path = optarg;
+        else if (ch == 'h')
+            return ctl_help(c, cmd);
+        else
+            return ctl_usage(c, cmd);
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: %s takes no arguments\n", c->prog, cmd);
+        return ctl_usage(c, cmd);
+    }
+    return -1;
 }

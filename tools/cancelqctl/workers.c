@@ -341,30 +341,13 @@ static int print_workers(const ctl *c, const ctl_workers *w, bool json)
 
 int cmd_workers(ctl *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     ctl_workers w;
     bool json = false;
-    int ch, rc = CTL_ERR;
+    int rc = ctl_parse_plain(c, argc, argv, "workers", &json);
 
-    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-        if (ch == 'j')
-            json = true;
-        else if (ch == 'c')
-            c->conf_path = optarg;
-        else if (ch == 'h')
-            return ctl_help(c, "workers");
-        else
-            return ctl_usage(c, "workers");
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: workers takes no arguments\n", c->prog);
-        return ctl_usage(c, "workers");
-    }
+    if (rc >= 0)
+        return rc;
+    rc = CTL_ERR;
     if (ctl_open(c) != 0)
         return CTL_ERR;
     if (ctl_workers_read(c, &w) == 0 && print_workers(c, &w, json) == 0)
