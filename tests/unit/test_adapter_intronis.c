@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "cancelq/adapter.h"
+#include "adapter_fixtures.h"
 
 #define SEED_PARAMS "{\"username\":\"barracuda\",\"reason_id\":1,\"reason_note\":\"\"}"
 
@@ -31,19 +32,6 @@ static cq_provider_conf conf(cq_format format)
     pc.base_url = (char *)"https://api.intronis.com";
     pc.format = format;
     return pc;
-}
-
-static cq_response http(long status, const char *body)
-{
-    cq_response r;
-
-    memset(&r, 0, sizeof(r));
-    r.status = status;
-    r.transport = CQ_TR_OK;
-    r.body = body != NULL ? body : "";
-    r.body_len = strlen(r.body);
-    r.now_ms = 1700000000000;
-    return r;
 }
 
 static cq_response transport(cq_transport t)
