@@ -263,13 +263,6 @@ static cq_verdict run(const cq_action *a, bool check, cq_response r)
     return v;
 }
 
-#define assert_verdict(v, k, e)                                                                    \
-    do {                                                                                           \
-        cq_verdict v_ = (v);                                                                       \
-        assert_string_equal(cq_verdict_name(v_.kind), cq_verdict_name(k));                         \
-        assert_string_equal(v_.error, (e));                                                        \
-    } while (0)
-
 static void test_classify_rows(void **state)
 {
     const cq_action *both[] = {del, stop};

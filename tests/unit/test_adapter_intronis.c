@@ -305,13 +305,6 @@ static cq_verdict classify_check(cq_response r)
     return v;
 }
 
-#define assert_verdict(v, k, e)                                                                    \
-    do {                                                                                           \
-        cq_verdict v_ = (v);                                                                       \
-        assert_string_equal(cq_verdict_name(v_.kind), cq_verdict_name(k));                         \
-        assert_string_equal(v_.error, (e));                                                        \
-    } while (0)
-
 static void test_classify_303_succeeds(void **state)
 {
     cq_response r = http(303, NULL);

@@ -207,13 +207,6 @@ static cq_verdict classify(cq_response r)
     return v;
 }
 
-#define assert_verdict(v, k, e)                                                                    \
-    do {                                                                                           \
-        cq_verdict v_ = (v);                                                                       \
-        assert_string_equal(cq_verdict_name(v_.kind), cq_verdict_name(k));                         \
-        assert_string_equal(v_.error, (e));                                                        \
-    } while (0)
-
 static void test_classify_200(void **state)
 {
     cq_verdict v;
