@@ -3,10 +3,10 @@
  *
  * Wiring (as curl's docs/examples/multi-uv.c): curl tells us which sockets
  * to watch through CURLMOPT_SOCKETFUNCTION and when to call it back through
- * CURLMOPT_TIMERFUNCTION; we keep one uv_poll_t per socket assignment
- * (attached with curl_multi_assign) and one uv_timer_t, and feed every event
- * to curl_multi_socket_action().  After each action the finished transfers
- * are read with curl_multi_info_read().
+ * CURLMOPT_TIMERFUNCTION; we keep one uv_poll_t per socket (see sock_ctx)
+ * and one uv_timer_t, and feed every event to curl_multi_socket_action().
+ * After each action the finished transfers are read with
+ * curl_multi_info_read().
  *
  * Life of a request (http_req):
  *   cq_http_send  -> h->active (in the multi)
@@ -31,11 +31,15 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -52,18 +56,26 @@
  * Each idle handle is small (CURLOPT_BUFFERSIZE below). */
 #define HTTP_POOL_MAX 10000
 #define HTTP_POOL_DEFAULT 256
-/* Per-handle receive and upload buffers: provider answers are small; the
- * defaults (16 KiB down, 64 KiB up for multipart) cost RSS at 1000 in flight. */
-#define HTTP_RECV_BUFFER 4096L
+/* Per-transfer receive and upload buffers, held while a request is in
+ * flight: provider answers are a few hundred bytes, and 1000 requests in
+ * flight must fit in ~22 KiB each (docs/bench.md).  1 KiB is curl's
+ * minimum; a longer answer takes more reads (over TLS: more record-layer
+ * copies, not more system calls), never a cut.  16 KiB is curl's minimum
+ * for uploads; only multipart requests allocate that buffer. */
+#define HTTP_RECV_BUFFER 1024L
 #define HTTP_UPLOAD_BUFFER 16384L
 /* Body cap when opts->max_response is 0: every buffer has a limit. */
 #define HTTP_DEFAULT_MAX_RESPONSE ((size_t)1024 * 1024)
 /* Upper bound for a configured cap, so cap + 1 never overflows. */
 #define HTTP_MAX_RESPONSE_LIMIT ((size_t)1 << 30)
-/* First allocation for a body; grows by doubling up to the cap + 1. */
-#define HTTP_BODY_INITIAL 4096u
+/* First allocation for a body (answers are small); grows by doubling up
+ * to the cap + 1. */
+#define HTTP_BODY_INITIAL 1024u
 /* "<curl_easy_strerror>: <errorbuffer>" or our own texts. */
 #define HTTP_MSG_MAX (CURL_ERROR_SIZE + 128)
+/* First size of the fd -> socket table; it doubles to fit the largest fd
+ * curl hands us (bounded by RLIMIT_NOFILE). */
+#define HTTP_SOCK_TABLE_MIN 64u
 
 typedef struct http_req http_req;
 
@@ -73,25 +85,60 @@ typedef struct req_list {
     size_t n;
 } req_list;
 
-/* One poll per socket assignment.  A context is never reused: when curl
- * removes a socket the context starts closing, and if curl opens a new
- * socket with the same fd before the close callback ran it gets a fresh
- * context. */
+/*
+ * One uv_poll_t per socket, found through h->socks[fd].
+ *
+ * Owned sockets (opened by on_open_socket: every connection curl makes)
+ * keep their poll for the socket's whole life.  CURL_POLL_REMOVE, which
+ * curl sends whenever a connection goes idle in its cache, leaves a
+ * read-only poll running but unreferenced (a stop and a later start would
+ * cost three epoll_ctl per request: uv_poll_start always deletes and
+ * re-adds); if the idle socket turns readable (the peer closed it) the
+ * poll stops then.  on_close_socket closes the poll and then the fd:
+ * uv_close() stops the watcher at once (epoll forgets the fd, libuv drops
+ * its pending events), so neither ever sees a closed or reused fd number;
+ * the context itself is freed in the close callback.
+ *
+ * Sockets curl opens without on_open_socket (the threaded resolver's
+ * socketpair) never reach on_close_socket, so their poll lives for one
+ * assignment: closed on CURL_POLL_REMOVE, which curl sends before it
+ * closes them.
+ */
 typedef struct sock_ctx {
-    uv_poll_t poll; /* poll.data = this */
+    uv_poll_t poll; /* poll.data = this; a libuv handle once has_poll */
     cq_http *h;
     curl_socket_t fd;
-    struct sock_ctx *prev, *next; /* h->socks: contexts not closing yet */
+    int events;    /* UV_READABLE / UV_WRITABLE being watched, while active */
+    bool owned;    /* opened by on_open_socket: on_close_socket will come */
+    bool has_poll; /* uv_poll_init_socket done: released through uv_close */
+    bool in_use;   /* curl asked to watch it and has not removed it since */
 } sock_ctx;
 
+/* The captured response headers, in this order in hdr_names. */
+enum { HV_RETRY_AFTER, HV_LOCATION, HV_CONTENT_TYPE, HV_COUNT };
+
+static const char *const hdr_names[HV_COUNT] = {"retry-after", "location", "content-type"};
+
+/* What only the answer needs, allocated when the answer brings a wanted
+ * header or the request fails: a request waiting for its answer (most of
+ * its life) does not carry it. */
+typedef struct http_answer {
+    char value[HV_COUNT][HTTP_HDR_VALUE_MAX];
+    char msg[HTTP_MSG_MAX];
+} http_answer;
+
+/*
+ * A request and, in the same allocation after the struct (hdr[]), the
+ * copies curl points at while the transfer runs: the header list nodes,
+ * the header lines (the request's, the credential, "Expect:") and the POST
+ * body.  All of it is wiped before free (token, OAuth client secrets).
+ */
 struct http_req {
     cq_http *h;
     http_req *prev, *next; /* in h->active or h->done */
     CURL *easy;            /* NULL once detached */
-    struct curl_slist *headers;
-    char *auth_data; /* the slist node holding the token: wiped before free */
     curl_mime *mime;
-    char *post; /* our copy of the POST body (curl keeps the pointer) */
+    char *post; /* in hdr[]: the POST body (curl keeps the pointer), or NULL */
     size_t post_len;
     cq_http_cb cb;
     void *data;
@@ -100,17 +147,18 @@ struct http_req {
     size_t max_response;
     char *body;
     size_t body_len, body_cap;
-    bool poll_failed; /* no poll for its socket: fail it after the action */
-    bool too_large;   /* write callback refused: cap reached */
-    bool oom;         /* write callback refused: no memory */
-    bool in_body;     /* header lines seen after body bytes are trailers */
-    bool has_retry_after, has_location, has_content_type;
-    char retry_after[HTTP_HDR_VALUE_MAX];
-    char location[HTTP_HDR_VALUE_MAX];
-    char content_type[HTTP_HDR_VALUE_MAX];
+    http_answer *ans;         /* owned, NULL until needed */
+    bool poll_failed;         /* no poll for its socket: fail it after the action */
+    bool too_large;           /* write callback refused: cap reached */
+    bool oom;                 /* write or header callback refused: no memory */
+    bool in_body;             /* header lines seen after body bytes are trailers */
+    bool has_value[HV_COUNT]; /* r->ans->value[i] holds a captured header */
     char errbuf[CURL_ERROR_SIZE];
-    char msg[HTTP_MSG_MAX];
     cq_response resp;
+
+    size_t extra_len;        /* bytes from hdr to the end of the allocation */
+    size_t nhdr;             /* nodes in hdr[], a list from hdr[0] */
+    struct curl_slist hdr[]; /* then the lines, then the POST body */
 };
 
 struct cq_http {
@@ -119,14 +167,14 @@ struct cq_http {
     uv_timer_t timer; /* timer.data = this */
     req_list active;  /* added to the multi */
     req_list done;    /* finished, callback not fired yet */
-    sock_ctx *socks;
+    sock_ctx **socks; /* indexed by fd, nsocks slots; NULL: no context */
+    size_t nsocks;
     CURL **pool; /* pool_max idle handles at most */
     size_t npool;
     size_t pool_max;
     unsigned closes_pending; /* uv_close calls whose callback has not run */
     unsigned poll_failures;  /* requests marked poll_failed, not yet failed */
     bool freeing;            /* cq_http_free called: refuse sends */
-    bool in_cleanup;         /* inside curl_multi_cleanup: no curl_multi_assign */
 };
 
 /* --- small helpers ------------------------------------------------------ */
@@ -208,11 +256,12 @@ static void pool_put(cq_http *h, CURL *easy)
     }
 }
 
-/* --- libuv handle closing ----------------------------------------------- */
+/* --- sockets and libuv handle closing ----------------------------------- */
 
 static void maybe_free_engine(cq_http *h)
 {
     if (h->freeing && h->closes_pending == 0) {
+        free(h->socks);
         free(h->pool);
         free(h);
     }
@@ -228,21 +277,6 @@ static void on_sock_closed(uv_handle_t *handle)
     maybe_free_engine(h);
 }
 
-static void sock_close(sock_ctx *c)
-{
-    cq_http *h = c->h;
-
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        h->socks = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-    h->closes_pending++;
-    uv_close((uv_handle_t *)&c->poll, on_sock_closed);
-}
-
 static void on_timer_closed(uv_handle_t *handle)
 {
     cq_http *h = handle->data;
@@ -251,11 +285,104 @@ static void on_timer_closed(uv_handle_t *handle)
     maybe_free_engine(h);
 }
 
+static sock_ctx *sock_find(const cq_http *h, curl_socket_t fd)
+{
+    if (fd < 0 || (size_t)fd >= h->nsocks)
+        return NULL;
+    return h->socks[fd];
+}
+
+/* Make h->socks hold index fd.  0 or -ENOMEM. */
+static int sock_table_fit(cq_http *h, curl_socket_t fd)
+{
+    size_t n = h->nsocks > 0 ? h->nsocks : HTTP_SOCK_TABLE_MIN;
+    sock_ctx **p;
+
+    if ((size_t)fd < h->nsocks)
+        return 0;
+    while (n <= (size_t)fd)
+        n *= 2;
+    p = realloc(h->socks, n * sizeof(sock_ctx *));
+    if (p == NULL)
+        return -ENOMEM;
+    memset(p + h->nsocks, 0, (n - h->nsocks) * sizeof(sock_ctx *));
+    h->socks = p;
+    h->nsocks = n;
+    return 0;
+}
+
+/* Forget c: its slot is free at once; a poll is closed (which stops it
+ * synchronously) and c freed in on_sock_closed, else c is freed now.  The
+ * fd is not touched. */
+static void sock_drop(sock_ctx *c)
+{
+    cq_http *h = c->h;
+
+    if (h->socks[c->fd] == c)
+        h->socks[c->fd] = NULL;
+    if (!c->has_poll) {
+        free(c);
+        return;
+    }
+    h->closes_pending++;
+    uv_close((uv_handle_t *)&c->poll, on_sock_closed);
+}
+
+/* A context for fd in h->socks, without a poll yet (sock_watch makes it).
+ * A context still in the slot belongs to a socket that was closed behind
+ * our back: it is dropped.  NULL when memory is short. */
+static sock_ctx *sock_new(cq_http *h, curl_socket_t fd, bool owned)
+{
+    sock_ctx *c;
+
+    if (fd < 0 || sock_table_fit(h, fd) != 0)
+        return NULL;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    if (h->socks[fd] != NULL)
+        sock_drop(h->socks[fd]);
+    c->h = h;
+    c->fd = fd;
+    c->owned = owned;
+    h->socks[fd] = c;
+    return c;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: open the socket as curl would and track it,
+ * so its poll can live until on_close_socket.  Without memory to track it
+ * the socket is still returned and watched per assignment instead. */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    cq_http *h = clientp;
+    curl_socket_t s;
+
+    (void)purpose;
+    s = socket(addr->family, addr->socktype, addr->protocol);
+    if (s != CURL_SOCKET_BAD)
+        (void)sock_new(h, s, true);
+    return s;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: curl is done with s (it sent
+ * CURL_POLL_REMOVE before, if it was watched).  The poll is closed first:
+ * libuv must never hold a watcher for a closed fd, whose number the next
+ * socket may reuse.  Also runs inside curl_multi_cleanup (cq_http_free),
+ * while h and the loop are still alive. */
+static int on_close_socket(void *clientp, curl_socket_t s)
+{
+    sock_ctx *c = sock_find(clientp, s);
+
+    if (c != NULL)
+        sock_drop(c);
+    return close(s);
+}
+
 /* --- finishing requests ------------------------------------------------- */
 
 /* Give back everything curl borrowed from the request.  The easy handle is
- * reset (or cleaned up) first: curl must not hold pointers into the
- * slist, mime or body when they are freed. */
+ * reset (or cleaned up) first: curl must not hold pointers into the mime,
+ * the header list or the body (in r->hdr, released with r). */
 static void req_release_curl(http_req *r)
 {
     if (r->easy != NULL) {
@@ -264,22 +391,18 @@ static void req_release_curl(http_req *r)
     }
     curl_mime_free(r->mime);
     r->mime = NULL;
-    if (r->auth_data != NULL) {
-        explicit_bzero(r->auth_data, strlen(r->auth_data));
-        r->auth_data = NULL;
-    }
-    curl_slist_free_all(r->headers);
-    r->headers = NULL;
-    /* The body may carry secrets (an OAuth grant's client_secret). */
-    wipe_free(r->post, r->post_len);
-    r->post = NULL;
 }
 
 static void req_free(http_req *r)
 {
     req_release_curl(r);
-    /* Answers may carry secrets too (a token endpoint's access_token). */
-    wipe_free(r->body, r->body_cap);
+    /* Answers may carry secrets too (a token endpoint's access_token);
+     * on_write never wrote past body_len + 1. */
+    wipe_free(r->body, r->body_len + 1);
+    free(r->ans);
+    /* The credential line, and a body that may carry secrets (an OAuth
+     * grant's client_secret). */
+    explicit_bzero(r->hdr, r->extra_len);
     free(r);
 }
 
@@ -317,12 +440,39 @@ static bool is_connect_error(CURLcode rc)
     }
 }
 
+/* The answer area, allocated at the first need; NULL when memory is short. */
+static http_answer *answer_area(http_req *r)
+{
+    if (r->ans == NULL)
+        r->ans = malloc(sizeof(*r->ans));
+    return r->ans;
+}
+
+static void set_msg(http_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* resp.transport_msg of a request that did not end with CQ_TR_OK; a fixed
+ * text when there is no memory for the message. */
+static void set_msg(http_req *r, const char *fmt, ...)
+{
+    http_answer *a = answer_area(r);
+    va_list ap;
+
+    if (a == NULL) {
+        r->resp.transport_msg = "out of memory (no room for the error message)";
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(a->msg, sizeof(a->msg), fmt, ap);
+    va_end(ap);
+    r->resp.transport_msg = a->msg;
+}
+
 static void set_curl_msg(http_req *r, CURLcode rc)
 {
     if (r->errbuf[0] != '\0')
-        snprintf(r->msg, sizeof(r->msg), "%s: %s", curl_easy_strerror(rc), r->errbuf);
+        set_msg(r, "%s: %s", curl_easy_strerror(rc), r->errbuf);
     else
-        snprintf(r->msg, sizeof(r->msg), "%s", curl_easy_strerror(rc));
+        set_msg(r, "%s", curl_easy_strerror(rc));
 }
 
 /*
@@ -353,14 +503,15 @@ static void req_finish(http_req *r, CURLcode rc, bool aborted)
     resp->now_ms = now_unix_ms();
     resp->body = r->body != NULL ? r->body : "";
     resp->body_len = r->body_len;
-    resp->retry_after = r->has_retry_after ? r->retry_after : NULL;
-    resp->location = r->has_location ? r->location : NULL;
-    resp->content_type = r->has_content_type ? r->content_type : NULL;
+    /* has_value is set only once r->ans exists */
+    resp->retry_after = r->has_value[HV_RETRY_AFTER] ? r->ans->value[HV_RETRY_AFTER] : NULL;
+    resp->location = r->has_value[HV_LOCATION] ? r->ans->value[HV_LOCATION] : NULL;
+    resp->content_type = r->has_value[HV_CONTENT_TYPE] ? r->ans->value[HV_CONTENT_TYPE] : NULL;
 
     if (aborted) {
         resp->transport = CQ_TR_ABORTED;
         resp->maybe_sent = sent;
-        snprintf(r->msg, sizeof(r->msg), "request aborted");
+        set_msg(r, "request aborted");
     } else if (rc == CURLE_OK) {
         resp->transport = CQ_TR_OK;
         resp->status = status;
@@ -369,12 +520,11 @@ static void req_finish(http_req *r, CURLcode rc, bool aborted)
     } else if (rc == CURLE_WRITE_ERROR && r->too_large) {
         resp->transport = CQ_TR_TOO_LARGE;
         resp->maybe_sent = true;
-        snprintf(r->msg, sizeof(r->msg), "response body exceeds %zu bytes (HTTP %ld)",
-                 r->max_response, status);
+        set_msg(r, "response body exceeds %zu bytes (HTTP %ld)", r->max_response, status);
     } else if (rc == CURLE_WRITE_ERROR && r->oom) {
         resp->transport = CQ_TR_OTHER;
         resp->maybe_sent = true;
-        snprintf(r->msg, sizeof(r->msg), "out of memory reading the response");
+        set_msg(r, "out of memory reading the response");
     } else if (is_connect_error(rc)) {
         /* sent is false on a fresh connection; see above for retries */
         resp->transport = CQ_TR_CONNECT;
@@ -390,7 +540,6 @@ static void req_finish(http_req *r, CURLcode rc, bool aborted)
         resp->maybe_sent = sent;
         set_curl_msg(r, rc);
     }
-    resp->transport_msg = r->msg;
 }
 
 /* Take a finished or aborted request out of the multi and queue its
@@ -490,6 +639,14 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     sock_ctx *c = poll->data;
     int flags = 0;
 
+    if (!c->in_use) {
+        /* An idle connection in curl's cache turned readable: the peer
+         * closed it (or sent something unasked).  Stop watching it; curl
+         * checks a connection before it reuses one. */
+        if (uv_is_active((uv_handle_t *)poll))
+            uv_poll_stop(poll);
+        return;
+    }
     if (status < 0) {
         /* libuv stopped the watcher; curl must learn of the error (it then
          * fails the transfer or re-arms the socket through the callback). */
@@ -528,48 +685,81 @@ static int poll_failed(cq_http *h, CURL *easy)
     return 0;
 }
 
-/* CURLMOPT_SOCKETFUNCTION: watch s for what curl asks, one poll context per
- * socket assignment (see sock_ctx). */
+/* Watch c for events (UV_READABLE / UV_WRITABLE), making its poll on first
+ * use.  A poll that already watches exactly that is left alone:
+ * uv_poll_start always deletes the fd from epoll and adds it again.  0 or
+ * a libuv error (the poll then stays as it was or stopped). */
+static int sock_watch(sock_ctx *c, int events)
+{
+    uv_handle_t *handle = (uv_handle_t *)&c->poll;
+    int rc;
+
+    if (!c->has_poll) {
+        rc = uv_poll_init_socket(c->h->loop, &c->poll, c->fd);
+        if (rc != 0)
+            return rc; /* not a handle yet: nothing to close */
+        c->poll.data = c;
+        c->has_poll = true;
+    }
+    c->in_use = true;
+    uv_ref(handle);
+    if (uv_is_active(handle) && c->events == events)
+        return 0;
+    rc = uv_poll_start(&c->poll, events, on_poll);
+    c->events = rc == 0 ? events : 0;
+    return rc;
+}
+
+/* curl no longer watches c (CURL_POLL_REMOVE).  An owned socket keeps its
+ * poll (see sock_ctx): a read watch stays on, unreferenced so that an idle
+ * connection does not keep the loop alive; a write watch would fire at
+ * once, so it stops.  Any other socket's poll closes now. */
+static void sock_unwatch(sock_ctx *c)
+{
+    uv_handle_t *handle = (uv_handle_t *)&c->poll;
+
+    c->in_use = false;
+    if (!c->owned) {
+        sock_drop(c);
+        return;
+    }
+    if (!c->has_poll || !uv_is_active(handle))
+        return;
+    if (c->events & UV_WRITABLE)
+        uv_poll_stop(&c->poll);
+    else
+        uv_unref(handle);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch s for what curl asks.  The context comes
+ * from h->socks, not from curl_multi_assign: curl forgets an assignment at
+ * every CURL_POLL_REMOVE, while the poll must outlive it. */
 static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     cq_http *h = userp;
-    sock_ctx *c = socketp;
+    sock_ctx *c = sock_find(h, s);
     int events = 0;
 
+    (void)socketp;
     if (what == CURL_POLL_REMOVE) {
-        if (c != NULL) {
-            if (!h->in_cleanup)
-                (void)curl_multi_assign(h->multi, s, NULL);
-            sock_close(c);
-        }
+        if (c != NULL)
+            sock_unwatch(c);
         return 0;
     }
     if (c == NULL) {
-        c = calloc(1, sizeof(*c));
+        c = sock_new(h, s, false);
         if (c == NULL)
             return poll_failed(h, easy);
-        if (uv_poll_init_socket(h->loop, &c->poll, s) != 0) {
-            free(c); /* not a handle yet: nothing to close */
-            return poll_failed(h, easy);
-        }
-        c->poll.data = c;
-        c->h = h;
-        c->fd = s;
-        c->next = h->socks;
-        if (h->socks != NULL)
-            h->socks->prev = c;
-        h->socks = c;
-        if (curl_multi_assign(h->multi, s, c) != CURLM_OK) {
-            sock_close(c);
-            return poll_failed(h, easy);
-        }
     }
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    if (uv_poll_start(&c->poll, events, on_poll) != 0)
+    if (sock_watch(c, events) != 0) {
+        if (!c->has_poll && !c->owned)
+            sock_drop(c); /* nothing to keep for one assignment */
         return poll_failed(h, easy);
+    }
     return 0;
 }
 
@@ -631,18 +821,22 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     return len;
 }
 
-static void capture(const char *name, size_t name_len, const char *want, const char *value,
-                    size_t value_len, char *dst, bool *has)
+/* Keep header value i; an over-long value is absent.  false when there is
+ * no memory for the answer area. */
+static bool capture(http_req *r, int i, const char *value, size_t value_len)
 {
-    if (name_len != strlen(want) || strncasecmp(name, want, name_len) != 0)
-        return;
-    if (value_len >= HTTP_HDR_VALUE_MAX) {
-        *has = false;
-        return;
-    }
-    memcpy(dst, value, value_len);
-    dst[value_len] = '\0';
-    *has = true;
+    http_answer *a;
+
+    r->has_value[i] = false;
+    if (value_len >= HTTP_HDR_VALUE_MAX)
+        return true;
+    a = answer_area(r);
+    if (a == NULL)
+        return false;
+    memcpy(a->value[i], value, value_len);
+    a->value[i][value_len] = '\0';
+    r->has_value[i] = true;
+    return true;
 }
 
 /* CURLOPT_HEADERFUNCTION: one call per header line, status lines included.
@@ -652,11 +846,12 @@ static void capture(const char *name, size_t name_len, const char *want, const c
 static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
 {
     http_req *r = userdata;
-    size_t len = size * nitems;
+    size_t len = size * nitems, name_len;
     const char *colon, *v, *end;
+    int i;
 
     if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
-        r->has_retry_after = r->has_location = r->has_content_type = false;
+        memset(r->has_value, 0, sizeof(r->has_value));
         r->in_body = false;
         return len;
     }
@@ -665,66 +860,120 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
     colon = memchr(buf, ':', len);
     if (colon == NULL)
         return len;
+    name_len = (size_t)(colon - buf);
     v = colon + 1;
     end = buf + len;
     while (v < end && (*v == ' ' || *v == '\t'))
         v++;
     while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
         end--;
-    capture(buf, (size_t)(colon - buf), "retry-after", v, (size_t)(end - v), r->retry_after,
-            &r->has_retry_after);
-    capture(buf, (size_t)(colon - buf), "location", v, (size_t)(end - v), r->location,
-            &r->has_location);
-    capture(buf, (size_t)(colon - buf), "content-type", v, (size_t)(end - v), r->content_type,
-            &r->has_content_type);
+    for (i = 0; i < HV_COUNT; i++) {
+        if (name_len != strlen(hdr_names[i]) || strncasecmp(buf, hdr_names[i], name_len) != 0)
+            continue;
+        if (!capture(r, i, v, (size_t)(end - v))) {
+            r->oom = true;
+            return 0; /* -> CURLE_WRITE_ERROR */
+        }
+        break;
+    }
     return len;
 }
 
 /* --- building a transfer ------------------------------------------------ */
 
-static int slist_add(struct curl_slist **list, const char *line)
-{
-    struct curl_slist *n = curl_slist_append(*list, line);
+/* The last header line of every request: no 100-continue round trip, the
+ * body goes out with the headers. */
+static const char expect_line[] = "Expect:";
 
-    if (n == NULL)
-        return -ENOMEM; /* the list is left as it was */
-    *list = n;
-    return 0;
+static bool size_add(size_t *total, size_t n)
+{
+    if (n > SIZE_MAX - *total)
+        return false;
+    *total += n;
+    return true;
 }
 
-/* Header list: the request's lines, the credential line, "Expect:" (no
- * 100-continue round trip: the body goes out with the headers).  curl
- * copies each string into the list and keeps pointing at the list while
- * the transfer runs, so it lives in r until req_release_curl. */
-static int build_headers(http_req *r, const cq_request *req, const cq_http_opts *opts)
+static bool has_auth(const cq_http_opts *opts)
 {
-    struct curl_slist *last;
-    size_t i, lp, lt;
-    char *line;
-    int rc;
+    return opts->auth_prefix != NULL && opts->token != NULL;
+}
 
-    for (i = 0; i < req->nheaders; i++) {
-        rc = slist_add(&r->headers, req->headers[i]);
-        if (rc != 0)
-            return rc;
+/* Header list nodes and bytes after the struct that req's copies need
+ * (see http_req).  false when the sizes overflow. */
+static bool extra_size(const cq_request *req, const cq_http_opts *opts, bool post, size_t *nhdr,
+                       size_t *extra)
+{
+    size_t n = req->nheaders + (has_auth(opts) ? 2 : 1), total = 0, i;
+    bool ok =
+        size_add(&total, n * sizeof(struct curl_slist)) && size_add(&total, sizeof(expect_line));
+
+    for (i = 0; ok && i < req->nheaders; i++)
+        ok = size_add(&total, strlen(req->headers[i]) + 1);
+    if (ok && has_auth(opts))
+        ok = size_add(&total, strlen(opts->auth_prefix)) &&
+             size_add(&total, strlen(opts->token) + 1);
+    /* A POST without a form always gets a buffer, also for an empty body,
+     * so curl sends "Content-Length: 0" rather than reading from stdin. */
+    if (ok && post && req->nform == 0)
+        ok = size_add(&total, req->body_len) && size_add(&total, 1);
+    *nhdr = n;
+    *extra = total;
+    return ok;
+}
+
+/* A zeroed request with room for req's copies; hdr[] is filled by
+ * copy_request.  NULL when memory is short. */
+static http_req *req_new(const cq_request *req, const cq_http_opts *opts, bool post)
+{
+    size_t nhdr, extra;
+    http_req *r;
+
+    if (!extra_size(req, opts, post, &nhdr, &extra) || extra > SIZE_MAX - sizeof(*r))
+        return NULL;
+    r = malloc(sizeof(*r) + extra);
+    if (r == NULL)
+        return NULL;
+    memset(r, 0, sizeof(*r));
+    r->extra_len = extra;
+    r->nhdr = nhdr;
+    return r;
+}
+
+/* Node i of r->hdr: a and then b (or nothing) copied to p, linked to the
+ * next node unless it is the last.  Returns the byte after the copy. */
+static char *put_line(http_req *r, size_t i, char *p, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = b != NULL ? strlen(b) : 0;
+
+    memcpy(p, a, la);
+    if (lb > 0)
+        memcpy(p + la, b, lb);
+    p[la + lb] = '\0';
+    r->hdr[i].data = p;
+    r->hdr[i].next = i + 1 < r->nhdr ? &r->hdr[i + 1] : NULL;
+    return p + la + lb + 1;
+}
+
+/* Fill r->hdr: the header list (the request's lines, the credential line,
+ * "Expect:") and our copy of the POST body; curl reads both in place while
+ * the transfer runs, and they are wiped with r. */
+static void copy_request(http_req *r, const cq_request *req, const cq_http_opts *opts, bool post)
+{
+    char *p = (char *)(r->hdr + r->nhdr);
+    size_t i, n = 0;
+
+    for (i = 0; i < req->nheaders; i++)
+        p = put_line(r, n++, p, req->headers[i], NULL);
+    if (has_auth(opts))
+        p = put_line(r, n++, p, opts->auth_prefix, opts->token);
+    p = put_line(r, n, p, expect_line, NULL);
+    if (post && req->nform == 0) {
+        r->post = p;
+        r->post_len = req->body_len;
+        if (r->post_len > 0)
+            memcpy(r->post, req->body, r->post_len);
+        r->post[r->post_len] = '\0';
     }
-    if (opts->auth_prefix != NULL && opts->token != NULL) {
-        lp = strlen(opts->auth_prefix);
-        lt = strlen(opts->token);
-        line = malloc(lp + lt + 1);
-        if (line == NULL)
-            return -ENOMEM;
-        memcpy(line, opts->auth_prefix, lp);
-        memcpy(line + lp, opts->token, lt + 1);
-        rc = slist_add(&r->headers, line);
-        wipe_free(line, lp + lt + 1);
-        if (rc != 0)
-            return rc;
-        for (last = r->headers; last->next != NULL; last = last->next)
-            ;
-        r->auth_data = last->data;
-    }
-    return slist_add(&r->headers, "Expect:");
 }
 
 static int build_form(http_req *r, const cq_request *req)
@@ -754,7 +1003,9 @@ static int build_form(http_req *r, const cq_request *req)
     } while (0)
 
 /* Apply the engine's fixed safety rules, the per-request options and the
- * method.  0 or -errno. */
+ * method; r->hdr is filled.  Every option is set per request: the pool
+ * resets a handle after each transfer (curl_easy_reset also clears the
+ * CURLINFO values that maybe_sent is read from).  0 or -errno. */
 static int configure_easy(http_req *r, const cq_request *req, const cq_http_opts *opts, bool post)
 {
     CURL *e = r->easy;
@@ -780,11 +1031,13 @@ static int configure_easy(http_req *r, const cq_request *req, const cq_http_opts
     SETOPT(e, CURLOPT_WRITEDATA, (void *)r);
     SETOPT(e, CURLOPT_HEADERFUNCTION, on_header);
     SETOPT(e, CURLOPT_HEADERDATA, (void *)r);
-
-    rc = build_headers(r, req, opts);
-    if (rc != 0)
-        return rc;
-    SETOPT(e, CURLOPT_HTTPHEADER, r->headers);
+    /* Sockets: their polls live as long as they do (see sock_ctx).  curl
+     * copies the close callback into each connection it makes. */
+    SETOPT(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    SETOPT(e, CURLOPT_OPENSOCKETDATA, (void *)r->h);
+    SETOPT(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    SETOPT(e, CURLOPT_CLOSESOCKETDATA, (void *)r->h);
+    SETOPT(e, CURLOPT_HTTPHEADER, &r->hdr[0]);
 
     if (!post) {
         SETOPT(e, CURLOPT_HTTPGET, 1L);
@@ -795,15 +1048,7 @@ static int configure_easy(http_req *r, const cq_request *req, const cq_http_opts
             return rc;
         SETOPT(e, CURLOPT_MIMEPOST, r->mime);
     } else {
-        /* Always a buffer, also for an empty body, so curl sends
-         * "Content-Length: 0" rather than reading from stdin. */
-        r->post_len = req->body != NULL ? req->body_len : 0;
-        r->post = malloc(r->post_len + 1);
-        if (r->post == NULL)
-            return -ENOMEM;
-        if (r->post_len > 0)
-            memcpy(r->post, req->body, r->post_len);
-        r->post[r->post_len] = '\0';
+        /* r->post: see copy_request */
         SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->post_len);
         SETOPT(e, CURLOPT_POSTFIELDS, r->post);
     }
@@ -915,9 +1160,10 @@ int cq_http_send(cq_http *h, const cq_request *req, const cq_http_opts *opts, cq
     if (rc != 0)
         return rc;
 
-    r = calloc(1, sizeof(*r));
+    r = req_new(req, opts, post);
     if (r == NULL)
         return -ENOMEM;
+    copy_request(r, req, opts, post);
     r->h = h;
     r->cb = cb;
     r->data = data;
@@ -968,7 +1214,6 @@ void cq_http_abort_all(cq_http *h)
 
 void cq_http_free(cq_http *h)
 {
-    sock_ctx *c;
     size_t i;
 
     if (h == NULL || h->freeing)
@@ -977,17 +1222,21 @@ void cq_http_free(cq_http *h)
     h->freeing = true;
     cq_http_abort_all(h);
 
-    /* Closes cached connections; curl may still call the socket callback
-     * with CURL_POLL_REMOVE (contexts close) and the timer callback. */
-    h->in_cleanup = true;
+    /* Closes cached connections: curl may still call the socket callback
+     * (CURL_POLL_REMOVE), on_close_socket (polls close) and the timer
+     * callback, so h and the loop must be intact until it returns. */
     curl_multi_cleanup(h->multi);
     h->multi = NULL;
     for (i = 0; i < h->npool; i++)
         curl_easy_cleanup(h->pool[i]);
     h->npool = 0;
 
-    while ((c = h->socks) != NULL)
-        sock_close(c);
+    /* No curl object is left that could close a socket: what is still here
+     * is a poll curl never released (its fd is not ours to close). */
+    for (i = 0; i < h->nsocks; i++) {
+        if (h->socks[i] != NULL)
+            sock_drop(h->socks[i]);
+    }
     h->closes_pending++;
     uv_close((uv_handle_t *)&h->timer, on_timer_closed);
 }

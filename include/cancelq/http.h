@@ -1,7 +1,7 @@
 /*
  * http.h - the HTTP engine: libcurl's multi interface driven by a libuv loop
- * (one uv_poll_t per socket through curl_multi_assign, one uv_timer_t), as in
- * curl's docs/examples/multi-uv.c.
+ * (one uv_poll_t per socket, kept for the socket's life, and one uv_timer_t),
+ * as in curl's docs/examples/multi-uv.c.
  *
  * Every request gets exactly one callback, also when the engine is closed
  * (then with transport CQ_TR_ABORTED).  Callbacks run on the loop; a

@@ -41,9 +41,10 @@
 /* --- the test server ---------------------------------------------------- */
 
 typedef enum srv_mode {
-    SRV_ANSWER, /* write s->response (paths containing "/silent" get nothing) */
-    SRV_SILENT, /* read, never answer */
-    SRV_CLOSE,  /* read, then close */
+    SRV_ANSWER,       /* write s->response (paths containing "/silent" get nothing) */
+    SRV_SILENT,       /* read, never answer */
+    SRV_CLOSE,        /* read, then close */
+    SRV_ANSWER_CLOSE, /* answer, then close once the answer is written */
 } srv_mode;
 
 typedef struct srv srv;
@@ -94,9 +95,14 @@ static void srv_conn_close(srv_conn *c)
     uv_close((uv_handle_t *)&c->tcp, srv_conn_closed);
 }
 
+static void srv_conn_close(srv_conn *c);
+
 static void srv_written(uv_write_t *w, int status)
 {
-    (void)status;
+    srv_conn *c = w->handle->data;
+
+    if (status == 0 && c->s->mode == SRV_ANSWER_CLOSE)
+        srv_conn_close(c);
     free(w);
 }
 
@@ -170,7 +176,8 @@ static void srv_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             srv_conn_close(c);
             return;
         }
-        if (s->mode == SRV_ANSWER && strstr(s->last, "/silent") == NULL) {
+        if ((s->mode == SRV_ANSWER || s->mode == SRV_ANSWER_CLOSE) &&
+            strstr(s->last, "/silent") == NULL) {
             uv_write_t *w = malloc(sizeof(*w));
             uv_buf_t out = uv_buf_init((char *)s->response, (unsigned)s->response_len);
 
@@ -1042,6 +1049,124 @@ static void test_abort_from_callback(void **state)
     assert_int_equal(cq_http_active(st->h), 0);
 }
 
+/* Polls of the engine's sockets: all of them, and those that keep the loop
+ * alive (active and referenced). */
+typedef struct poll_count {
+    int polls;
+    int alive;
+} poll_count;
+
+static void count_poll(uv_handle_t *handle, void *arg)
+{
+    poll_count *n = arg;
+
+    if (handle->type != UV_POLL || uv_is_closing(handle))
+        return;
+    n->polls++;
+    if (uv_is_active(handle) && uv_has_ref(handle))
+        n->alive++;
+}
+
+static poll_count count_polls(t_state *st)
+{
+    poll_count n = {0, 0};
+
+    uv_walk(&st->loop, count_poll, &n);
+    return n;
+}
+
+/* A kept-alive connection keeps its one poll between requests, and that
+ * poll does not keep the loop alive while the connection is idle. */
+static void test_idle_connection_keeps_its_poll(void **state)
+{
+    t_state *st = *state;
+    poll_count n;
+    int i;
+
+    set_response(st, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    for (i = 0; i < 3; i++) {
+        send_get(st, st->url, &st->opts, &st->res[i]);
+        run_until(st, &st->res[i].calls, 1);
+        run_for(st, 20);
+        assert_int_equal(st->res[i].r.transport, CQ_TR_OK);
+        n = count_polls(st);
+        assert_int_equal(n.polls, 1);
+        assert_int_equal(n.alive, 0);
+    }
+    assert_int_equal(st->srv.accepted, 1);
+    assert_int_equal(st->srv.requests, 3);
+}
+
+/* The peer closes every connection after answering: the idle socket turns
+ * readable (its poll stops), curl finds it dead at the next request and
+ * closes it through the engine, and the next socket, often with the same
+ * fd number, gets a fresh poll.  Nothing fails, no poll is left behind. */
+static void test_peer_closes_idle_connections(void **state)
+{
+    t_state *st = *state;
+    poll_count n;
+    int i;
+
+    set_response(st, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    st->srv.mode = SRV_ANSWER_CLOSE;
+    for (i = 0; i < 20; i++) {
+        send_get(st, st->url, &st->opts, &st->res[i]);
+        run_until(st, &st->res[i].calls, 1);
+        run_for(st, 10); /* the FIN arrives while the connection is idle */
+        assert_int_equal(st->res[i].r.transport, CQ_TR_OK);
+        assert_int_equal(st->res[i].r.status, 200);
+        n = count_polls(st);
+        assert_true(n.polls <= 1);
+        assert_int_equal(n.alive, 0);
+    }
+    assert_int_equal(st->srv.accepted, 20);
+    assert_int_equal(cq_http_active(st->h), 0);
+}
+
+/* Concurrent requests on connections the peer closes after each answer:
+ * sockets (and fd numbers) churn while others are being watched. */
+static void test_connection_churn_concurrent(void **state)
+{
+    t_state *st = *state;
+    int i;
+
+    set_response(st, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    st->srv.mode = SRV_ANSWER_CLOSE;
+    for (i = 0; i < 40; i++)
+        send_get(st, st->url, &st->opts, &st->res[i]);
+    run_until(st, &st->done, 40);
+    run_for(st, 20);
+    for (i = 40; i < 80; i++)
+        send_get(st, st->url, &st->opts, &st->res[i]);
+    run_until(st, &st->done, 80);
+
+    for (i = 0; i < 80; i++) {
+        assert_int_equal(st->res[i].calls, 1);
+        assert_int_equal(st->res[i].r.transport, CQ_TR_OK);
+        assert_string_equal(st->res[i].body, "ok");
+    }
+    assert_int_equal(st->srv.requests, 80);
+}
+
+/* A pooled (reused) easy handle must not report its previous transfer:
+ * aborted before it started, nothing was sent. */
+static void test_abort_before_sending_reused_handle(void **state)
+{
+    t_state *st = *state;
+
+    set_response(st, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    send_get(st, st->url, &st->opts, &st->res[0]);
+    run_until(st, &st->res[0].calls, 1);
+    assert_true(st->res[0].r.maybe_sent);
+
+    send_get(st, st->url, &st->opts, &st->res[1]);
+    cq_http_abort_all(st->h);
+    assert_int_equal(st->res[1].calls, 1);
+    assert_int_equal(st->res[1].r.transport, CQ_TR_ABORTED);
+    assert_false(st->res[1].r.maybe_sent);
+    assert_int_equal(st->srv.requests, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1066,6 +1191,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_with_requests_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_from_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_connection_keeps_its_poll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_closes_idle_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_churn_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_before_sending_reused_handle, setup, teardown),
     };
     int rc;
 
