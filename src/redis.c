@@ -5,6 +5,7 @@
 #include "cancelq/redis.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,16 +35,19 @@ extern const struct {
     const char *src;
 } cq_lua_scripts[];
 
+/* A queued command, formatted once (hiredis' formatter) and sent as is,
+ * again after a reconnect; a script's sha is patched in at send time, since
+ * each connection loads the scripts itself. */
 typedef struct cmd {
     struct cmd *next, *prev;
     cq_redis *r;
     cq_redis_cb cb;
     void *data;
-    int script; /* index into cq_lua_scripts, -1 for a plain command */
-    int sent;   /* handed to the current connection */
-    int argc;
-    char **argv; /* argc pointers, then argvlen, then the bytes: one allocation */
-    size_t *argvlen;
+    int script;     /* index into cq_lua_scripts, -1 for a plain command */
+    int sent;       /* handed to the current connection */
+    size_t sha_off; /* scripts: where the sha goes in buf */
+    size_t len;
+    char *buf; /* the command in RESP (hiredis allocation) */
 } cmd;
 
 /* Our own libuv attachment: like hiredis' adapters/libuv.h, but a poll error
@@ -188,31 +192,30 @@ static int uvev_attach(redisAsyncContext *ac, uv_loop_t *loop)
 
 /* --- command queue ------------------------------------------------------- */
 
+/* The command in RESP; NULL when memory is short or it is too large for
+ * hiredis' formatter. */
 static cmd *cmd_new(int argc, const char **argv, const size_t *argvlen)
 {
-    size_t bytes = 0, off;
-    int i, n = argc;
-    cmd *c;
-    char *p;
+    cmd *c = calloc(1, sizeof(*c));
+    int len;
 
-    for (i = 0; i < argc; i++)
-        bytes += argvlen[i] + 1;
-    c = calloc(1, sizeof(*c) + (size_t)n * (sizeof(char *) + sizeof(size_t)) + bytes);
     if (c == NULL)
         return NULL;
-    c->argc = n;
-    c->argv = (char **)(c + 1);
-    c->argvlen = (size_t *)(c->argv + n);
-    p = (char *)(c->argvlen + n);
-    for (i = 0, off = 0; i < argc; i++) {
-        memcpy(p + off, argv[i], argvlen[i]);
-        p[off + argvlen[i]] = '\0';
-        c->argv[i] = p + off;
-        c->argvlen[i] = argvlen[i];
-        off += argvlen[i] + 1;
+    len = redisFormatCommandArgv(&c->buf, argc, argv, argvlen);
+    if (len < 0 || c->buf == NULL) {
+        free(c);
+        return NULL;
     }
+    c->len = (size_t)len;
     c->script = -1;
     return c;
+}
+
+static void cmd_free(cmd *c)
+{
+    if (c != NULL)
+        redisFreeCommand(c->buf);
+    free(c);
 }
 
 static void cmd_link(cq_redis *r, cmd *c)
@@ -279,7 +282,7 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
         if (r->state == ST_CLOSING) {
             cmd_unlink(c);
             c->cb(c->data, NULL);
-            free(c);
+            cmd_free(c);
         }
         return; /* lost with the connection: resent after the reconnect */
     }
@@ -297,17 +300,14 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
     }
     cmd_unlink(c);
     c->cb(c->data, rep);
-    free(c);
+    cmd_free(c);
 }
 
 static int send_one(cq_redis *r, cmd *c)
 {
-    /* argv[1] is the 40-byte placeholder cmd_new copied in */
     if (c->script >= 0)
-        // NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker)
-        memcpy(c->argv[1], r->sha[c->script], SHA_LEN);
-    if (redisAsyncCommandArgv(r->ac, reply_cb, c, c->argc, (const char **)c->argv, c->argvlen) !=
-        REDIS_OK)
+        memcpy(c->buf + c->sha_off, r->sha[c->script], SHA_LEN);
+    if (redisAsyncFormattedCommand(r->ac, reply_cb, c, c->buf, c->len) != REDIS_OK)
         return -EIO;
     if (r->nsent == 0)
         r->last_progress_ms = now_ms(r);
@@ -366,26 +366,37 @@ const char *cq_redis_script_source(const char *name)
     return i >= 0 ? cq_lua_scripts[i].src : NULL;
 }
 
+/* The sha placeholder ends within this many bytes of the formatted
+ * command: "*<argc>\r\n$7\r\nEVALSHA\r\n$40\r\n" is at most 35 bytes. */
+#define SHA_SEARCH_MAX (35 + SHA_LEN)
+/* Arguments of EVALSHA on the stack up to this many; more are allocated. */
+#define SCRIPT_ARGV_STACK 64
+
 int cq_redis_script(cq_redis *r, const char *script, cq_redis_cb cb, void *data, int nkeys,
                     int argc, const char **argv, const size_t *argvlen)
 {
     static const char placeholder[SHA_LEN + 1] = "0000000000000000000000000000000000000000";
-    const char **full = NULL;
-    size_t *fulllen = NULL;
+    const char *stack_v[SCRIPT_ARGV_STACK], **full = stack_v;
+    size_t stack_l[SCRIPT_ARGV_STACK], *fulllen = stack_l;
     char nk[16];
+    const char *at;
     int idx = script_index(script), i, rc = -ENOMEM;
-    cmd *c;
+    cmd *c = NULL;
 
     if (idx < 0)
         return -ENOENT;
-    full = malloc(sizeof(*full) * (size_t)(argc + 3));
-    fulllen = malloc(sizeof(*fulllen) * (size_t)(argc + 3));
-    if (full == NULL || fulllen == NULL)
-        goto out;
+    if (argc < 0 || argc > INT_MAX - 3)
+        return -EINVAL;
+    if (argc + 3 > SCRIPT_ARGV_STACK) {
+        full = malloc(sizeof(*full) * (size_t)(argc + 3));
+        fulllen = malloc(sizeof(*fulllen) * (size_t)(argc + 3));
+        if (full == NULL || fulllen == NULL)
+            goto out;
+    }
     snprintf(nk, sizeof(nk), "%d", nkeys);
     full[0] = "EVALSHA";
     fulllen[0] = 7;
-    full[1] = placeholder; /* the sha of this connection is copied in at send time */
+    full[1] = placeholder; /* the sha of the connection goes here at send time */
     fulllen[1] = SHA_LEN;
     full[2] = nk;
     fulllen[2] = strlen(nk);
@@ -396,13 +407,23 @@ int cq_redis_script(cq_redis *r, const char *script, cq_redis_cb cb, void *data,
     c = cmd_new(argc + 3, full, fulllen);
     if (c == NULL)
         goto out;
+    /* "*N\r\n$7\r\nEVALSHA\r\n$40\r\n<sha>": the first 40 zeros are the sha */
+    at = memmem(c->buf, c->len < SHA_SEARCH_MAX ? c->len : SHA_SEARCH_MAX, placeholder, SHA_LEN);
+    if (at == NULL) {
+        cmd_free(c);
+        rc = -EINVAL;
+        goto out;
+    }
+    c->sha_off = (size_t)(at - c->buf);
     c->script = idx;
     c->cb = cb;
     c->data = data;
     rc = queue(r, c);
 out:
-    free(full);
-    free(fulllen);
+    if (full != stack_v)
+        free(full);
+    if (fulllen != stack_l)
+        free(fulllen);
     return rc;
 }
 
@@ -912,7 +933,7 @@ void cq_redis_free(cq_redis *r)
         // NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
         cmd_unlink(c);
         c->cb(c->data, NULL);
-        free(c);
+        cmd_free(c);
     }
     r->closing_handles = 2;
     uv_close((uv_handle_t *)&r->retry, handle_closed);

@@ -141,7 +141,7 @@ static const char *idem_op(const task *t, const char *status)
     return "release";
 }
 
-#define NARGS 48
+#define NARGS 8
 
 typedef struct args {
     const char *v[NARGS];
@@ -158,6 +158,52 @@ static void arg(args *a, const char *s)
     }
 }
 
+static void job_stuck(task *t)
+{
+    /* out of memory: leave the job in inflight, our restart or a peer takes it back */
+    cq_log(CQ_LOG_ERR, "job_stuck", "id", job_id(t), "error", "out of memory", NULL);
+    task_free(t);
+}
+
+/* Add this job's end to the finish batch (see finish.lua for the layout).
+ * 0 or -ENOMEM. */
+static int finish_add(task *t, const char *status, const char *error, const char *message,
+                      const char *dead, const char *meta, const char *attempts, const char *http,
+                      const char *duration, const char *finished)
+{
+    cq_worker *w = t->w;
+    cq_batch *b = &w->finishes;
+    const char *idem = t->idem_key[0] != '\0' ? t->idem_key : w->k_prefix;
+
+    cq_batch_begin(b, t);
+    cq_batch_key(b, idem, strlen(idem));
+    cq_batch_arg_str(b, t->handle);
+    cq_batch_arg_str(b, dead);
+    cq_batch_arg_str(b, idem_op(t, status));
+    cq_batch_arg_str(b, t->env.tok);
+    cq_batch_arg_str(b, job_id(t));
+    cq_batch_arg_str(b, t->job.idem_key);
+    cq_batch_arg_str(b, t->job.provider);
+    cq_batch_arg_str(b, t->job.action);
+    cq_batch_arg_str(b, status);
+    cq_batch_arg_str(b, attempts);
+    cq_batch_arg_str(b, http);
+    cq_batch_arg_str(b, error);
+    cq_batch_arg_str(b, message);
+    cq_batch_arg_str(b, duration);
+    cq_batch_arg_str(b, finished);
+    cq_batch_arg_str(b, meta);
+    if (strcmp(status, "duplicate") == 0) {
+        cq_batch_arg_str(b, t->orig_id);
+        cq_batch_arg_str(b, t->orig_status);
+        cq_batch_arg_str(b, t->orig_finished);
+    }
+    if (cq_batch_end(b) != 0)
+        return -ENOMEM;
+    cq_worker_flush_soon(w);
+    return 0;
+}
+
 /* Publish the one outcome of this job (see finish.lua). */
 static void task_finish(task *t, const char *status, const char *error, const char *message,
                         long http_status)
@@ -166,8 +212,7 @@ static void task_finish(task *t, const char *status, const char *error, const ch
     char attempts[16], http[16], duration[24], finished[32], redacted[CQ_ERR_MSG_MAX];
     char *dead = NULL, *meta = NULL;
     int64_t now = cq_now_ms();
-    const char *idem = t->idem_key[0] != '\0' ? t->idem_key : w->k_prefix;
-    args a = {.n = 0};
+    int rc = -ENOMEM;
 
     t->done = true;
     cq_log_redact(message != NULL ? message : "", redacted, sizeof(redacted));
@@ -182,55 +227,6 @@ static void task_finish(task *t, const char *status, const char *error, const ch
     if (t->job.meta != NULL)
         meta = cJSON_PrintUnformatted(t->job.meta);
 
-    arg(&a, w->k_inflight);
-    arg(&a, w->k_results);
-    arg(&a, w->k_dead);
-    arg(&a, idem);
-    arg(&a, t->handle);
-    arg(&a, w->maxlen);
-    arg(&a, dead);
-    arg(&a, idem_op(t, status));
-    arg(&a, t->env.tok);
-    arg(&a, w->idem_ttl);
-    arg(&a, status);
-    arg(&a, finished);
-    arg(&a, job_id(t));
-    arg(&a, "id");
-    arg(&a, job_id(t));
-    arg(&a, "idempotency_key");
-    arg(&a, t->job.idem_key);
-    arg(&a, "provider");
-    arg(&a, t->job.provider);
-    arg(&a, "action");
-    arg(&a, t->job.action);
-    arg(&a, "status");
-    arg(&a, status);
-    arg(&a, "attempts");
-    arg(&a, attempts);
-    arg(&a, "http_status");
-    arg(&a, http);
-    arg(&a, "error");
-    arg(&a, error);
-    arg(&a, "message");
-    arg(&a, redacted);
-    arg(&a, "duration_ms");
-    arg(&a, duration);
-    arg(&a, "finished_at");
-    arg(&a, finished);
-    arg(&a, "worker");
-    arg(&a, w->id);
-    if (meta != NULL) {
-        arg(&a, "meta");
-        arg(&a, meta);
-    }
-    if (strcmp(status, "duplicate") == 0) {
-        arg(&a, "original_id");
-        arg(&a, t->orig_id);
-        arg(&a, "original_status");
-        arg(&a, t->orig_status);
-        arg(&a, "original_finished_at");
-        arg(&a, t->orig_finished);
-    }
     cq_log(strcmp(status, "succeeded") == 0 || strcmp(status, "already_done") == 0 ||
                    strcmp(status, "duplicate") == 0
                ? CQ_LOG_INFO
@@ -240,17 +236,12 @@ static void task_finish(task *t, const char *status, const char *error, const ch
            redacted, "duration_ms", duration, NULL);
     w->stats.finished++;
     cq_metrics_job_done(w, t->prov, t->action, status);
-    if ((dead != NULL || !status_is_dead(status)) &&
-        cq_redis_script(w->main, "finish", written_cb, t, 4, a.n, a.v, a.l) == 0) {
-        free(dead);
-        cJSON_free(meta);
-        return;
-    }
+    if ((dead != NULL || !status_is_dead(status)) && (t->job.meta == NULL || meta != NULL))
+        rc = finish_add(t, status, error, redacted, dead, meta, attempts, http, duration, finished);
     free(dead);
     cJSON_free(meta);
-    /* out of memory: leave the job in inflight, our restart or a peer takes it back */
-    cq_log(CQ_LOG_ERR, "job_stuck", "id", job_id(t), "error", "out of memory", NULL);
-    task_free(t);
+    if (rc != 0)
+        job_stuck(t);
 }
 
 /* Give the job back without an outcome: to delayed (due > 0) or to the
@@ -270,8 +261,7 @@ static void task_release(task *t, int64_t due, const char *envelope)
     arg(&a, d);
     arg(&a, envelope);
     if (cq_redis_script(w->main, "release", written_cb, t, 3, a.n, a.v, a.l) != 0) {
-        cq_log(CQ_LOG_ERR, "job_stuck", "id", job_id(t), "error", "out of memory", NULL);
-        task_free(t);
+        job_stuck(t);
         return;
     }
     if (due > 0)
@@ -822,25 +812,33 @@ static void task_claim(task *t)
 {
     cq_worker *w = t->w;
     const cq_provider_conf *pc = t->prov->conf;
-    char now[24], lease[24];
-    args a = {.n = 0};
+    cq_batch *b = &w->claims;
+    char lease[24];
 
-    snprintf(now, sizeof(now), "%lld", (long long)cq_now_ms());
     /* the claim must outlive a request and its retry of a renewed token */
     snprintf(lease, sizeof(lease), "%llu",
              (unsigned long long)w->cfg->worker.lease_ms + 2ULL * pc->timeout_ms);
-    arg(&a, t->idem_key);
-    arg(&a, t->env.tok);
-    arg(&a, job_id(t));
-    arg(&a, w->id);
-    arg(&a, t->hash);
-    arg(&a, now);
-    arg(&a, lease);
-    arg(&a, w->idem_ttl);
-    if (cq_redis_script(w->main, "claim", claim_cb, t, 1, a.n, a.v, a.l) != 0) {
-        cq_log(CQ_LOG_ERR, "job_stuck", "id", job_id(t), "error", "out of memory", NULL);
-        task_free(t);
+    cq_batch_begin(b, t);
+    cq_batch_key(b, t->idem_key, strlen(t->idem_key));
+    cq_batch_arg_str(b, t->env.tok);
+    cq_batch_arg_str(b, job_id(t));
+    cq_batch_arg_str(b, t->hash);
+    cq_batch_arg_str(b, lease);
+    if (cq_batch_end(b) != 0) {
+        job_stuck(t);
+        return;
     }
+    cq_worker_flush_soon(w);
+}
+
+void cq_task_batches_init(cq_worker *w)
+{
+    const char *claim_args[] = {w->id, w->claim_now, w->idem_ttl};
+    const char *finish_keys[] = {w->k_inflight, w->k_results, w->k_dead};
+    const char *finish_args[] = {w->maxlen, w->idem_ttl, w->id};
+
+    cq_batch_init(&w->claims, w->main, "claim", claim_cb, 1, 0, NULL, 3, claim_args);
+    cq_batch_init(&w->finishes, w->main, "finish", written_cb, 1, 3, finish_keys, 3, finish_args);
 }
 
 /* --- start --------------------------------------------------------------- */

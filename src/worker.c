@@ -82,14 +82,23 @@ static void block_wait(cq_worker *w)
         w->blocking = true;
 }
 
+/* A fetch in flight: how many slots it may fill. */
+typedef struct fetch_req {
+    cq_worker *w;
+    size_t n;
+} fetch_req;
+
 static void fetch_cb(void *data, redisReply *reply)
 {
-    cq_worker *w = data;
+    fetch_req *fr = data;
+    cq_worker *w = fr->w;
     size_t i;
     long long base;
     char handle[CQ_HANDLE_MAX];
 
-    w->fetching = false;
+    w->fetch_reserved -= fr->n;
+    w->fetches_in_flight--;
+    free(fr);
     if (reply == NULL)
         return;
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
@@ -107,30 +116,47 @@ static void fetch_cb(void *data, redisReply *reply)
         if (it->type == REDIS_REPLY_STRING)
             cq_task_start(w, handle, it->str, it->len);
     }
-    if (reply->elements > 1 && !w->stopping)
-        fetch_more(w); /* there may be more right away */
-    else
+    if (reply->elements > 1 && !w->stopping) {
+        w->want_fetch = true; /* there may be more right away */
+        cq_worker_flush_soon(w);
+    } else if (w->fetches_in_flight == 0) {
         block_wait(w);
+    }
 }
 
+/* Fill the free slots: one fetch for up to CQ_FETCH_BATCH of them.  Slots
+ * a fetch in flight may fill are reserved, so fetches never take more jobs
+ * than there are slots; while one is in flight, a new one waits for a
+ * worthwhile number of free slots (fewer round trips). */
 static void fetch_more(cq_worker *w)
 {
-    char n[16];
-    size_t free_slots;
+    size_t conc = (size_t)w->cfg->worker.concurrency, held = w->ntasks + w->fetch_reserved, n;
+    char num[16];
     const char *argv[4];
+    fetch_req *fr;
 
-    if (!w->started || w->stopping || w->fetching || !cq_redis_ready(w->main))
+    w->want_fetch = false;
+    if (!w->started || w->stopping || !cq_redis_ready(w->main) || held >= conc)
         return;
-    if (w->ntasks >= (size_t)w->cfg->worker.concurrency)
-        return;
-    free_slots = (size_t)w->cfg->worker.concurrency - w->ntasks;
-    snprintf(n, sizeof(n), "%zu", free_slots < CQ_FETCH_BATCH ? free_slots : CQ_FETCH_BATCH);
+    n = conc - held < CQ_FETCH_BATCH ? conc - held : CQ_FETCH_BATCH;
+    if (w->fetches_in_flight > 0 && n < CQ_FETCH_MIN(conc))
+        return; /* the reply of the one in flight fetches again */
+    fr = malloc(sizeof(*fr));
+    if (fr == NULL)
+        return; /* the next freed slot tries again */
+    fr->w = w;
+    fr->n = n;
+    snprintf(num, sizeof(num), "%zu", n);
     argv[0] = w->k_jobs;
     argv[1] = w->k_inflight;
     argv[2] = w->k_seq;
-    argv[3] = n;
-    if (script(w, "fetch", fetch_cb, w, 3, 4, argv) == 0)
-        w->fetching = true;
+    argv[3] = num;
+    if (script(w, "fetch", fetch_cb, fr, 3, 4, argv) != 0) {
+        free(fr);
+        return;
+    }
+    w->fetch_reserved += n;
+    w->fetches_in_flight++;
 }
 
 void cq_worker_slot_freed(cq_worker *w)
@@ -140,7 +166,48 @@ void cq_worker_slot_freed(cq_worker *w)
             stop_finish(w);
         return;
     }
-    fetch_more(w);
+    w->want_fetch = true;
+    cq_worker_flush_soon(w);
+}
+
+/* --- batches: sent once per turn of the loop ------------------------------ */
+
+static void flush_batch(cq_batch *b)
+{
+    size_t n = cq_batch_pending(b);
+    char num[24];
+
+    if (n == 0 || cq_batch_flush(b) == 0)
+        return;
+    /* every job is let go (answered with NULL); its entry stays inflight */
+    cq_batch_discard(b);
+    snprintf(num, sizeof(num), "%zu", n);
+    cq_log(CQ_LOG_ERR, "job_stuck", "script", b->script, "jobs", num, "error", "out of memory",
+           "detail", "the jobs stay inflight until this worker restarts", NULL);
+}
+
+/* uv_prepare runs right before the loop waits for I/O: everything the
+ * callbacks of this turn added goes out as one command per script. */
+static void flush_cb(uv_prepare_t *h)
+{
+    cq_worker *w = h->data;
+
+    uv_prepare_stop(&w->flush);
+    w->flush_on = false;
+    if (cq_batch_pending(&w->claims) > 0)
+        snprintf(w->claim_now, sizeof(w->claim_now), "%lld", (long long)cq_now_ms());
+    flush_batch(&w->claims);
+    flush_batch(&w->finishes);
+    if (w->want_fetch)
+        fetch_more(w);
+}
+
+void cq_worker_flush_soon(cq_worker *w)
+{
+    if (w->flush_on || w->closed)
+        return;
+    w->flush_on = true;
+    uv_prepare_start(&w->flush, flush_cb);
 }
 
 /* --- promotion of due retries -------------------------------------------- */
@@ -404,6 +471,11 @@ static void close_all(cq_worker *w)
     w->http = NULL;
     cq_metrics_free(w->metrics);
     w->metrics = NULL;
+    /* jobs whose claim or finish was not sent stay inflight for reclaim */
+    uv_prepare_stop(&w->flush);
+    w->flush_on = false;
+    cq_batch_discard(&w->claims);
+    cq_batch_discard(&w->finishes);
     cq_redis_free(w->main);
     cq_redis_free(w->block);
     w->main = w->block = NULL;
@@ -565,6 +637,8 @@ static void timers_init(cq_worker *w)
     uv_signal_init(w->loop, &w->sig_term);
     uv_signal_init(w->loop, &w->sig_int);
     uv_signal_init(w->loop, &w->sig_hup);
+    uv_prepare_init(w->loop, &w->flush);
+    w->flush.data = w;
     w->hb_timer.data = w->promote_timer.data = w->stop_timer.data = w;
     w->identity_timer.data = w->sig_term.data = w->sig_int.data = w->sig_hup.data = w;
     uv_signal_start(&w->sig_term, signal_cb, SIGTERM);
@@ -606,6 +680,7 @@ cq_worker *cq_worker_new(uv_loop_t *loop, const cq_config *cfg, cq_err *err)
     w->main = cq_redis_new(loop, &cfg->redis, password, "main", REPLY_TIMEOUT_MS, &ev, err);
     if (w->main == NULL)
         goto fail;
+    cq_task_batches_init(w);
     w->block = cq_redis_new(loop, &cfg->redis, password, "block", REPLY_TIMEOUT_MS, NULL, err);
     if (w->block == NULL)
         goto fail;
@@ -639,6 +714,7 @@ void cq_worker_free(cq_worker *w)
     uv_close((uv_handle_t *)&w->promote_timer, handle_closed);
     uv_close((uv_handle_t *)&w->stop_timer, handle_closed);
     uv_close((uv_handle_t *)&w->identity_timer, handle_closed);
+    uv_close((uv_handle_t *)&w->flush, handle_closed);
     uv_close((uv_handle_t *)&w->sig_term, handle_closed);
     uv_close((uv_handle_t *)&w->sig_int, handle_closed);
     uv_close((uv_handle_t *)&w->sig_hup, handle_closed);

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "cancelq/adapter.h"
+#include "cancelq/batch.h"
 #include "cancelq/breaker.h"
 #include "cancelq/config.h"
 #include "cancelq/cred.h"
@@ -24,6 +25,10 @@
 
 #define CQ_KEY_MAX 320     /* "{prefix}:idem:" + a 200-byte key, with room */
 #define CQ_FETCH_BATCH 256 /* jobs taken per round trip at most */
+/* While a fetch is in flight, another goes only for this many free slots:
+ * a slot freed now and then waits for the reply instead of costing a
+ * round trip of its own. */
+#define CQ_FETCH_MIN(conc) ((conc) / 8 > 0 ? (conc) / 8 : 1)
 #define CQ_HANDLE_MAX 32
 #define CQ_MAX_ACTIONS 8 /* actions per adapter counted in metrics */
 
@@ -99,7 +104,12 @@ struct cq_worker {
     char maxlen[24];
     char idem_ttl[24];
 
-    cq_redis *main;  /* scripts and everything else */
+    cq_redis *main;     /* scripts and everything else */
+    cq_batch claims;    /* claim.lua calls of this turn of the loop */
+    cq_batch finishes;  /* finish.lua calls of this turn of the loop */
+    char claim_now[24]; /* the claims' "now", set when they are sent */
+    uv_prepare_t flush; /* sends the batches before the loop waits for I/O */
+    bool flush_on;
     cq_redis *block; /* the blocking wait for new jobs */
     cq_http *http;
     cq_provider *providers;
@@ -107,8 +117,10 @@ struct cq_worker {
 
     struct task *tasks; /* every job held, doubly linked */
     size_t ntasks;
-    bool started; /* identity settled, leftovers reclaimed */
-    bool fetching;
+    bool started;          /* identity settled, leftovers reclaimed */
+    size_t fetch_reserved; /* slots that fetches in flight may fill */
+    unsigned fetches_in_flight;
+    bool want_fetch; /* slots were freed: fetch at the next flush */
     bool blocking;
     bool stopping;
     bool closed;
@@ -133,6 +145,9 @@ struct cq_worker {
  * copied. */
 void cq_task_start(cq_worker *w, const char *handle, const char *item, size_t len);
 
+/* Set up w->claims and w->finishes on w->main (after it exists). */
+void cq_task_batches_init(cq_worker *w);
+
 /* Shutdown: give back every job that has not reached the provider yet. */
 void cq_task_release_waiting(cq_worker *w);
 
@@ -152,6 +167,10 @@ int64_t cq_now_ms(void);
 
 /* A task ended and released its slot: fetch more, or finish stopping. */
 void cq_worker_slot_freed(cq_worker *w);
+
+/* Something was added to a batch (or slots were freed): send the batches
+ * (and a fetch) once this turn of the loop is over. */
+void cq_worker_flush_soon(cq_worker *w);
 
 /* A retry was scheduled at due_ms: make sure promotion runs by then. */
 void cq_worker_delayed_at(cq_worker *w, int64_t due_ms);

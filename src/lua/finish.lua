@@ -1,22 +1,71 @@
--- finish.lua: end a job in one atomic step (DESIGN.md 3, 5, 6, 7): release the
--- inflight entry, publish the outcome, write the dead letter, settle the
--- idempotency record -- only if this worker still owns the job, so a worker
--- presumed dead that comes back cannot publish a second outcome.
+-- finish.lua: end a batch of jobs, each in one step (DESIGN.md 3, 5, 6, 7):
+-- release the inflight entry, publish the outcome, write the dead letter,
+-- settle the idempotency record -- only if this worker still owns the job,
+-- so a worker presumed dead that comes back cannot publish a second outcome.
+-- The shared keys' types are checked before the first write: a script that
+-- fails half-way is not rolled back, and a job must never leave inflight
+-- without its outcome.
 -- KEYS[1] {P}:inflight:<w>  KEYS[2] {P}:results  KEYS[3] {P}:dead
--- KEYS[4] {P}:idem:<key> (any key of the deployment when the job has none)
--- ARGV[1] handle   ARGV[2] results MAXLEN (~)   ARGV[3] dead entry JSON or ''
--- ARGV[4] idem op: 'done' | 'release' | 'none'   ARGV[5] owner token
--- ARGV[6] idem TTL ms   ARGV[7] status   ARGV[8] finished_at   ARGV[9] job id
--- ARGV[10..] outcome field/value pairs
--- Returns 1 when written, 0 when the job is no longer ours (nothing written).
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 10))
-if ARGV[3] ~= '' then redis.call('LPUSH', KEYS[3], ARGV[3]) end
-if ARGV[4] == 'done' then
-  redis.call('HSET', KEYS[4], 'state', 'done', 'owner', ARGV[5], 'id', ARGV[9],
-             'status', ARGV[7], 'finished_at', ARGV[8])
-  redis.call('PEXPIRE', KEYS[4], ARGV[6])
-elseif ARGV[4] == 'release' then
-  if redis.call('HGET', KEYS[4], 'owner') == ARGV[5] then redis.call('DEL', KEYS[4]) end
+-- KEYS[3 + i] {P}:idem:<key of job i> (any key of the deployment when none)
+-- ARGV[1] results MAXLEN (~)   ARGV[2] idem TTL ms   ARGV[3] worker id
+-- then per job i: ARGV count, handle, dead entry JSON or '', idem op
+-- ('done' | 'release' | 'none'), owner token, then the outcome's values in
+-- the order of FIELDS below (meta '' when the job had none), then for a
+-- duplicate original_id, original_status, original_finished_at
+-- Returns an array with one element per job: 1 when written, 0 when the job
+-- is no longer ours (nothing written), or an error reply when its
+-- idempotency record could not be settled (the outcome is written).
+local FIELDS = {'id', 'idempotency_key', 'provider', 'action', 'status', 'attempts',
+                'http_status', 'error', 'message', 'duration_ms', 'finished_at'}
+local ORIGINAL = {'original_id', 'original_status', 'original_finished_at'}
+local function must_be(key, want)
+  local t = redis.call('TYPE', key).ok
+  if t ~= want and t ~= 'none' then
+    return redis.error_reply(key .. ' is a ' .. t .. ', not a ' .. want)
+  end
 end
-return 1
+local e = must_be(KEYS[2], 'stream') or must_be(KEYS[3], 'list')
+if e then return e end
+local out = {}
+local a = 4
+for i = 1, #KEYS - 3 do
+  local n = tonumber(ARGV[a])
+  local handle, dead, op, owner = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local v = a + 5 -- the first outcome value
+  if redis.call('HDEL', KEYS[1], handle) == 0 then
+    out[i] = 0
+  else
+    local fields = {}
+    for f = 1, #FIELDS do
+      fields[#fields + 1] = FIELDS[f]
+      fields[#fields + 1] = ARGV[v + f - 1]
+    end
+    fields[#fields + 1] = 'worker'
+    fields[#fields + 1] = ARGV[3]
+    local meta = ARGV[v + #FIELDS]
+    if meta ~= '' then
+      fields[#fields + 1] = 'meta'
+      fields[#fields + 1] = meta
+    end
+    for f = 1, n - 5 - #FIELDS do
+      fields[#fields + 1] = ORIGINAL[f]
+      fields[#fields + 1] = ARGV[v + #FIELDS + f]
+    end
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+    if dead ~= '' then redis.call('LPUSH', KEYS[3], dead) end
+    local key, r = KEYS[3 + i], 1
+    if op == 'done' then
+      -- id, status and finished_at of the outcome
+      local ok = redis.pcall('HSET', key, 'state', 'done', 'owner', owner, 'id', ARGV[v],
+                             'status', ARGV[v + 4], 'finished_at', ARGV[v + 10])
+      if type(ok) == 'table' and ok.err then r = ok else redis.call('PEXPIRE', key, ARGV[2]) end
+    elseif op == 'release' then
+      local o = redis.pcall('HGET', key, 'owner')
+      if type(o) == 'table' and o.err then r = o
+      elseif o == owner then redis.call('DEL', key) end
+    end
+    out[i] = r
+  end
+  a = a + n + 1
+end
+return out
