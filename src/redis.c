@@ -47,7 +47,7 @@ typedef struct cmd {
     int sent;       /* handed to the current connection */
     size_t sha_off; /* scripts: where the sha goes in buf */
     size_t len;
-    char *buf; /* the command in RESP (hiredis allocation) */
+    sds buf; /* the command in RESP (hiredis' sds) */
 } cmd;
 
 /* Our own libuv attachment: like hiredis' adapters/libuv.h, but a poll error
@@ -201,7 +201,8 @@ static cmd *cmd_new(int argc, const char **argv, const size_t *argvlen)
 
     if (c == NULL)
         return NULL;
-    len = redisFormatCommandArgv(&c->buf, argc, argv, argvlen);
+    /* the sds formatter: a third of the instructions of the sprintf one */
+    len = redisFormatSdsCommandArgv(&c->buf, argc, argv, argvlen);
     if (len < 0 || c->buf == NULL) {
         free(c);
         return NULL;
@@ -214,7 +215,7 @@ static cmd *cmd_new(int argc, const char **argv, const size_t *argvlen)
 static void cmd_free(cmd *c)
 {
     if (c != NULL)
-        redisFreeCommand(c->buf);
+        redisFreeSdsCommand(c->buf);
     free(c);
 }
 

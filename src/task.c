@@ -74,6 +74,8 @@ static void task_free(task *t)
     if (t->next != NULL)
         t->next->prev = t->prev;
     w->ntasks--;
+    if (t->done)
+        w->nending--;
     cq_job_clear(&t->job);
     cq_envelope_clear(&t->env);
     free(t->item);
@@ -158,6 +160,17 @@ static void arg(args *a, const char *s)
     }
 }
 
+/* The job's end (finish or release) is decided: its slot no longer counts
+ * for fetching (see cq_worker.nending). */
+static void mark_done(task *t)
+{
+    if (t->done)
+        return;
+    t->done = true;
+    t->w->nending++;
+    cq_worker_slot_freed(t->w);
+}
+
 static void job_stuck(task *t)
 {
     /* out of memory: leave the job in inflight, our restart or a peer takes it back */
@@ -214,7 +227,7 @@ static void task_finish(task *t, const char *status, const char *error, const ch
     int64_t now = cq_now_ms();
     int rc = -ENOMEM;
 
-    t->done = true;
+    mark_done(t);
     cq_log_redact(message != NULL ? message : "", redacted, sizeof(redacted));
     snprintf(attempts, sizeof(attempts), "%d", t->env.attempts);
     snprintf(http, sizeof(http), "%ld", http_status);
@@ -252,7 +265,7 @@ static void task_release(task *t, int64_t due, const char *envelope)
     char d[24];
     args a = {.n = 0};
 
-    t->done = true;
+    mark_done(t);
     snprintf(d, sizeof(d), "%lld", (long long)due);
     arg(&a, w->k_inflight);
     arg(&a, w->k_delayed);

@@ -130,7 +130,8 @@ static void fetch_cb(void *data, redisReply *reply)
  * worthwhile number of free slots (fewer round trips). */
 static void fetch_more(cq_worker *w)
 {
-    size_t conc = (size_t)w->cfg->worker.concurrency, held = w->ntasks + w->fetch_reserved, n;
+    size_t conc = (size_t)w->cfg->worker.concurrency,
+           held = w->ntasks - w->nending + w->fetch_reserved, n;
     char num[16];
     const char *argv[4];
     fetch_req *fr;
@@ -161,6 +162,8 @@ static void fetch_more(cq_worker *w)
 
 void cq_worker_slot_freed(cq_worker *w)
 {
+    if (w->closed)
+        return;
     if (w->stopping) {
         if (w->ntasks == 0)
             stop_finish(w);

@@ -117,6 +117,10 @@ struct cq_worker {
 
     struct task *tasks; /* every job held, doubly linked */
     size_t ntasks;
+    size_t nending;        /* of those, jobs whose finish or release is on its way
+                            * to Redis: their slots may be fetched for already (the
+                            * fetch reply comes after the writes on the same
+                            * connection, so at most a fetch batch more is held) */
     bool started;          /* identity settled, leftovers reclaimed */
     size_t fetch_reserved; /* slots that fetches in flight may fill */
     unsigned fetches_in_flight;
