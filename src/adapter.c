@@ -253,6 +253,15 @@ static void text_sanitize(char *s)
         s[start] = '\0';
 }
 
+/* snprintf(dst, size, "%s", s) for size > 0, without the format parsing. */
+static void copy_cut(char *dst, size_t size, const char *s)
+{
+    size_t n = strnlen(s, size - 1);
+
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
 void cq_verdict_set(cq_verdict *v, cq_verdict_kind kind, const char *error, const char *fmt, ...)
 {
     va_list ap;
@@ -261,8 +270,12 @@ void cq_verdict_set(cq_verdict *v, cq_verdict_kind kind, const char *error, cons
         return;
     memset(v, 0, sizeof(*v));
     v->kind = kind;
-    snprintf(v->error, sizeof(v->error), "%s", error != NULL ? error : "");
-    if (fmt != NULL) {
+    copy_cut(v->error, sizeof(v->error), error != NULL ? error : "");
+    /* Success messages are plain text (every job ends with one): a format
+     * without '%' prints as itself, so it is copied without vsnprintf. */
+    if (fmt != NULL && strchr(fmt, '%') == NULL) {
+        copy_cut(v->message, sizeof(v->message), fmt);
+    } else if (fmt != NULL) {
         va_start(ap, fmt);
         vsnprintf(v->message, sizeof(v->message), fmt, ap);
         va_end(ap);

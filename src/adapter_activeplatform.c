@@ -26,6 +26,7 @@
 
 #include "cancelq/adapter.h"
 #include "cancelq/job.h"
+#include "json_util.h"
 
 /* IDs are integers in the vendor's API; the bound is the largest integer a
  * JSON number carries exactly (2^53 - 1), so no ID is refused for size and
@@ -82,14 +83,18 @@ static int parse_params(const cJSON *params, bool stop, ap_params *p, cq_err *er
 
 static int validate(const cJSON *params, bool stop, char *target, size_t target_size, cq_err *err)
 {
+    char text[2 * CQ_INT_TEXT_MAX];
     ap_params p;
     int rc = parse_params(params, stop, &p, err);
-    int n;
+    size_t n;
 
     if (rc != 0)
         return rc;
-    n = snprintf(target, target_size, "%" PRId64 "/%" PRId64, p.reseller_id, p.subscription_id);
-    if (n < 0 || (size_t)n >= target_size)
+    /* "<rid>/<sid>" */
+    n = cq_int_text(p.reseller_id, text);
+    text[n++] = '/';
+    n += cq_int_text(p.subscription_id, text + n);
+    if (cq_text_copy(target, target_size, text, n) >= target_size)
         return cq_err_set(err, -E2BIG, "bad_value", "params: target too long");
     return 0;
 }
@@ -110,12 +115,12 @@ static int ap_validate_stop(const cJSON *params, char *target, size_t target_siz
 static int subscription_url(const cq_provider_conf *pc, const ap_params *p, const char *tail,
                             char **out)
 {
-    char rid[24], sid[24];
+    char rid[CQ_INT_TEXT_MAX], sid[CQ_INT_TEXT_MAX];
     const char *segs[] = {"/api/v3/resellers/", rid, "/subscriptions/", sid, tail};
     const bool literal[] = {true, false, true, false, true};
 
-    snprintf(rid, sizeof(rid), "%" PRId64, p->reseller_id);
-    snprintf(sid, sizeof(sid), "%" PRId64, p->subscription_id);
+    cq_int_text(p->reseller_id, rid);
+    cq_int_text(p->subscription_id, sid);
     return cq_url_build(pc->base_url, segs, literal, tail != NULL ? 5 : 4, out);
 }
 

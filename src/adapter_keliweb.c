@@ -28,6 +28,7 @@
 
 #include "cancelq/adapter.h"
 #include "cancelq/job.h"
+#include "json_util.h"
 
 /* WHMCS service ids are integers; 2^53 - 1 is the largest integer a JSON
  * number carries exactly (2^53 itself is refused because 2^53 + 1 would
@@ -102,14 +103,15 @@ static int parse_params(const cJSON *params, kw_params *p, cq_err *err)
 
 static int kw_validate(const cJSON *params, char *target, size_t target_size, cq_err *err)
 {
+    char text[CQ_INT_TEXT_MAX];
     kw_params p;
     int rc = parse_params(params, &p, err);
-    int n;
+    size_t n;
 
     if (rc != 0)
         return rc;
-    n = snprintf(target, target_size, "%" PRId64, p.serviceid);
-    if (n < 0 || (size_t)n >= target_size)
+    n = cq_int_text(p.serviceid, text);
+    if (cq_text_copy(target, target_size, text, n) >= target_size)
         return cq_err_set(err, -E2BIG, "bad_value", "params.serviceid: target too long");
     return 0;
 }
@@ -122,7 +124,7 @@ static int kw_build(const cq_provider_conf *pc, const cJSON *params, cq_request 
 {
     const char *segs[] = {"/api/v2/keliweb/add-cancel-request"};
     const bool literal[] = {true};
-    char id[24];
+    char id[CQ_INT_TEXT_MAX];
     kw_params p;
     int rc;
 
@@ -131,7 +133,7 @@ static int kw_build(const cq_provider_conf *pc, const cJSON *params, cq_request 
     rc = parse_params(params, &p, err);
     if (rc != 0)
         return rc;
-    snprintf(id, sizeof(id), "%" PRId64, p.serviceid);
+    cq_int_text(p.serviceid, id);
     req->method = "POST";
     rc = cq_url_build(pc->base_url, segs, literal, 1, &req->url);
     if (rc == 0)

@@ -189,17 +189,40 @@ static int check_dup_keys(const cJSON *obj, const char *path, cq_err *err)
     return rc;
 }
 
-/* Extend path with ".key" or "[index]" (shortened when it does not fit). */
+/* Append s to dst[0..*len) within CQ_PATH_MAX, cut as snprintf cuts. */
+static void path_put(char *dst, size_t *len, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n > CQ_PATH_MAX - 1 - *len)
+        n = CQ_PATH_MAX - 1 - *len;
+    memcpy(dst + *len, s, n);
+    *len += n;
+    dst[*len] = '\0';
+}
+
+/* Extend path with ".key" or "[index]" (shortened when it does not fit).
+ * Every job has nested objects, so keys are appended without snprintf; the
+ * text is the same, cut at CQ_PATH_MAX - 1 bytes like snprintf would. */
 static void child_path(char *dst, const char *path, const cJSON *parent, const cJSON *child,
                        size_t index)
 {
-    if (cJSON_IsArray(parent))
+    size_t len = 0;
+
+    if (cJSON_IsArray(parent)) {
         snprintf(dst, CQ_PATH_MAX, "%s[%zu]", path, index);
-    else
-        snprintf(dst, CQ_PATH_MAX, "%s%s%s", path, path[0] != '\0' ? "." : "", child->string);
+        return;
+    }
+    dst[0] = '\0';
+    path_put(dst, &len, path);
+    if (path[0] != '\0')
+        path_put(dst, &len, ".");
+    path_put(dst, &len, child->string);
 }
 
-/* Depth (the top level is 1) and duplicate keys, below the top level too.
+/* Depth (the top level is 1) and duplicate keys below the top level: the
+ * top-level keys were checked by check_top_keys (each a known field, given
+ * once), which runs first, so comparing them again would find nothing.
  * The pre-scan already bounds the depth; this checks the tree itself. */
 static int check_tree(const cJSON *item, int depth, const char *path, cq_err *err)
 {
@@ -210,7 +233,7 @@ static int check_tree(const cJSON *item, int depth, const char *path, cq_err *er
     if (depth > CQ_JOB_MAX_DEPTH)
         return cq_err_set(err, -EINVAL, "too_deep", "%s: nesting deeper than %d levels", path,
                           CQ_JOB_MAX_DEPTH);
-    if (cJSON_IsObject(item)) {
+    if (depth > 1 && cJSON_IsObject(item)) {
         rc = check_dup_keys(item, path, err);
         if (rc < 0)
             return rc;
@@ -273,15 +296,21 @@ static int check_name(const cJSON *root, const char *key, const char **out, cq_e
     return 0;
 }
 
+/* Optional fields are looked up first: when absent, the strict read would
+ * format a "missing" message only for it to be thrown away. */
+static bool has_member(const cJSON *root, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(root, key) != NULL;
+}
+
 static int check_idem_key(const cJSON *root, cq_job *job, cq_err *err)
 {
     const char *s;
-    int rc = cq_json_get_string(root, "idempotency_key", 1, CQ_IDEM_KEY_MAX, &s, NULL, err);
+    int rc;
 
-    if (rc == -ENOENT) {
-        cq_err_clear(err);
+    if (!has_member(root, "idempotency_key"))
         return 0;
-    }
+    rc = cq_json_get_string(root, "idempotency_key", 1, CQ_IDEM_KEY_MAX, &s, NULL, err);
     if (rc < 0)
         return rc;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
@@ -315,12 +344,11 @@ static int check_object(const cJSON *root, const char *key, bool required, const
 static int check_max_attempts(const cJSON *root, cq_job *job, cq_err *err)
 {
     int64_t v;
-    int rc = cq_json_get_int(root, "max_attempts", 1, CQ_MAX_ATTEMPTS_LIMIT, &v, NULL, err);
+    int rc;
 
-    if (rc == -ENOENT) {
-        cq_err_clear(err);
+    if (!has_member(root, "max_attempts"))
         return 0;
-    }
+    rc = cq_json_get_int(root, "max_attempts", 1, CQ_MAX_ATTEMPTS_LIMIT, &v, NULL, err);
     if (rc < 0)
         return rc;
     job->max_attempts = (int)v;
@@ -401,9 +429,25 @@ void cq_job_clear(cq_job *job)
     memset(job, 0, sizeof(*job));
 }
 
+/* "a:b:c" on the heap, or NULL (memcpy: this runs for every job). */
+static char *join3(const char *a, const char *b, const char *c)
+{
+    size_t na = strlen(a), nb = strlen(b), nc = strlen(c);
+    char *out = malloc(na + nb + nc + 3);
+
+    if (out == NULL)
+        return NULL;
+    memcpy(out, a, na);
+    out[na] = ':';
+    memcpy(out + na + 1, b, nb);
+    out[na + 1 + nb] = ':';
+    memcpy(out + na + nb + 2, c, nc);
+    out[na + nb + 2 + nc] = '\0';
+    return out;
+}
+
 int cq_job_derive_key(cq_job *job, const char *target)
 {
-    size_t n;
     char *key;
 
     if (job == NULL)
@@ -413,11 +457,9 @@ int cq_job_derive_key(cq_job *job, const char *target)
     /* an empty target would give every such job the same key */
     if (job->provider == NULL || job->action == NULL || target == NULL || target[0] == '\0')
         return -EINVAL;
-    n = strlen(job->provider) + strlen(job->action) + strlen(target) + 3;
-    key = malloc(n);
+    key = join3(job->provider, job->action, target);
     if (key == NULL)
         return -ENOMEM;
-    snprintf(key, n, "%s:%s:%s", job->provider, job->action, target);
     free(job->idem_key);
     job->idem_key = key;
     return 0;

@@ -31,6 +31,10 @@
 /* 9999-12-31T23:59:59.999Z: the last instant with a four-digit year. */
 #define CQ_RFC3339_MAX_MS INT64_C(253402300799999)
 
+/* Objects up to this many members are sorted for the params hash on the
+ * stack (real params have 1..4); larger ones on the heap. */
+#define CQ_HASH_SMALL_OBJECT 16
+
 #define FNV64_OFFSET UINT64_C(0xcbf29ce484222325)
 #define FNV64_PRIME UINT64_C(0x100000001b3)
 
@@ -55,23 +59,59 @@ const char *cq_json_type_name(const cJSON *item)
     return "invalid";
 }
 
-void cq_json_number_text(double d, char out[CQ_NUM_TEXT_MAX])
+/* Below this magnitude an exact integer has at most 15 digits, so "%.15g"
+ * prints it in plain decimal (the exponent form starts at 1e15) and the text
+ * reads back exactly: it is written by hand, without snprintf and strtod.
+ * tests/unit/test_json_util.c compares this with the printf path. */
+#define CQ_NUM_FAST_LIMIT 1e15
+
+size_t cq_int_text(int64_t v, char out[CQ_INT_TEXT_MAX])
 {
-    if (isnan(d)) {
-        snprintf(out, CQ_NUM_TEXT_MAX, "nan");
-        return;
-    }
-    if (isinf(d)) {
-        snprintf(out, CQ_NUM_TEXT_MAX, "%s", d > 0 ? "inf" : "-inf");
-        return;
-    }
-    if (d == 0) {
-        snprintf(out, CQ_NUM_TEXT_MAX, "0");
-        return;
-    }
-    snprintf(out, CQ_NUM_TEXT_MAX, "%.15g", d);
+    char tmp[CQ_INT_TEXT_MAX];
+    /* negate in unsigned arithmetic: -INT64_MIN does not fit an int64 */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 0, len = 0;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        out[len++] = '-';
+    while (n > 0)
+        out[len++] = tmp[--n];
+    out[len] = '\0';
+    return len;
+}
+
+size_t cq_text_copy(char *dst, size_t size, const char *src, size_t n)
+{
+    size_t k;
+
+    if (size == 0)
+        return n;
+    k = n < size ? n : size - 1;
+    memcpy(dst, src, k);
+    dst[k] = '\0';
+    return n;
+}
+
+size_t cq_json_number_text(double d, char out[CQ_NUM_TEXT_MAX])
+{
+    int n;
+
+    if (isnan(d))
+        return (size_t)snprintf(out, CQ_NUM_TEXT_MAX, "nan");
+    if (isinf(d))
+        return (size_t)snprintf(out, CQ_NUM_TEXT_MAX, "%s", d > 0 ? "inf" : "-inf");
+    if (d == 0)
+        return (size_t)snprintf(out, CQ_NUM_TEXT_MAX, "0");
+    if (fabs(d) < CQ_NUM_FAST_LIMIT && d == floor(d))
+        return cq_int_text((int64_t)d, out);
+    n = snprintf(out, CQ_NUM_TEXT_MAX, "%.15g", d);
     if (strtod(out, NULL) != d)
-        snprintf(out, CQ_NUM_TEXT_MAX, "%.17g", d);
+        n = snprintf(out, CQ_NUM_TEXT_MAX, "%.17g", d);
+    return n > 0 ? (size_t)n : 0;
 }
 
 size_t cq_utf8_seq_len(const unsigned char *p, size_t n)
@@ -264,6 +304,33 @@ static int scan_outside_byte(scan *s, cq_err *err)
     return 0;
 }
 
+/* Bytes inside a string that need no look: printable ASCII other than the
+ * quote (0x22) and the backslash (0x5c); DEL is allowed.  Most bytes of a
+ * job are these, so they are skipped in a tight loop, one load per byte. */
+static const unsigned char plain_string_byte[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x70 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x80 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x90 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xa0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xb0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xc0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xd0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xe0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xf0 */
+};
+
+static bool is_plain_string_byte(unsigned char c)
+{
+    return plain_string_byte[c] != 0;
+}
+
 int cq_json_prescan(const char *buf, size_t len, int max_depth, cq_err *err)
 {
     scan s = {(const unsigned char *)buf, len, 0, 0, max_depth, false, false};
@@ -271,8 +338,20 @@ int cq_json_prescan(const char *buf, size_t len, int max_depth, cq_err *err)
     int rc;
 
     while (s.i < len) {
-        unsigned char c = s.p[s.i];
+        unsigned char c;
 
+        if (s.in_string && !s.escaped) {
+            while (s.i < len && is_plain_string_byte(s.p[s.i]))
+                s.i++;
+            if (s.i == len)
+                break;
+            if (s.p[s.i] == '"') { /* the usual end of the run */
+                s.in_string = false;
+                s.i++;
+                continue;
+            }
+        }
+        c = s.p[s.i];
         if (c == 0)
             return cq_err_set(err, -EINVAL, "bad_json", "NUL byte at offset %zu", s.i);
         if (c >= 0x80) {
@@ -311,12 +390,42 @@ static const cJSON *get_member(const cJSON *obj, const char *key)
     return cJSON_GetObjectItemCaseSensitive(obj, key);
 }
 
+/* The number's text is only made for a message: formatting it costs more
+ * than the rest of a successful read. */
+static int not_an_integer(const char *pt, const char *pd, const char *key, double d, cq_err *err)
+{
+    char num[CQ_NUM_TEXT_MAX];
+
+    cq_json_number_text(d, num);
+    return cq_err_set(err, -EINVAL, "bad_type", "%s%s%s: must be an integer, got %s", pt, pd, key,
+                      num);
+}
+
+static int beyond_exact(const char *pt, const char *pd, const char *key, double d, cq_err *err)
+{
+    char num[CQ_NUM_TEXT_MAX];
+
+    cq_json_number_text(d, num);
+    return cq_err_set(err, -EINVAL, "bad_value",
+                      "%s%s%s: got %s, beyond 2^53 where integers are not exact", pt, pd, key, num);
+}
+
+static int out_of_range(const char *pt, const char *pd, const char *key, int64_t min, int64_t max,
+                        double d, cq_err *err)
+{
+    char num[CQ_NUM_TEXT_MAX];
+
+    cq_json_number_text(d, num);
+    return cq_err_set(err, -EINVAL, "bad_value",
+                      "%s%s%s: out of range %" PRId64 "..%" PRId64 ", got %s", pt, pd, key, min,
+                      max, num);
+}
+
 int cq_json_get_int(const cJSON *obj, const char *key, int64_t min, int64_t max, int64_t *out,
                     const char *prefix, cq_err *err)
 {
     const char *pt = prefix_text(prefix), *pd = prefix_dot(prefix);
     const cJSON *item = get_member(obj, key);
-    char num[CQ_NUM_TEXT_MAX];
     double d;
     int64_t v;
 
@@ -326,19 +435,13 @@ int cq_json_get_int(const cJSON *obj, const char *key, int64_t min, int64_t max,
         return cq_err_set(err, -EINVAL, "bad_type", "%s%s%s: must be an integer, got %s", pt, pd,
                           key, cq_json_type_name(item));
     d = item->valuedouble;
-    cq_json_number_text(d, num);
     if (!isfinite(d) || d != floor(d))
-        return cq_err_set(err, -EINVAL, "bad_type", "%s%s%s: must be an integer, got %s", pt, pd,
-                          key, num);
+        return not_an_integer(pt, pd, key, d, err);
     if (fabs(d) > CQ_JSON_MAX_EXACT)
-        return cq_err_set(err, -EINVAL, "bad_value",
-                          "%s%s%s: got %s, beyond 2^53 where integers are not exact", pt, pd, key,
-                          num);
+        return beyond_exact(pt, pd, key, d, err);
     v = (int64_t)d;
     if (v < min || v > max)
-        return cq_err_set(err, -EINVAL, "bad_value",
-                          "%s%s%s: out of range %" PRId64 "..%" PRId64 ", got %s", pt, pd, key, min,
-                          max, num);
+        return out_of_range(pt, pd, key, min, max, d, err);
     *out = v;
     return 0;
 }
@@ -498,8 +601,12 @@ void cq_format_rfc3339(int64_t ms, char out[32])
  * and 1000 agree, 0 and -0 agree, and two different doubles never do).  The
  * text is fed to FNV-1a as it is produced instead of being built with
  * cJSON_Duplicate + cJSON_Print: the function cannot report failure, so it
- * must not depend on allocating.  Sorting uses a temporary array when one
- * can be allocated and otherwise a selection walk giving the same order.
+ * must not depend on allocating.  Sorting uses an array on the stack for
+ * small objects, a heap array for larger ones when it can be allocated, and
+ * otherwise a selection walk giving the same order.  The hash is compared
+ * with idempotency records written by earlier versions, so the canonical
+ * text must never change; tests/unit/test_json_util.c keeps the original
+ * implementation and compares.
  */
 
 typedef struct member {
@@ -518,6 +625,12 @@ static void fnv_bytes(uint64_t *h, const void *data, size_t n)
     }
 }
 
+static void fnv_byte(uint64_t *h, unsigned char c)
+{
+    *h ^= c;
+    *h *= FNV64_PRIME;
+}
+
 static void fnv_str(uint64_t *h, const char *s)
 {
     fnv_bytes(h, s, strlen(s));
@@ -527,20 +640,19 @@ static void hash_string(uint64_t *h, const char *s)
 {
     char esc[8];
 
-    fnv_str(h, "\"");
+    fnv_byte(h, '"');
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
         if (*p == '"' || *p == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*p;
-            fnv_bytes(h, esc, 2);
+            fnv_byte(h, '\\');
+            fnv_byte(h, *p);
         } else if (*p < 0x20) {
             snprintf(esc, sizeof(esc), "\\u%04x", *p);
             fnv_str(h, esc);
         } else {
-            fnv_bytes(h, p, 1);
+            fnv_byte(h, *p);
         }
     }
-    fnv_str(h, "\"");
+    fnv_byte(h, '"');
 }
 
 static void hash_value(uint64_t *h, const cJSON *item);
@@ -562,9 +674,9 @@ static int member_qsort_cmp(const void *a, const void *b)
 static void hash_member(uint64_t *h, const member *m, bool first)
 {
     if (!first)
-        fnv_str(h, ",");
+        fnv_byte(h, ',');
     hash_string(h, m->key);
-    fnv_str(h, ":");
+    fnv_byte(h, ':');
     hash_value(h, m->item);
 }
 
@@ -577,7 +689,7 @@ static member member_at(const cJSON *child, size_t pos)
 /* Without memory: repeatedly pick the smallest member after the previous. */
 static void hash_members_select(uint64_t *h, const cJSON *obj, size_t n)
 {
-    member prev = {"", 0, NULL}, best, cur;
+    member prev = {"", 0, NULL}, best = {"", 0, NULL}, cur;
     bool have_prev = false;
     const cJSON *c;
     size_t pos;
@@ -597,48 +709,82 @@ static void hash_members_select(uint64_t *h, const cJSON *obj, size_t n)
     }
 }
 
+/* Sort ms[0..n) by member_cmp.  The order is total (positions differ), so
+ * this gives exactly the order qsort gives; insertion sort is the cheaper
+ * one for the few members of a real params object. */
+static void sort_small(member *ms, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        member m = ms[i];
+        size_t j = i;
+
+        for (; j > 0 && member_cmp(&ms[j - 1], &m) > 0; j--)
+            ms[j] = ms[j - 1];
+        ms[j] = m;
+    }
+}
+
+/* Members sorted in ms (of n), hashed in that order. */
+static void hash_sorted(uint64_t *h, const cJSON *obj, member *ms, size_t n)
+{
+    size_t pos = 0;
+
+    for (const cJSON *c = obj->child; c != NULL; c = c->next, pos++)
+        ms[pos] = member_at(c, pos);
+    if (n <= CQ_HASH_SMALL_OBJECT)
+        sort_small(ms, n);
+    else
+        qsort(ms, n, sizeof(*ms), member_qsort_cmp);
+    for (size_t i = 0; i < n; i++)
+        hash_member(h, &ms[i], i == 0);
+}
+
+/* Small objects sort on the stack; larger ones in a heap array when one
+ * can be allocated, else by the selection walk (same order either way). */
 static void hash_object(uint64_t *h, const cJSON *obj)
 {
-    size_t n = 0, pos = 0;
+    member small[CQ_HASH_SMALL_OBJECT];
+    size_t n = 0;
     member *ms;
     const cJSON *c;
 
     for (c = obj->child; c != NULL; c = c->next)
         n++;
-    fnv_str(h, "{");
-    ms = n > 0 ? calloc(n, sizeof(*ms)) : NULL;
-    if (ms == NULL) {
-        hash_members_select(h, obj, n);
+    fnv_byte(h, '{');
+    if (n <= CQ_HASH_SMALL_OBJECT) {
+        hash_sorted(h, obj, small, n);
     } else {
-        for (c = obj->child; c != NULL; c = c->next, pos++)
-            ms[pos] = member_at(c, pos);
-        qsort(ms, n, sizeof(*ms), member_qsort_cmp);
-        for (size_t i = 0; i < n; i++)
-            hash_member(h, &ms[i], i == 0);
-        free(ms);
+        ms = calloc(n, sizeof(*ms));
+        if (ms == NULL) {
+            hash_members_select(h, obj, n);
+        } else {
+            hash_sorted(h, obj, ms, n);
+            free(ms);
+        }
     }
-    fnv_str(h, "}");
+    fnv_byte(h, '}');
 }
 
 static void hash_value(uint64_t *h, const cJSON *item)
 {
     char num[CQ_NUM_TEXT_MAX];
+    size_t n;
 
     if (cJSON_IsObject(item)) {
         hash_object(h, item);
     } else if (cJSON_IsArray(item)) {
-        fnv_str(h, "[");
+        fnv_byte(h, '[');
         for (const cJSON *c = item->child; c != NULL; c = c->next) {
             hash_value(h, c);
             if (c->next != NULL)
-                fnv_str(h, ",");
+                fnv_byte(h, ',');
         }
-        fnv_str(h, "]");
+        fnv_byte(h, ']');
     } else if (cJSON_IsString(item)) {
         hash_string(h, item->valuestring);
     } else if (cJSON_IsNumber(item) && isfinite(item->valuedouble)) {
-        cq_json_number_text(item->valuedouble, num);
-        fnv_str(h, num);
+        n = cq_json_number_text(item->valuedouble, num);
+        fnv_bytes(h, num, n);
     } else if (cJSON_IsTrue(item)) {
         fnv_str(h, "true");
     } else if (cJSON_IsFalse(item)) {
@@ -652,6 +798,11 @@ void cq_job_params_hash(const cJSON *params, char out[17])
 {
     uint64_t h = FNV64_OFFSET;
 
+    static const char hex[] = "0123456789abcdef";
+
     hash_value(&h, params);
-    snprintf(out, 17, "%016" PRIx64, h);
+    /* "%016" PRIx64, digit by digit: this runs for every job */
+    for (int i = 15; i >= 0; i--, h >>= 4)
+        out[i] = hex[h & 0x0f];
+    out[16] = '\0';
 }

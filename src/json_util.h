@@ -1,12 +1,14 @@
 /*
- * json_util.h - private helpers shared by job.c and json_util.c (not part of
- * the public API in include/; the exported cq_json_get_*, rfc3339 and params
- * hash functions are declared in cancelq/job.h).
+ * json_util.h - private helpers of the pure modules in src/ (job.c,
+ * json_util.c and the adapters); not part of the public API in include/
+ * (the exported cq_json_get_*, rfc3339 and params hash functions are
+ * declared in cancelq/job.h).
  */
 #ifndef CANCELQ_JSON_UTIL_H
 #define CANCELQ_JSON_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -19,8 +21,23 @@
 const char *cq_json_type_name(const cJSON *item);
 
 /* Shortest "%.15g"/"%.17g" text that reads back as exactly d; -0 is "0";
- * non-finite values are "inf", "-inf" or "nan" (messages only). */
-void cq_json_number_text(double d, char out[CQ_NUM_TEXT_MAX]);
+ * non-finite values are "inf", "-inf" or "nan" (messages only).  Returns
+ * the length.  The params hash is built from this text: it must never
+ * change for any input (idempotency records written earlier compare
+ * against it). */
+size_t cq_json_number_text(double d, char out[CQ_NUM_TEXT_MAX]);
+
+/* Longest int64 in decimal with its NUL: 19 digits, a sign. */
+#define CQ_INT_TEXT_MAX 21
+
+/* v in decimal, as "%" PRId64 prints it, into out[CQ_INT_TEXT_MAX];
+ * returns the length.  No snprintf: it is on the per-job path. */
+size_t cq_int_text(int64_t v, char out[CQ_INT_TEXT_MAX]);
+
+/* What snprintf(dst, size, "%s", src) does for src of length n, without
+ * format parsing: copies what fits, always terminates (size > 0), and
+ * returns n, so n >= size means it was cut. */
+size_t cq_text_copy(char *dst, size_t size, const char *src, size_t n);
 
 /* Length of the valid UTF-8 sequence at p[0..n) (1..4), 0 when invalid
  * (overlong forms, surrogates and code points beyond U+10FFFF included). */

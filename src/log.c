@@ -4,20 +4,32 @@
 #include "cancelq/log.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define CQ_LOG_MAX_SECRETS 64 /* tokens of every provider, with room for renewals */
 
-/* The one process-wide state of cancelq, as syslog(3) has. */
+/* The one process-wide state of cancelq, as syslog(3) has.  first[c] has
+ * bit i set when secret i starts with byte c: most characters of a value
+ * are answered "no secret here" by one load, and the rest compare only the
+ * secrets that can match (CQ_LOG_MAX_SECRETS fits the 64 bits). */
 static struct {
     FILE *out;
     cq_log_level max_level;
     int journal;
     char *secrets[CQ_LOG_MAX_SECRETS];
-    unsigned char first[256]; /* first bytes of the secrets: a quick "no" per character */
-} g_log = {NULL, CQ_LOG_INFO, 0, {NULL}, {0}};
+    size_t lens[CQ_LOG_MAX_SECRETS];
+    uint64_t first[256];
+    unsigned char cls[256]; /* CLS_* bits per byte, for the one pass over a value */
+    bool cls_ready;
+} g_log = {NULL, CQ_LOG_INFO, 0, {NULL}, {0}, {0}, {0}, false};
+
+#define CLS_QUOTE 1u  /* the value must be quoted */
+#define CLS_SECRET 2u /* a secret starts with this byte */
+
+_Static_assert(CQ_LOG_MAX_SECRETS <= 64, "first[] holds one bit per secret slot");
 
 static const char *level_name(cq_log_level level)
 {
@@ -46,15 +58,30 @@ void cq_log_init(FILE *out, cq_log_level max_level, int journal)
     g_log.journal = journal;
 }
 
+static bool quote_byte(unsigned char c)
+{
+    return c <= ' ' || c == '=' || c == '"' || c == '\\' || c == 0x7f;
+}
+
+static void cls_rebuild(void)
+{
+    for (size_t c = 0; c < 256; c++)
+        g_log.cls[c] = (unsigned char)((quote_byte((unsigned char)c) ? CLS_QUOTE : 0) |
+                                       (g_log.first[c] != 0 ? CLS_SECRET : 0));
+    g_log.cls_ready = true;
+}
+
 static void first_rebuild(void)
 {
     size_t i;
 
     memset(g_log.first, 0, sizeof(g_log.first));
     for (i = 0; i < CQ_LOG_MAX_SECRETS; i++) {
+        g_log.lens[i] = g_log.secrets[i] != NULL ? strlen(g_log.secrets[i]) : 0;
         if (g_log.secrets[i] != NULL)
-            g_log.first[(unsigned char)g_log.secrets[i][0]] = 1;
+            g_log.first[(unsigned char)g_log.secrets[i][0]] |= UINT64_C(1) << i;
     }
+    cls_rebuild();
 }
 
 int cq_log_add_secret(const char *secret)
@@ -107,21 +134,21 @@ void cq_log_shutdown(void)
     }
 }
 
-/* Length of the registered secret that starts at s, or 0. */
+/* Length of the longest registered secret that starts at s, or 0.  The
+ * second byte is compared before strncmp: values often share a secret's
+ * first letter, rarely its first two. */
 static size_t secret_at(const char *s)
 {
-    size_t i, best = 0;
+    uint64_t mask = g_log.first[(unsigned char)*s];
+    size_t best = 0;
 
-    if (!g_log.first[(unsigned char)*s])
-        return 0;
-    for (i = 0; i < CQ_LOG_MAX_SECRETS; i++) {
+    while (mask != 0) {
+        int i = __builtin_ctzll(mask);
         const char *sec = g_log.secrets[i];
-        size_t n;
+        size_t n = g_log.lens[i];
 
-        if (sec == NULL || sec[0] != s[0])
-            continue;
-        n = strlen(sec);
-        if (n > best && strncmp(s, sec, n) == 0)
+        mask &= mask - 1;
+        if (n > best && (n == 1 || sec[1] == s[1]) && strncmp(s, sec, n) == 0)
             best = n;
     }
     return best;
@@ -179,59 +206,111 @@ static int needs_quotes(const char *v)
 {
     if (*v == '\0')
         return 1;
-    for (; *v != '\0'; v++) {
-        unsigned char c = (unsigned char)*v;
-
-        if (c <= ' ' || c == '=' || c == '"' || c == '\\' || c == 0x7f)
+    for (; *v != '\0'; v++)
+        if (quote_byte((unsigned char)*v))
             return 1;
-    }
     return 0;
 }
 
-/* Append a value, redacted, quoted and escaped as logfmt wants. */
-static void put_value(line *l, const char *v)
+/* Append v quoted, escaping what must be: runs of plain bytes go in one
+ * put (the line is cut at its end either way, so the text is the same as
+ * byte by byte). */
+static void put_quoted(line *l, const char *v)
 {
-    char red[CQ_LOG_LINE_MAX];
-    const char *p;
+    const char *run = v, *p;
 
-    cq_log_redact(v != NULL ? v : "", red, sizeof(red));
-    if (!needs_quotes(red)) {
-        puts_(l, red);
-        return;
-    }
     put(l, "\"", 1);
-    for (p = red; *p != '\0'; p++) {
+    for (p = v; *p != '\0'; p++) {
         unsigned char c = (unsigned char)*p;
         char esc[8];
 
+        if (c != '"' && c != '\\' && c >= 0x20 && c != 0x7f)
+            continue;
+        put(l, run, (size_t)(p - run));
+        run = p + 1;
         if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
             put(l, esc, 2);
         } else if (c == '\n') {
             put(l, "\\n", 2);
-        } else if (c < 0x20 || c == 0x7f) {
+        } else {
             snprintf(esc, sizeof(esc), "\\x%02x", c);
             puts_(l, esc);
-        } else {
-            put(l, p, 1);
         }
     }
+    put(l, run, (size_t)(p - run));
     put(l, "\"", 1);
 }
 
+/* Append a value, redacted, quoted and escaped as logfmt wants.  One pass
+ * first: when no byte can start a secret and the value fits the redaction
+ * buffer, redacting would copy it unchanged, so it is used as it is. */
+static void put_value(line *l, const char *v)
+{
+    char red[CQ_LOG_LINE_MAX];
+    unsigned cls = 0;
+    bool quote;
+    size_t n;
+
+    if (v == NULL)
+        v = "";
+    if (!g_log.cls_ready)
+        cls_rebuild();
+    for (n = 0; n < sizeof(red) - 1 && v[n] != '\0'; n++)
+        cls |= g_log.cls[(unsigned char)v[n]];
+    quote = (cls & CLS_QUOTE) != 0;
+    if ((cls & CLS_SECRET) != 0 || v[n] != '\0') {
+        cq_log_redact(v, red, sizeof(red));
+        v = red;
+        n = strlen(red);
+        quote = needs_quotes(red);
+    }
+    if (n == 0 || quote)
+        put_quoted(l, v);
+    else
+        put(l, v, n);
+}
+
+/* v as exactly width decimal digits (0 <= v < 10^width). */
+static void put_digits(char *out, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+#define TIME_FIELD "time=YYYY-MM-DDTHH:MM:SS.mmmZ "
+
+/* "time=2026-11-22T10:00:00.123Z ", as "%04d-%02d-%02dT..." prints it;
+ * written digit by digit (every line has one), with snprintf kept for
+ * years "%04d" would not print in four digits. */
 static void put_time(line *l)
 {
+    char t[96];
     struct timespec ts;
     struct tm tm;
-    char t[96];
+    int year;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    snprintf(t, sizeof(t), "time=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(ts.tv_nsec / 1000000));
-    puts_(l, t);
+    year = tm.tm_year + 1900;
+    if (year < 0 || year > 9999) {
+        snprintf(t, sizeof(t), "time=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ ", year, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+        puts_(l, t);
+        return;
+    }
+    memcpy(t, TIME_FIELD, sizeof(TIME_FIELD));
+    put_digits(t + 5, year, 4);
+    put_digits(t + 10, tm.tm_mon + 1, 2);
+    put_digits(t + 13, tm.tm_mday, 2);
+    put_digits(t + 16, tm.tm_hour, 2);
+    put_digits(t + 19, tm.tm_min, 2);
+    put_digits(t + 22, tm.tm_sec, 2);
+    put_digits(t + 25, (int)(ts.tv_nsec / 1000000), 3);
+    put(l, t, sizeof(TIME_FIELD) - 1);
 }
 
 static size_t format_line(char *buf, size_t size, int journal, cq_log_level level,
@@ -265,7 +344,7 @@ static size_t format_line(char *buf, size_t size, int journal, cq_log_level leve
     }
     if (l.len + 1 >= size && size > 4)
         memcpy(buf + size - 4, "...", 4);
-    return strlen(buf);
+    return l.len; /* buf[l.len] is the NUL, also after the "..." mark */
 }
 
 size_t cq_log_format(char *buf, size_t size, cq_log_level level, const char *event, ...)
@@ -283,11 +362,15 @@ void cq_logv(cq_log_level level, const char *event, va_list ap)
 {
     char buf[CQ_LOG_LINE_MAX];
     FILE *out = g_log.out != NULL ? g_log.out : stderr;
+    size_t n;
 
     if (level > g_log.max_level)
         return;
-    format_line(buf, sizeof(buf), g_log.journal, level, event, ap);
-    fprintf(out, "%s\n", buf);
+    n = format_line(buf, sizeof(buf), g_log.journal, level, event, ap);
+    /* the newline takes the NUL's place: one fwrite, no format parsing, and
+     * still one write(2) per line on unbuffered stderr */
+    buf[n] = '\n';
+    fwrite(buf, 1, n + 1, out);
     fflush(out);
 }
 

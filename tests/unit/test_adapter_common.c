@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "cancelq/adapter.h"
 
 static cq_response http(long status)
@@ -163,6 +165,82 @@ static void test_url_refuses_unsafe_segments(void **state)
     assert_int_equal(cq_url_build(NULL, segs, lit, 3, &url), -EINVAL);
 }
 
+/* cq_url_build encodes segments itself; the text must be what
+ * curl_easy_escape (which it replaced) writes, for every byte. */
+static void assert_encodes_like_curl(const char *seg)
+{
+    const char *segs[] = {"/p/", seg, "/x"};
+    const bool lit[] = {true, false, true};
+    char want[4 * 1024], *url = NULL, *enc = curl_easy_escape(NULL, seg, (int)strlen(seg));
+
+    assert_non_null(enc);
+    snprintf(want, sizeof(want), "https://h/p/%s/x", enc);
+    curl_free(enc);
+    assert_int_equal(cq_url_build("https://h", segs, lit, 3, &url), 0);
+    assert_string_equal(url, want);
+    free(url);
+}
+
+static void test_url_encoding_matches_curl(void **state)
+{
+    char seg[64];
+    uint64_t r = 88172645463325252u;
+
+    (void)state;
+    for (int c = 1; c < 256; c++) {
+        seg[0] = 'a';
+        seg[1] = (char)c;
+        seg[2] = '\0';
+        assert_encodes_like_curl(seg);
+        if (c != '.') /* "." alone is a dot segment: refused */
+            assert_encodes_like_curl(seg + 1);
+    }
+    for (int i = 0; i < 2000; i++) {
+        size_t n = 3 + i % 60;
+
+        for (size_t k = 0; k < n; k++) {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            seg[k] = (char)(1 + r % 255);
+        }
+        seg[n] = '\0';
+        assert_encodes_like_curl(seg);
+    }
+}
+
+/* The URL limit and the first problem in segment order decide the error. */
+static void test_url_limits(void **state)
+{
+    static char big[CQ_TARGET_MAX * 40];
+    const char *segs[] = {"/a/", "x", "/b"};
+    const bool lit[] = {true, false, true};
+    char *url = (char *)"sentinel";
+
+    (void)state;
+    memset(big, 'l', sizeof(big) - 1);
+    segs[0] = big; /* a literal past CQ_URL_MAX (4096) */
+    assert_int_equal(cq_url_build("https://h", segs, lit, 3, &url), -E2BIG);
+    assert_null(url);
+    segs[2] = NULL; /* later: the E2BIG comes first */
+    assert_int_equal(cq_url_build("https://h", segs, lit, 3, &url), -E2BIG);
+    segs[0] = "/a/";
+    assert_int_equal(cq_url_build("https://h", segs, lit, 3, &url), -EINVAL);
+    segs[2] = "/b";
+    big[4096 - strlen("https://h/a/x")] = '\0'; /* exactly 4096 bytes */
+    segs[2] = big;
+    assert_int_equal(cq_url_build("https://h", segs, lit, 3, &url), 0);
+    assert_int_equal(strlen(url), 4096);
+    free(url);
+    assert_int_equal(cq_url_build(big, segs, lit, 0, &url), 0);
+    free(url);
+    big[strlen(big)] = 'l'; /* one more: too long */
+    assert_int_equal(cq_url_build("https://h", segs, lit, 3, &url), -E2BIG);
+    assert_int_equal(cq_url_build("https://h///", segs, lit, 0, &url), 0);
+    assert_string_equal(url, "https://h");
+    free(url);
+}
+
 /* Common classification --------------------------------------------------- */
 
 static void assert_common(cq_response r, cq_verdict_kind kind, const char *error)
@@ -285,6 +363,31 @@ static void test_verdict_set_sanitizes(void **state)
     assert_string_equal(v.message, "");
 }
 
+#define ALPHABET "abcdefghijklmnopqrstuvwxyz"
+#define LONG_PLAIN                                                                                 \
+    ALPHABET ALPHABET ALPHABET ALPHABET ALPHABET ALPHABET ALPHABET ALPHABET ALPHABET ALPHABET      \
+        ALPHABET
+
+/* A message without '%' is copied, not formatted: cut like snprintf. */
+static void test_verdict_set_plain_text(void **state)
+{
+    cq_verdict v;
+
+    (void)state;
+    cq_verdict_set(&v, CQ_V_SUCCEEDED, LONG_PLAIN, LONG_PLAIN);
+    assert_int_equal(strlen(v.error), sizeof(v.error) - 1);
+    assert_memory_equal(v.error, LONG_PLAIN, sizeof(v.error) - 1);
+    assert_int_equal(strlen(v.message), sizeof(v.message) - 1);
+    assert_memory_equal(v.message, LONG_PLAIN, sizeof(v.message) - 1);
+    cq_verdict_set(&v, CQ_V_SUCCEEDED, "", "partner cancelled (303 See Other)");
+    assert_string_equal(v.message, "partner cancelled (303 See Other)");
+    cq_verdict_set(&v, CQ_V_FAILED, "e\x01", "tab\there");
+    assert_string_equal(v.error, "e ");
+    assert_string_equal(v.message, "tab here");
+    cq_verdict_set(&v, CQ_V_FAILED, "x", "100%% done");
+    assert_string_equal(v.message, "100% done");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,11 +396,14 @@ int main(void)
         cmocka_unit_test(test_request_helpers),
         cmocka_unit_test(test_url_encodes_segments),
         cmocka_unit_test(test_url_refuses_unsafe_segments),
+        cmocka_unit_test(test_url_encoding_matches_curl),
+        cmocka_unit_test(test_url_limits),
         cmocka_unit_test(test_common_transport),
         cmocka_unit_test(test_common_status),
         cmocka_unit_test(test_common_retry_after),
         cmocka_unit_test(test_verdict_names),
         cmocka_unit_test(test_verdict_set_sanitizes),
+        cmocka_unit_test(test_verdict_set_plain_text),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

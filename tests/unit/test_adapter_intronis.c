@@ -155,6 +155,52 @@ static void test_json_note_escaped(void **state)
     cq_request_clear(&req);
 }
 
+/* The body cJSON prints when reason_id is a cJSON number (how it was built
+ * before reason_id went in as raw digits). */
+static char *body_with_number(int64_t reason_id, const char *note)
+{
+    cJSON *obj = cJSON_CreateObject();
+    char *text;
+
+    assert_non_null(obj);
+    assert_non_null(cJSON_AddNumberToObject(obj, "reason_id", (double)reason_id));
+    assert_non_null(cJSON_AddStringToObject(obj, "reason_note", note));
+    text = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+    assert_non_null(text);
+    return text;
+}
+
+static void test_json_body_as_cjson_prints_it(void **state)
+{
+    static const int64_t ids[] = {0,         1,         9,          10,         99,
+                                  100,       12345,     999999999,  1000000000, 2147483646,
+                                  INT32_MAX, 123456789, 1000000001, 65536,      7};
+    static const char *const notes[] = {
+        "", "x", "say \"hi\"\n", "tab\tcr\r\\", "\xc3\xa9\xe2\x82\xac", "\x7f</>&'"};
+    (void)state;
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        for (size_t k = 0; k < sizeof(notes) / sizeof(notes[0]); k++) {
+            cJSON *p = cJSON_CreateObject();
+            cq_provider_conf pc = conf(CQ_FORMAT_JSON);
+            cq_err err = {{0}, {0}};
+            char *want = body_with_number(ids[i], notes[k]);
+            cq_request req;
+
+            assert_non_null(p);
+            cJSON_AddStringToObject(p, "username", "acme");
+            cJSON_AddNumberToObject(p, "reason_id", (double)ids[i]);
+            cJSON_AddStringToObject(p, "reason_note", notes[k]);
+            assert_int_equal(action->build(&pc, p, &req, &err), 0);
+            assert_string_equal(req.body, want);
+            assert_int_equal(req.body_len, strlen(want));
+            cq_request_clear(&req);
+            cJSON_free(want);
+            cJSON_Delete(p);
+        }
+    }
+}
+
 static void test_username_is_one_segment(void **state)
 {
     cq_request req;
@@ -406,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_seed_xml_request),
         cmocka_unit_test(test_xml_escapes_note),
         cmocka_unit_test(test_json_note_escaped),
+        cmocka_unit_test(test_json_body_as_cjson_prints_it),
         cmocka_unit_test(test_username_is_one_segment),
         cmocka_unit_test(test_check_request),
         cmocka_unit_test(test_target),
