@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include <hiredis/async.h>
 
@@ -22,6 +23,7 @@
 #define RECONNECT_MAX_MS 5000 /* capped so a recovered Redis is found fast */
 #define WATCHDOG_EVERY_MS 1000
 #define MAX_SCRIPTS 16
+#define READ_ROUNDS_MAX 64 /* 16 KiB reads per readable event at most: 1 MiB */
 #define MAX_SENTINELS 16
 #define HOST_MAX 256
 
@@ -110,6 +112,22 @@ static void send_pending(cq_redis *r);
 
 /* --- libuv attachment ---------------------------------------------------- */
 
+/* hiredis 0.14 reads 16 KiB per call; a fetch reply of 256 jobs is
+ * several times that.  Reading only that much per readable event made each
+ * large reply (and every reply queued behind it) wait for several turns of
+ * a busy loop: read while the socket has bytes waiting, up to a bound that
+ * keeps other sockets served. */
+static void read_all(uvev *p)
+{
+    int i, waiting;
+
+    for (i = 0; i < READ_ROUNDS_MAX && p->ac != NULL; i++) {
+        redisAsyncHandleRead(p->ac);
+        if (p->ac == NULL || ioctl(p->ac->c.fd, FIONREAD, &waiting) != 0 || waiting <= 0)
+            break;
+    }
+}
+
 static void uvev_poll_cb(uv_poll_t *h, int status, int events)
 {
     uvev *p = h->data;
@@ -122,7 +140,7 @@ static void uvev_poll_cb(uv_poll_t *h, int status, int events)
         return;
     }
     if (events & UV_READABLE)
-        redisAsyncHandleRead(p->ac);
+        read_all(p);
     if (p->ac != NULL && (events & UV_WRITABLE))
         redisAsyncHandleWrite(p->ac);
 }

@@ -46,17 +46,19 @@ typedef struct task {
     cq_provider *prov;
     const cq_action *action;
     char hash[17];
-    char idem_key[CQ_KEY_MAX];
+    char *idem_key; /* owned: "{P}:idem:<key>", NULL until validated */
     enum mode mode;
     bool auth_renewed;
     bool in_http;
-    bool probe;           /* the breaker's half-open probe */
-    unsigned tok_gen;     /* generation of the token the request carried */
-    cq_cred_waiter cw;    /* waiting for an OAuth token */
-    bool done;            /* finish or release sent: no more steps */
-    uint64_t req_start;   /* loop time the current request started */
-    cq_verdict ambiguous; /* the answer a status check must confirm */
-    char orig_id[CQ_JOB_ID_MAX + 1], orig_status[32], orig_finished[40];
+    bool probe;            /* the breaker's half-open probe */
+    unsigned tok_gen;      /* generation of the token the request carried */
+    cq_cred_waiter cw;     /* waiting for an OAuth token */
+    bool done;             /* finish or release sent: no more steps */
+    uint64_t req_start;    /* loop time the current request started */
+    cq_verdict *ambiguous; /* owned: the answer a status check must confirm */
+    /* a duplicate's original_id, _status, _finished_at: borrowed from the
+     * claim reply while task_finish runs inside its callback */
+    const char *orig[3];
 } task;
 
 static void task_request(task *t, const char *token);
@@ -78,6 +80,8 @@ static void task_free(task *t)
         w->nending--;
     cq_job_clear(&t->job);
     cq_envelope_clear(&t->env);
+    free(t->idem_key);
+    free(t->ambiguous);
     free(t->item);
     free(t);
     cq_worker_slot_freed(w);
@@ -133,7 +137,7 @@ static bool status_is_dead(const char *s)
 
 static const char *idem_op(const task *t, const char *status)
 {
-    if (!t->job_ok || t->idem_key[0] == '\0')
+    if (!t->job_ok || t->idem_key == NULL)
         return "none";
     if (strcmp(status, "succeeded") == 0 || strcmp(status, "already_done") == 0)
         return "done";
@@ -186,7 +190,7 @@ static int finish_add(task *t, const char *status, const char *error, const char
 {
     cq_worker *w = t->w;
     cq_batch *b = &w->finishes;
-    const char *idem = t->idem_key[0] != '\0' ? t->idem_key : w->k_prefix;
+    const char *idem = t->idem_key != NULL ? t->idem_key : w->k_prefix;
 
     cq_batch_begin(b, t);
     cq_batch_key(b, idem, strlen(idem));
@@ -207,9 +211,10 @@ static int finish_add(task *t, const char *status, const char *error, const char
     cq_batch_arg_str(b, finished);
     cq_batch_arg_str(b, meta);
     if (strcmp(status, "duplicate") == 0) {
-        cq_batch_arg_str(b, t->orig_id);
-        cq_batch_arg_str(b, t->orig_status);
-        cq_batch_arg_str(b, t->orig_finished);
+        cq_batch_arg_str(b, t->orig[0]);
+        cq_batch_arg_str(b, t->orig[1]);
+        cq_batch_arg_str(b, t->orig[2]);
+        t->orig[0] = t->orig[1] = t->orig[2] = NULL; /* the reply goes away */
     }
     if (cq_batch_end(b) != 0)
         return -ENOMEM;
@@ -423,6 +428,10 @@ static void provider_pump(cq_provider *p)
     task *t;
 
     while (p->wait_head != NULL && p->active < p->conf->concurrency) {
+        if (w->http_active >= (size_t)w->cfg->worker.concurrency) {
+            w->global_wait = true; /* woken by the next slot freed anywhere */
+            return;
+        }
         uint64_t now = uv_now(w->loop);
         int64_t wait = cq_bucket_wait_ms(&p->bucket, (int64_t)now), retry_at = 0;
         const char *tok;
@@ -469,6 +478,7 @@ static void provider_pump(cq_provider *p)
         t = queue_pop(p);
         cq_bucket_take(&p->bucket, (int64_t)now);
         p->active++;
+        w->http_active++;
         t->tok_gen = gen;
         t->probe = p->breaker.state == CQ_BR_HALF_OPEN;
         task_request(t, tok);
@@ -483,10 +493,21 @@ void cq_task_pump_timer_cb(uv_timer_t *h)
     provider_pump(p);
 }
 
+/* A request ended: its instance may send the next, and when the worker's
+ * limit held other instances' queues back, they may too. */
 static void slot_release(cq_provider *p)
 {
+    cq_worker *w = p->w;
+    size_t i;
+
     p->active--;
+    w->http_active--;
     provider_pump(p);
+    if (!w->global_wait)
+        return;
+    w->global_wait = false;
+    for (i = 0; i < w->nproviders && w->http_active < (size_t)w->cfg->worker.concurrency; i++)
+        provider_pump(&w->providers[i]);
 }
 
 /* Queue the job for a request to its provider.  fresh: a job that has not
@@ -538,6 +559,7 @@ static void request_dropped(task *t)
         cq_breaker_abandon(&t->prov->breaker);
     t->probe = false;
     t->prov->active--;
+    t->w->http_active--;
 }
 
 static void task_request(task *t, const char *token)
@@ -635,8 +657,12 @@ static void on_call_answer(task *t, const cq_response *resp, const cq_verdict *v
             task_finish(t, "failed", v->error, v->message, resp->status);
             break;
         }
-        t->ambiguous = *v;
-        t->ambiguous.has_retry_after = false;
+        if (t->ambiguous == NULL && (t->ambiguous = malloc(sizeof(*t->ambiguous))) == NULL) {
+            task_finish(t, "failed", v->error, v->message, resp->status);
+            break;
+        }
+        *t->ambiguous = *v;
+        t->ambiguous->has_retry_after = false;
         t->mode = M_CHECK_AMBIGUOUS;
         task_call_when_free(t, false);
         break;
@@ -665,7 +691,7 @@ static void on_check_answer(task *t, const cq_response *resp, const cq_verdict *
         break;
     default: /* NOT_DONE */
         if (t->mode == M_CHECK_AMBIGUOUS) {
-            task_finish(t, "failed", t->ambiguous.error, t->ambiguous.message, 0);
+            task_finish(t, "failed", t->ambiguous->error, t->ambiguous->message, 0);
         } else {
             t->env.unknown = false;
             t->mode = M_CALL;
@@ -782,6 +808,7 @@ static void claim_cb(void *data, redisReply *reply)
     task *t = data;
     const char *v;
 
+    t->w->nclaiming--;
     if (reply == NULL) {
         task_free(t); /* shutting down hard: the job stays inflight for reclaim */
         return;
@@ -796,9 +823,9 @@ static void claim_cb(void *data, redisReply *reply)
     } else if (strcmp(v, "takeover") == 0) {
         task_go(t, true);
     } else if (strcmp(v, "duplicate") == 0) {
-        snprintf(t->orig_id, sizeof(t->orig_id), "%s", elem(reply, 1));
-        snprintf(t->orig_status, sizeof(t->orig_status), "%s", elem(reply, 2));
-        snprintf(t->orig_finished, sizeof(t->orig_finished), "%s", elem(reply, 3));
+        t->orig[0] = elem(reply, 1);
+        t->orig[1] = elem(reply, 2);
+        t->orig[2] = elem(reply, 3);
         task_finish(t, "duplicate", "", "already carried out by an earlier job", 0);
     } else if (strcmp(v, "conflict") == 0) {
         char msg[CQ_ERR_MSG_MAX];
@@ -841,6 +868,7 @@ static void task_claim(task *t)
         job_stuck(t);
         return;
     }
+    w->nclaiming++;
     cq_worker_flush_soon(w);
 }
 
@@ -894,9 +922,16 @@ static int task_validate(task *t, cq_err *err)
         return cq_err_set(err, rc, rc == -ENOMEM ? "no_memory" : "bad_value",
                           "idempotency_key: cannot be derived from the params");
     cq_job_params_hash(t->job.params, t->hash);
-    if (snprintf(t->idem_key, sizeof(t->idem_key), "%sidem:%s", t->w->k_prefix, t->job.idem_key) >=
-        (int)sizeof(t->idem_key))
-        return cq_err_set(err, -EINVAL, "bad_value", "idempotency_key: too long");
+    {
+        char key[CQ_KEY_MAX];
+
+        if (snprintf(key, sizeof(key), "%sidem:%s", t->w->k_prefix, t->job.idem_key) >=
+            (int)sizeof(key))
+            return cq_err_set(err, -EINVAL, "bad_value", "idempotency_key: too long");
+        t->idem_key = strdup(key);
+        if (t->idem_key == NULL)
+            return cq_err_set(err, -ENOMEM, "no_memory", "out of memory");
+    }
     return 0;
 }
 

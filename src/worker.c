@@ -130,7 +130,8 @@ static void fetch_cb(void *data, redisReply *reply)
  * worthwhile number of free slots (fewer round trips). */
 static void fetch_more(cq_worker *w)
 {
-    size_t conc = (size_t)w->cfg->worker.concurrency,
+    size_t conc =
+               (size_t)w->cfg->worker.concurrency + CQ_PREFETCH((size_t)w->cfg->worker.concurrency),
            held = w->ntasks - w->nending + w->fetch_reserved, n;
     char num[16];
     const char *argv[4];

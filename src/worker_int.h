@@ -29,6 +29,12 @@
  * a slot freed now and then waits for the reply instead of costing a
  * round trip of its own. */
 #define CQ_FETCH_MIN(conc) ((conc) / 8 > 0 ? (conc) / 8 : 1)
+/* Jobs held beyond [worker] concurrency (which bounds requests in flight):
+ * fetched and claimed ahead, they wait in their instance's queue, so a
+ * request slot that frees is taken at once instead of after the fetch and
+ * claim round trips (at 50 ms per request and 1000 slots those held ~40 %
+ * of the slots idle; docs/bench.md).  A quarter: each held job costs ~2.5 KiB. */
+#define CQ_PREFETCH(conc) ((conc) / 4 > 0 ? (conc) / 4 : 1)
 #define CQ_HANDLE_MAX 32
 #define CQ_MAX_ACTIONS 8 /* actions per adapter counted in metrics */
 
@@ -117,6 +123,9 @@ struct cq_worker {
 
     struct task *tasks; /* every job held, doubly linked */
     size_t ntasks;
+    size_t http_active;    /* requests in flight, all instances: <= [worker] concurrency */
+    bool global_wait;      /* an instance's queue waits for that limit */
+    size_t nclaiming;      /* of those, jobs whose claim is on its way to Redis */
     size_t nending;        /* of those, jobs whose finish or release is on its way
                             * to Redis: their slots may be fetched for already (the
                             * fetch reply comes after the writes on the same

@@ -159,6 +159,24 @@ static void gauge(cq_buf *out, const char *name, const char *help, double v)
     cq_metrics_sample(out, name, v, NULL);
 }
 
+/* Where the held jobs are: waiting for their claim, waiting for a request
+ * slot (or a rate token, an OAuth token), in an HTTP request, or having
+ * their end written.  The rest are being parsed or between steps. */
+static void render_stages(const cq_worker *w, cq_buf *out)
+{
+    size_t i, wait = 0, http = 0;
+
+    for (i = 0; i < w->nproviders; i++) {
+        wait += (size_t)w->providers[i].nwait + (size_t)w->providers[i].ncred;
+        http += (size_t)w->providers[i].active;
+    }
+    cq_metrics_family(out, "cancelq_jobs_stage", "Held jobs by stage.", CQ_METRIC_GAUGE);
+    cq_metrics_sample(out, "cancelq_jobs_stage", (double)w->nclaiming, "stage", "claim", NULL);
+    cq_metrics_sample(out, "cancelq_jobs_stage", (double)wait, "stage", "wait", NULL);
+    cq_metrics_sample(out, "cancelq_jobs_stage", (double)http, "stage", "http", NULL);
+    cq_metrics_sample(out, "cancelq_jobs_stage", (double)w->nending, "stage", "end", NULL);
+}
+
 static void render(void *data, cq_buf *out)
 {
     cq_worker *w = data;
@@ -170,6 +188,7 @@ static void render(void *data, cq_buf *out)
     render_resilience(w, out);
     gauge(out, "cancelq_jobs_held", "Jobs this worker holds (in flight or being written).",
           (double)w->ntasks);
+    render_stages(w, out);
     gauge(out, "cancelq_queue_jobs", "Jobs waiting in {P}:jobs (polled, -1 unknown).",
           (double)w->stats.depth_jobs);
     gauge(out, "cancelq_queue_delayed", "Retries waiting in {P}:delayed (polled).",

@@ -108,6 +108,10 @@ wait_for() {
 # ticks PID: utime+stime of a process, in clock ticks (fields 14, 15 of
 # /proc/PID/stat, counted after the ")" that ends the command name).
 ticks() { sed 's/.*) //' "/proc/$1/stat" 2> /dev/null | awk '{ print $12 + $13 }'; }
+# cpu_ns PID: nanoseconds the process ran on a CPU (first field of
+# /proc/PID/schedstat; the tick counters above agree with it to a few per cent
+# over long runs, but not over the 5 s of a wrk run on this VM)
+cpu_ns() { awk '{ print $1 }' "/proc/$1/schedstat" 2> /dev/null; }
 stime() { sed 's/.*) //' "/proc/$1/stat" 2> /dev/null | awk '{ print $13 }'; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2> /dev/null; }
 # daemon_target PID: the cancelqd process itself.  Without BENCH_WRAP, or
@@ -213,12 +217,14 @@ enqueue() {
 # prints req/s, leaves wrk's output in $T/wrk-LATENCY-RUN.txt and the
 # sandbox's answer counts in $T/wrk-LATENCY-RUN.stats.
 wrk_ref() {
-    local lat=$1 conns=$2 run f rps bad all=()
+    local lat=$1 conns=$2 run f rps bad all=() t0 reqs=0
+    t0=$(cpu_ns "$SANDBOX_PID")
     for run in $(seq 1 "$WRK_RUNS"); do
         f="$T/wrk-$lat-$run.txt"
         sb_post reset '{}' && sb_post latency "{\"ms\":$lat}" || die "sandbox control failed"
         (cd "$ROOT" && wrk -t1 -c"$conns" -d"${WRK_SECONDS}s" --timeout 10s -s tools/bench/mix.lua "$SANDBOX") > "$f" 2>&1
         sb_stats > "$T/wrk-$lat-$run.stats"
+        reqs=$((reqs + $(jq '.requests' "$T/wrk-$lat-$run.stats")))
         rps=$(awk '/^Requests\/sec:/ { print $2 }' "$f")
         bad=$(jq '[.by_status | to_entries[] | select(.key != "200" and .key != "303") | .value] | add // 0' "$T/wrk-$lat-$run.stats")
         if [ -z "$rps" ] || [ "$bad" != 0 ] || grep -q 'Non-2xx' "$f"; then
@@ -228,6 +234,9 @@ wrk_ref() {
         all+=("${rps:-0}")
     done
     echo "bench: reference runs (req/s): ${all[*]}" >&2
+    # the sandbox's CPU per request while wrk drove it (the reference's own cost)
+    awk -v t=$(($(cpu_ns "$SANDBOX_PID") - t0)) -v n="$reqs" \
+        'BEGIN { printf "%.1f\n", n ? t / n / 1000 : 0 }' > "$T/ref-$lat.sbx_us"
     printf '%s\n' "${all[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
@@ -303,6 +312,8 @@ BENCH_OWN=" xlen info config|resetstat config "
 
 # ---------------------------------------------------------------- scenarios
 ROWS=()
+CPU_ROWS=()
+STAGE_ROWS=()
 JSON_ROWS=()
 BAD=0
 date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -327,11 +338,13 @@ for sc in $SCENARIOS; do
 
     # 1. reference
     ref=-
+    ref_sbx=-
     if [ "$HAVE_WRK" = 1 ]; then
         conns=${BENCH_WRK_CONNS:-}
         [ -z "$conns" ] && { if [ "$lat" = 0 ]; then conns=64; else conns=$conc; fi; }
         echo "bench: [$name] reference: wrk -t1 -c$conns -d${WRK_SECONDS}s, sandbox latency ${lat} ms"
         ref=$(wrk_ref "$lat" "$conns")
+        ref_sbx=$(cat "$T/ref-$lat.sbx_us" 2> /dev/null || echo -)
     fi
 
     # 2. clean slate, jobs
@@ -346,7 +359,7 @@ for sc in $SCENARIOS; do
 
     # 3. run
     rc CONFIG RESETSTAT > /dev/null
-    r_ticks0=$(ticks "$REDIS_PID"); s_ticks0=$(ticks "$SANDBOX_PID")
+    r_ns0=$(cpu_ns "$REDIS_PID"); s_ns0=$(cpu_ns "$SANDBOX_PID")
     start_ms=$(now_ms)
     # shellcheck disable=SC2086 # BENCH_WRAP is a command line
     $WRAP "$T/bin/cancelqd" -c "$conf" 2> "$T/cancelqd-$tag.log" &
@@ -364,7 +377,8 @@ for sc in $SCENARIOS; do
         if [ -n "$mport" ] && [ $((polls++ % 5)) = 0 ] && [ "$n" -gt 0 ]; then
             curl -s --max-time 1 "http://127.0.0.1:$mport/metrics" | awk '
                 /^cancelq_provider_inflight[{ ]/ { f += $NF } /^cancelq_jobs_held[{ ]/ { h = $NF }
-                END { if (h != "") print f + 0, h }' >> "$T/inflight-$tag.txt"
+                /^cancelq_jobs_stage[{]/ { split($1, a, "\""); st[a[2]] = $NF }
+                END { if (h != "") print f + 0, h, st["claim"] + 0, st["wait"] + 0, st["end"] + 0 }' >> "$T/inflight-$tag.txt"
         fi
         if ! kill -0 "$DAEMON_PID" 2> /dev/null; then
             echo "bench: cancelqd exited early:" >&2; tail -5 "$T/cancelqd-$tag.log" >&2; break
@@ -374,8 +388,9 @@ for sc in $SCENARIOS; do
     done
     done_ms=$(now_ms)
     [ -n "$WRAP" ] && TARGET_PID=$(daemon_target "$DAEMON_PID")
-    d_ticks=$(ticks "$TARGET_PID"); d_sys=$(stime "$TARGET_PID"); hwm=$(hwm_kib "$TARGET_PID")
-    r_ticks1=$(ticks "$REDIS_PID"); s_ticks1=$(ticks "$SANDBOX_PID")
+    d_ns=$(cpu_ns "$TARGET_PID"); d_ticks=$(ticks "$TARGET_PID"); d_sys=$(stime "$TARGET_PID")
+    hwm=$(hwm_kib "$TARGET_PID")
+    r_ns1=$(cpu_ns "$REDIS_PID"); s_ns1=$(cpu_ns "$SANDBOX_PID")
     commandstats > "$T/cmdstats-$tag.txt"
     stop_daemon
     [ "$drc" = 0 ] || { echo "bench: cancelqd exited with status $drc" >&2; BAD=1; }
@@ -390,26 +405,40 @@ for sc in $SCENARIOS; do
         { n += $2; d = d (d ? "," : "") $1 "=" $2 }
         END { print n + 0, d }' "$T/cmdstats-$tag.txt")
     F=$(awk -v n="$n" -v jobs="$JOBS" -v first="$first" -v last="$last" -v start="$start_ms" \
-        -v done_ms="$done_ms" -v ticks="${d_ticks:-0}" -v tck="$CLK_TCK" -v hwm="${hwm:-0}" -v cmds="$cmds" \
-        -v ref="$ref" -v rt=$((${r_ticks1:-0} - ${r_ticks0:-0})) -v st=$((${s_ticks1:-0} - ${s_ticks0:-0})) '
+        -v done_ms="$done_ms" -v dns="${d_ns:-0}" -v hwm="${hwm:-0}" -v cmds="$cmds" \
+        -v ref="$ref" -v rns=$((${r_ns1:-0} - ${r_ns0:-0})) -v sns=$((${s_ns1:-0} - ${s_ns0:-0})) '
         BEGIN {
             jps = (last > first) ? (n - 1) * 1000 / (last - first) : 0
             wall = (done_ms > start) ? n * 1000 / (done_ms - start) : 0
             ratio = (ref + 0 > 0) ? sprintf("%.2f", jps / ref) : "-"
             k = n / 1000
-            printf "%.0f %.0f %s %.3f %.1f %.2f %.3f %.3f\n", jps, wall, ratio,
-                k ? ticks / tck / k : 0, hwm / 1024, n ? cmds / n : 0,
-                k ? rt / tck / k : 0, k ? st / tck / k : 0
+            printf "%.0f %.0f %s %.4f %.1f %.2f %.4f %.4f\n", jps, wall, ratio,
+                k ? dns / 1e9 / k : 0, hwm / 1024, n ? cmds / n : 0,
+                k ? rns / 1e9 / k : 0, k ? sns / 1e9 / k : 0
         }')
     read -r jps wall ratio cpu rss cpj rcpu scpu <<< "$F"
-    read -r infl_avg infl_max held_avg held_max < <(awk '{ s += $1; if ($1 > m) m = $1; h += $2; if ($2 > hm) hm = $2 }
-        END { if (NR) printf "%.0f %d %.0f %d\n", s / NR, m, h / NR, hm; else print "- - - -" }' "$T/inflight-$tag.txt")
+    read -r infl_avg infl_max held_avg held_max claim_avg wait_avg end_avg < <(awk '
+        { s += $1; if ($1 > m) m = $1; h += $2; if ($2 > hm) hm = $2; c += $3; w += $4; e += $5 }
+        END { if (NR) printf "%.0f %d %.0f %d %.0f %.0f %.0f\n", s / NR, m, h / NR, hm, c / NR, w / NR, e / NR
+              else print "- - - - - - -" }' "$T/inflight-$tag.txt")
+    STAGE_ROWS+=("$(printf '%-12s %8s %8s %8s %8s %8s' "$name" "$held_avg" "$claim_avg" "$wait_avg" "$infl_avg" "$end_avg")")
     little=-
     [ "$lat" != 0 ] && little=$((conc * 1000 / lat))
     [ "$notok" = 0 ] || BAD=1
     [ "$n" = "$JOBS" ] || BAD=1
     [ "$notok" = 0 ] || echo "bench: warning: $notok outcomes were not 'succeeded' (see $T/outcomes.txt with BENCH_KEEP=1)" >&2
     [ "$n" = "$JOBS" ] || echo "bench: warning: only $n of $JOBS outcomes" >&2
+    # CPU budget: microseconds of CPU per job in each process; what one core
+    # for the (single-threaded) daemon allows; what all cores allow when the
+    # three processes share them at these costs
+    CPU_ROWS+=("$(awk -v name="$name" -v c="$cpu" -v r="$rcpu" -v sb="$scpu" -v refsb="$ref_sbx" \
+        -v ncpu="$(nproc)" -v ref="$ref" -v jps="$jps" 'BEGIN {
+            c *= 1000; r *= 1000; sb *= 1000; tot = c + r + sb
+            loop = (c > 0) ? 1e6 / c : 0; mach = (tot > 0) ? ncpu * 1e6 / tot : 0
+            rel = (ref + 0 > 0) ? sprintf("%.2f", mach / ref) : "-"; used = (loop > 0) ? jps / loop : 0
+            printf "%-12s %9.1f %9.1f %9.1f %10s %10.0f %10.0f %12s %10.2f\n", name, c, r, sb, refsb,
+                loop, mach, rel, used
+        }')")
     ROWS+=("$(printf '%-12s %8s %9s %6s %9s %8s %9s %15s %15s %8s %10s' "$name" "$jps" "${ref%.*}" "$ratio" \
         "$cpu" "$rss" "$cpj" "$p50/$p99" "$s50/$s99" "$little" "$infl_avg/$held_avg")")
     JSON_ROWS+=("$(jq -cn --arg name "$name" --argjson lat "$lat" --argjson conc "$conc" --argjson jobs "$JOBS" \
@@ -445,6 +474,19 @@ for r in "${ROWS[@]}"; do echo "$r"; done
 echo "(jobs/s: first to last finished_at; ref: wrk on the same endpoint mix; lat: enqueue to outcome;"
 echo " svc: duration_ms of the outcome; little: concurrency / latency; http/held: mean HTTP requests"
 echo " in flight / mean jobs held by cancelqd, from /metrics samples; see docs/bench.md)"
+echo
+echo "CPU per job (us) and what it allows"
+printf '%-12s %9s %9s %9s %10s %10s %10s %12s %10s\n' scenario cancelqd redis sandbox "ref_sbx" loop_bound cpu_bound cpu_bound/ref loop_used
+for r in "${CPU_ROWS[@]}"; do echo "$r"; done
+echo "(ref_sbx: the sandbox's CPU per request under wrk; loop_bound: jobs/s with one whole core for"
+echo " cancelqd's single loop; cpu_bound: jobs/s if the three processes filled all cores at these costs;"
+echo " loop_used: jobs/s / loop_bound)"
+echo
+echo "Where the held jobs are (means of /metrics samples)"
+printf '%-12s %8s %8s %8s %8s %8s\n' scenario held claim wait http end
+for r in "${STAGE_ROWS[@]}"; do echo "$r"; done
+echo "(claim: claim sent, no reply yet; wait: for a request slot, a rate or OAuth token; http: in a"
+echo " request; end: outcome sent to Redis, no reply yet; the rest: between steps on the loop)"
 
 if [ -n "${BENCH_JSON:-}" ]; then
     printf '%s\n' "${JSON_ROWS[@]}" | jq -s --arg date "$date_utc" --argjson cpus "$(nproc)" --arg load "$load" --arg bin "$bin_id" \
