@@ -19,7 +19,7 @@
 
 /* Buffers larger than this after a flush are released rather than kept:
  * a burst of large dead letters does not pin a megabyte for good. */
-#define BATCH_KEEP_BYTES ((size_t)256 * 1024)
+#define BATCH_KEEP_BYTES ((size_t)16 * 1024)
 /* Longest item arg count, as text: "4294967295" fits. */
 #define COUNT_TEXT_MAX 24
 

@@ -82,14 +82,38 @@ void cq_envelope_clear(cq_envelope *env)
     free(env->owned);
     env->owned = NULL;
     env->job = NULL;
+    free(env->history);
+    env->history = NULL;
+    env->nhistory = env->hcap = 0;
+}
+
+/* Room for one more attempt: 0, or -ENOMEM (then the oldest gives way, or
+ * with no array at all the attempt is not kept: only history is lost). */
+static int history_room(cq_envelope *env)
+{
+    size_t cap = env->hcap > 0 ? env->hcap * 2 : 1;
+    cq_attempt *p;
+
+    if (env->nhistory < env->hcap || env->hcap == CQ_HISTORY_MAX)
+        return 0;
+    if (cap > CQ_HISTORY_MAX)
+        cap = CQ_HISTORY_MAX;
+    p = realloc(env->history, cap * sizeof(*p));
+    if (p == NULL)
+        return -ENOMEM;
+    env->history = p;
+    env->hcap = cap;
+    return 0;
 }
 
 void cq_envelope_add_attempt(cq_envelope *env, int64_t at_ms, long http_status, const char *error)
 {
     cq_attempt *a;
 
-    if (env->nhistory == CQ_HISTORY_MAX) {
-        memmove(env->history, env->history + 1, sizeof(env->history[0]) * (CQ_HISTORY_MAX - 1));
+    if (history_room(env) != 0 && env->hcap == 0)
+        return;
+    if (env->nhistory == env->hcap) {
+        memmove(env->history, env->history + 1, sizeof(env->history[0]) * (env->hcap - 1));
         env->nhistory--;
     }
     a = &env->history[env->nhistory++];

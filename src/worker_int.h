@@ -33,8 +33,8 @@
  * fetched and claimed ahead, they wait in their instance's queue, so a
  * request slot that frees is taken at once instead of after the fetch and
  * claim round trips (at 50 ms per request and 1000 slots those held ~40 %
- * of the slots idle; docs/bench.md).  A quarter: each held job costs ~2.5 KiB. */
-#define CQ_PREFETCH(conc) ((conc) / 4 > 0 ? (conc) / 4 : 1)
+ * of the slots idle; docs/bench.md).  An eighth: each held job costs ~2 KiB of heap. */
+#define CQ_PREFETCH(conc) ((conc) / 8 > 0 ? (conc) / 8 : 1)
 #define CQ_HANDLE_MAX 32
 #define CQ_MAX_ACTIONS 8 /* actions per adapter counted in metrics */
 

@@ -34,8 +34,9 @@ typedef struct cq_envelope {
     int64_t first_ms;     /* when the first attempt started, 0 = not yet */
     char tok[CQ_TOK_MAX]; /* idempotency owner token, "" = not yet assigned */
     bool unknown;         /* the last attempt's outcome is unknown */
-    cq_attempt history[CQ_HISTORY_MAX];
-    size_t nhistory;
+    cq_attempt *history;  /* owned, nhistory of hcap (<= CQ_HISTORY_MAX) entries: most
+                           * jobs make one attempt, so the array grows as needed */
+    size_t nhistory, hcap;
 } cq_envelope;
 
 /* Read an item from the queue: an envelope or a bare job.  Never fails for

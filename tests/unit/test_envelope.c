@@ -96,6 +96,8 @@ static void test_history_keeps_last(void **state)
     assert_int_equal(env.nhistory, CQ_HISTORY_MAX);
     assert_int_equal(env.history[0].http_status, 505);
     assert_int_equal(env.history[CQ_HISTORY_MAX - 1].http_status, 500 + CQ_HISTORY_MAX + 4);
+    cq_envelope_clear(&env);
+    assert_null(env.history);
 }
 
 int main(void)
