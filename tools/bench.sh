@@ -43,6 +43,9 @@
 #   BENCH_METRICS=1           sample cancelqd's /metrics (metrics_listen) every
 #                             ~0.3 s for requests in flight; 0 turns it off
 #   BENCH_KEEP=1              keep the temp dir (logs, config, raw data)
+#   BENCH_PROFILE=1           afterwards, count instructions with callgrind
+#                             (BENCH_PROFILE_JOBS=5000 jobs at 0 ms / c256) and
+#                             print instructions per job and the top 5 functions
 #   BUILD=build               where the programs are
 set -uo pipefail
 
@@ -487,6 +490,30 @@ printf '%-12s %8s %8s %8s %8s %8s\n' scenario held claim wait http end
 for r in "${STAGE_ROWS[@]}"; do echo "$r"; done
 echo "(claim: claim sent, no reply yet; wait: for a request slot, a rate or OAuth token; http: in a"
 echo " request; end: outcome sent to Redis, no reply yet; the rest: between steps on the loop)"
+
+# Instruction profile: callgrind counts instructions, which repeat from run
+# to run whatever else the machine does (rates do not).
+if [ -n "${BENCH_PROFILE:-}" ]; then
+    pj=${BENCH_PROFILE_JOBS:-5000}
+    echo
+    echo "bench: instruction profile of cancelqd under callgrind, $pj jobs at 0 ms / c256 (slow)"
+    BENCH_PROFILE= BENCH_JSON= BENCH_KEEP= BENCH_JOBS="$pj" BENCH_SCENARIOS=0:256 BENCH_NO_WRK=1 \
+        BENCH_METRICS=0 BENCH_TIMEOUT=1800 \
+        BENCH_WRAP="valgrind --tool=callgrind --callgrind-out-file=$T/cg.out" \
+        bash "$0" > "$T/profile.txt" 2>&1 || { tail -5 "$T/profile.txt"; BAD=1; }
+    if [ -s "$T/cg.out" ]; then
+        callgrind_annotate "$T/cg.out" 2> /dev/null > "$T/cg.txt"
+        total=$(awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }' "$T/cg.txt")
+        echo "instructions per job: $(awk -v t="$total" -v n="$pj" 'BEGIN { printf "%.0f", t / n }') (start-up included)"
+        echo "top 5 functions by instructions (self):"
+        awk '/file:function/ { f = 1; next } f && NF >= 3 && $1 ~ /^[0-9,]+$/ { print "  " $0; if (++n == 5) exit }' "$T/cg.txt" |
+            sed 's|\[/usr/lib/x86_64-linux-gnu/|[|; s|/tmp/cancelq-bench[^ ]*/bin/|[|' | cut -c1-150
+        echo "top 5 of cancelqd's own functions (self):"
+        awk '/file:function/ { f = 1; next } f && $1 ~ /^[0-9,]+$/ && /bin\/cancelqd\]/ { sub(/ \[.*/, ""); print "  " $0; if (++n == 5) exit }' "$T/cg.txt"
+        cp "$T/cg.out" "${BENCH_PROFILE_OUT:-/tmp/cancelq-callgrind.out}" &&
+            echo "(callgrind output kept in ${BENCH_PROFILE_OUT:-/tmp/cancelq-callgrind.out}: callgrind_annotate --inclusive=yes FILE)"
+    fi
+fi
 
 if [ -n "${BENCH_JSON:-}" ]; then
     printf '%s\n' "${JSON_ROWS[@]}" | jq -s --arg date "$date_utc" --argjson cpus "$(nproc)" --arg load "$load" --arg bin "$bin_id" \
