@@ -70,11 +70,6 @@ void cq_batch_init(cq_batch *b, cq_redis *r, const char *script, cq_redis_cb cb,
         b->fixed_args[i] = fixed_args[i];
 }
 
-void cq_batch_set_redis(cq_batch *b, cq_redis *r)
-{
-    b->r = r;
-}
-
 /* Make room for `more` elements of `size` bytes in *arr (capacity *cap,
  * used n).  0 or -ENOMEM (the array unchanged). */
 static int grow(void **arr, size_t *cap, size_t n, size_t more, size_t size)
@@ -177,32 +172,36 @@ void cq_batch_begin(cq_batch *b, void *data)
     f->items[f->nitems] = data; /* counted by cq_batch_end */
 }
 
-void cq_batch_key(cq_batch *b, const char *s, size_t len)
+/* Append s as one more span of *arr (n used, cap allocated) of the open
+ * item; a failure marks the item failed (cq_batch_end rolls it back). */
+static void add_span(cq_batch *b, span **arr, size_t *cap, size_t *n, const char *s, size_t len)
 {
     cq_batch_fill *f = b->fill;
 
     if (!b->open || b->failed || f == NULL)
         return;
-    if (grow((void **)&f->keys, &f->kcap, f->nkeys, 1, sizeof(span)) != 0 ||
-        put_bytes(f, s, len, &f->keys[f->nkeys]) != 0) {
+    if (grow((void **)arr, cap, *n, 1, sizeof(span)) != 0 ||
+        put_bytes(f, s, len, &(*arr)[*n]) != 0) {
         b->failed = true;
         return;
     }
-    f->nkeys++;
+    (*n)++;
+}
+
+void cq_batch_key(cq_batch *b, const char *s, size_t len)
+{
+    cq_batch_fill *f = b->fill;
+
+    if (f != NULL)
+        add_span(b, &f->keys, &f->kcap, &f->nkeys, s, len);
 }
 
 void cq_batch_arg(cq_batch *b, const char *s, size_t len)
 {
     cq_batch_fill *f = b->fill;
 
-    if (!b->open || b->failed || f == NULL)
-        return;
-    if (grow((void **)&f->args, &f->acap, f->nargs, 1, sizeof(span)) != 0 ||
-        put_bytes(f, s, len, &f->args[f->nargs]) != 0) {
-        b->failed = true;
-        return;
-    }
-    f->nargs++;
+    if (f != NULL)
+        add_span(b, &f->args, &f->acap, &f->nargs, s, len);
 }
 
 void cq_batch_arg_str(cq_batch *b, const char *s)
@@ -275,26 +274,6 @@ static int build_argv(cq_batch *b, cq_batch_fill *f, size_t *argc)
     return 0;
 }
 
-int cq_batch_peek(cq_batch *b, int *nkeys, int *argc, const char *const **argv,
-                  const size_t **argvlen)
-{
-    cq_batch_fill *f = b->fill;
-    size_t n = 0;
-
-    *nkeys = *argc = 0;
-    *argv = NULL;
-    *argvlen = NULL;
-    if (f == NULL || f->nitems == 0)
-        return 0;
-    if (build_argv(b, f, &n) != 0)
-        return -ENOMEM;
-    *nkeys = b->nfixed_keys + (int)f->nkeys;
-    *argc = (int)n;
-    *argv = f->argv;
-    *argvlen = f->argvlen;
-    return 0;
-}
-
 /* The reply of one flush: an array with an element per item, an error
  * (the script failed as a whole: every item learns it), or NULL. */
 static void sent_reply(void *data, redisReply *reply)
@@ -355,8 +334,6 @@ int cq_batch_flush(cq_batch *b)
         free(s);
         return -ENOMEM;
     }
-    b->flushes++;
-    b->items_sent += f->nitems;
     fill_reset(b);
     return 0;
 }

@@ -53,17 +53,13 @@ typedef struct cq_batch {
     cq_batch_fill *fill; /* buffers, kept between flushes; NULL until first use */
     bool open;           /* between cq_batch_begin and cq_batch_end */
     bool failed;         /* an add to the open item failed */
-    unsigned long long flushes, items_sent; /* EVALSHAs sent, items in them */
 } cq_batch;
 
 /* Set up an empty batch.  fixed_keys / fixed_args are borrowed (strings that
- * live as long as the batch, e.g. key names in the worker).  r may be NULL
- * until cq_batch_set_redis. */
+ * live as long as the batch, e.g. key names in the worker). */
 void cq_batch_init(cq_batch *b, cq_redis *r, const char *script, cq_redis_cb cb, int item_keys,
                    int nfixed_keys, const char *const *fixed_keys, int nfixed_args,
                    const char *const *fixed_args);
-
-void cq_batch_set_redis(cq_batch *b, cq_redis *r);
 
 /* Start an item whose reply goes to data.  Flushes first when the batch is
  * full (if that fails, the batch grows past its limit until the owner's
@@ -87,11 +83,5 @@ int cq_batch_flush(cq_batch *b);
 /* Drop what was collected: every item's callback fires with NULL.  Also
  * frees the batch's memory; the batch may be used again afterwards. */
 void cq_batch_discard(cq_batch *b);
-
-/* What a flush would send after "EVALSHA <sha>" (for tests): numkeys, then
- * argc keys and args.  The pointers stay valid until the next add, flush or
- * discard.  0 or -ENOMEM. */
-int cq_batch_peek(cq_batch *b, int *nkeys, int *argc, const char *const **argv,
-                  const size_t **argvlen);
 
 #endif
