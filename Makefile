@@ -86,6 +86,7 @@ test: bootstrap
 test-run: all $(UNIT_BIN)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@for t in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 unit: $(UNIT_BIN)
 	@sh tests/run-unit.sh $(UNIT_BIN)
@@ -161,3 +162,8 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)
+
+# Further targets, one file per concern (examples, packaging, ...); a file
+# may append target names to TEST_EXTRA to have `make test` run them too.
+TEST_EXTRA :=
+-include $(sort $(wildcard mk/*.mk))

@@ -4,10 +4,9 @@
 # something is missing; says what to install otherwise.
 set -eu
 
-PKGS="build-essential pkg-config libhiredis-dev libuv1-dev libcurl4-openssl-dev
-libcjson-dev libinih-dev libsystemd-dev libcmocka-dev libhttp-parser-dev
-redis-server redis-tools curl jq wrk clang libclang-rt-14-dev cppcheck clang-tidy
-clang-format valgrind systemd man-db procps python3"
+# Each tools/packages/*.txt lists packages one per line (# comments).
+dir=$(cd "$(dirname "$0")" && pwd)/packages
+PKGS=$(cat "$dir"/*.txt | sed 's/#.*//' | tr -s ' \t' '\n\n' | sed '/^$/d' | sort -u)
 
 missing=""
 for p in $PKGS; do
