@@ -8,40 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cancelq/batch.h"
 #include "cancelq/clock.h"
 #include "cancelq/job.h"
 #include "cancelq/log.h"
-#include "cancelq/redis.h"
 #include "json_util.h"
+#include "store_int.h"
 
 #define REPLY_TIMEOUT_MS 10000 /* Redis silent this long: reconnect */
-#define BLOCK_WAIT_SECONDS "1" /* a blocked wait is re-armed this often */
-#define PROMOTE_BATCH "500"    /* retries moved per promotion at most */
-#define NUM_TEXT 24            /* a 64-bit number as text, with its NUL */
-
-struct cq_store {
-    uv_loop_t *loop;
-    const cq_config *cfg;
-    const char *worker;
-    cq_keys k;
-    cq_store_events ev;
-    char maxlen[NUM_TEXT];   /* results MAXLEN ~ */
-    char idem_ttl[NUM_TEXT]; /* idempotency record TTL, ms */
-    char claim_now[NUM_TEXT];
-    cq_redis *main;
-    cq_redis *block;
-    cq_batch claims;   /* claim.lua */
-    cq_batch finishes; /* finish.lua */
-    cq_batch releases; /* release.lua */
-    uv_prepare_t flush;
-    bool flush_on;
-};
 
 /* --- plumbing ------------------------------------------------------------ */
 
-static int script(cq_store *s, const char *name, cq_redis_cb cb, void *data, int nkeys, int argc,
-                  const char **argv)
+int cq_store_script(cq_store *s, const char *name, cq_redis_cb cb, void *data, int nkeys, int argc,
+                    const char **argv)
 {
     size_t len[16];
     int i;
@@ -51,7 +29,7 @@ static int script(cq_store *s, const char *name, cq_redis_cb cb, void *data, int
     return cq_redis_script(s->main, name, cb, data, nkeys, argc, argv, len);
 }
 
-static int command(cq_redis *r, cq_redis_cb cb, void *data, int argc, const char **argv)
+int cq_store_command(cq_redis *r, cq_redis_cb cb, void *data, int argc, const char **argv)
 {
     size_t len[16];
     int i;
@@ -68,7 +46,7 @@ static void num_arg(cq_batch *b, long long v)
     cq_batch_arg(b, t, cq_int_text(v, t));
 }
 
-static void log_error(const char *script, const redisReply *reply)
+void cq_store_log_error(const char *script, const redisReply *reply)
 {
     cq_log(CQ_LOG_ERR, "redis_script_error", "script", script, "error",
            reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply", NULL);
@@ -76,13 +54,6 @@ static void log_error(const char *script, const redisReply *reply)
 
 /* A numeric reply through a cq_num_cb: (cb, data) travel in a small
  * record; -1 for an error or unexpected reply, -2 when freed first. */
-typedef struct num_req {
-    cq_num_cb cb;
-    void *data;
-    const char *what;
-    long long (*read)(const redisReply *r);
-} num_req;
-
 static long long read_int(const redisReply *r)
 {
     return r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
@@ -90,23 +61,23 @@ static long long read_int(const redisReply *r)
 
 static void num_reply(void *data, redisReply *reply)
 {
-    num_req *q = data;
+    cq_store_num *q = data;
     long long v = -2;
 
     if (reply != NULL) {
         v = q->read(reply);
         if (v == -1)
-            log_error(q->what, reply);
+            cq_store_log_error(q->what, reply);
     }
     if (q->cb != NULL)
         q->cb(q->data, v);
     free(q);
 }
 
-static num_req *num_new(cq_num_cb cb, void *data, const char *what,
-                        long long (*read)(const redisReply *r))
+cq_store_num *cq_store_num_new(cq_num_cb cb, void *data, const char *what,
+                               long long (*read)(const redisReply *r))
 {
-    num_req *q = malloc(sizeof(*q));
+    cq_store_num *q = malloc(sizeof(*q));
 
     if (q != NULL) {
         q->cb = cb;
@@ -117,23 +88,23 @@ static num_req *num_new(cq_num_cb cb, void *data, const char *what,
     return q;
 }
 
-static int num_script(cq_store *s, const char *name, num_req *q, int nkeys, int argc,
-                      const char **argv)
+int cq_store_num_script(cq_store *s, const char *name, cq_store_num *q, int nkeys, int argc,
+                        const char **argv)
 {
     if (q == NULL)
         return -ENOMEM;
-    if (script(s, name, num_reply, q, nkeys, argc, argv) != 0) {
+    if (cq_store_script(s, name, num_reply, q, nkeys, argc, argv) != 0) {
         free(q);
         return -ENOMEM;
     }
     return 0;
 }
 
-static int num_command(cq_store *s, num_req *q, int argc, const char **argv)
+int cq_store_num_command(cq_store *s, cq_store_num *q, int argc, const char **argv)
 {
     if (q == NULL)
         return -ENOMEM;
-    if (command(s->main, num_reply, q, argc, argv) != 0) {
+    if (cq_store_command(s->main, num_reply, q, argc, argv) != 0) {
         free(q);
         return -ENOMEM;
     }
@@ -219,7 +190,7 @@ static void written_reply(void *ctx, void *item, redisReply *reply)
 
     if (item == NULL) { /* a release with nobody waiting (reconcile) */
         if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-            log_error("release", reply);
+            cq_store_log_error("release", reply);
         return;
     }
     if (reply == NULL)
@@ -339,288 +310,6 @@ void cq_store_discard(cq_store *s)
     cq_batch_discard(&s->claims);
     cq_batch_discard(&s->finishes);
     cq_batch_discard(&s->releases);
-}
-
-/* --- fetching --------------------------------------------------------------- */
-
-typedef struct fetch_req {
-    cq_fetch_cb cb;
-    void *data;
-} fetch_req;
-
-/* fetch.lua answers {first handle number, item1, item2, ...}. */
-static void fetch_reply(void *data, redisReply *reply)
-{
-    fetch_req q = *(fetch_req *)data;
-    cq_item *items;
-    long long base;
-    size_t i, n = 0;
-
-    free(data);
-    if (reply == NULL) {
-        q.cb(q.data, -ECANCELED, NULL, 0);
-        return;
-    }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-        reply->element[0]->type != REDIS_REPLY_INTEGER) {
-        log_error("fetch", reply);
-        q.cb(q.data, -EIO, NULL, 0);
-        return;
-    }
-    items = calloc(reply->elements, sizeof(*items));
-    if (items == NULL) {
-        /* the jobs stay inflight: reconciled at the next reconnect or restart */
-        cq_log(CQ_LOG_ERR, "job_stuck", "script", "fetch", "error", "out of memory", NULL);
-        q.cb(q.data, -ENOMEM, NULL, 0);
-        return;
-    }
-    base = reply->element[0]->integer;
-    for (i = 1; i < reply->elements && n < CQ_FETCH_MAX; i++) {
-        const redisReply *it = reply->element[i];
-
-        if (it->type != REDIS_REPLY_STRING)
-            continue;
-        snprintf(items[n].handle, sizeof(items[n].handle), "h%lld", base + (long long)i - 1);
-        items[n].text = it->str;
-        items[n].len = it->len;
-        n++;
-    }
-    q.cb(q.data, 0, items, n);
-    free(items);
-}
-
-int cq_store_fetch(cq_store *s, size_t max, cq_fetch_cb cb, void *data)
-{
-    char num[NUM_TEXT];
-    const char *argv[4];
-    fetch_req *q = malloc(sizeof(*q));
-
-    if (q == NULL)
-        return -ENOMEM;
-    q->cb = cb;
-    q->data = data;
-    snprintf(num, sizeof(num), "%zu", max < CQ_FETCH_MAX ? max : (size_t)CQ_FETCH_MAX);
-    argv[0] = s->k.jobs;
-    argv[1] = s->k.inflight;
-    argv[2] = s->k.seq;
-    argv[3] = num;
-    if (script(s, "fetch", fetch_reply, q, 3, 4, argv) != 0) {
-        free(q);
-        return -ENOMEM;
-    }
-    return 0;
-}
-
-typedef struct wait_req {
-    void (*cb)(void *data, bool answered);
-    void *data;
-} wait_req;
-
-static void wait_reply(void *data, redisReply *reply)
-{
-    wait_req q = *(wait_req *)data;
-
-    free(data);
-    q.cb(q.data, reply != NULL);
-}
-
-/* BLMOVE of the list onto itself (right to right) moves nothing: it only
- * wakes us when the queue has a job. */
-int cq_store_wait_jobs(cq_store *s, void (*cb)(void *data, bool answered), void *data)
-{
-    const char *argv[] = {"BLMOVE", s->k.jobs, s->k.jobs, "RIGHT", "RIGHT", BLOCK_WAIT_SECONDS};
-    wait_req *q = malloc(sizeof(*q));
-
-    if (q == NULL)
-        return -ENOMEM;
-    q->cb = cb;
-    q->data = data;
-    if (command(s->block, wait_reply, q, 6, argv) != 0) {
-        free(q);
-        return -ENOMEM;
-    }
-    return 0;
-}
-
-/* --- liveness ----------------------------------------------------------------- */
-
-static long long read_ok(const redisReply *r)
-{
-    return r->type == REDIS_REPLY_INTEGER ? 0 : -1;
-}
-
-int cq_store_heartbeat(cq_store *s, cq_num_cb cb, void *data)
-{
-    char now[NUM_TEXT];
-    const char *argv[] = {"ZADD", s->k.workers, now, s->worker};
-
-    snprintf(now, sizeof(now), "%lld", (long long)cq_clock_unix_ms());
-    return num_command(s, num_new(cb, data, "heartbeat", read_ok), 4, argv);
-}
-
-static long long read_score(const redisReply *r)
-{
-    if (r->type == REDIS_REPLY_NIL)
-        return -3;
-    return r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : -1;
-}
-
-int cq_store_heartbeat_of(cq_store *s, cq_num_cb cb, void *data)
-{
-    const char *argv[] = {"ZSCORE", s->k.workers, s->worker};
-
-    return num_command(s, num_new(cb, data, "identity", read_score), 3, argv);
-}
-
-int cq_store_reclaim(cq_store *s, bool self, cq_num_cb cb, void *data)
-{
-    char now[NUM_TEXT], lease[NUM_TEXT];
-    const char *argv[7];
-
-    snprintf(now, sizeof(now), "%lld", (long long)cq_clock_unix_ms());
-    snprintf(lease, sizeof(lease), "%llu", (unsigned long long)s->cfg->worker.lease_ms);
-    argv[0] = s->k.workers;
-    argv[1] = s->k.jobs;
-    argv[2] = now;
-    argv[3] = lease;
-    argv[4] = s->k.prefix;
-    argv[5] = self ? s->worker : "";
-    argv[6] = s->worker;
-    return num_script(s, "reclaim", num_new(cb, data, "reclaim", NULL), 2, 7, argv);
-}
-
-/* promote.lua answers {moved, next due ms or -1}: ms until the next. */
-static long long read_next(const redisReply *r)
-{
-    long long next, now;
-
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[1]->type != REDIS_REPLY_INTEGER)
-        return -1;
-    next = r->element[1]->integer;
-    if (next < 0)
-        return -3;
-    now = (long long)cq_clock_unix_ms();
-    return next > now ? next - now : 0;
-}
-
-int cq_store_promote(cq_store *s, cq_num_cb cb, void *data)
-{
-    char now[NUM_TEXT];
-    const char *argv[4];
-
-    snprintf(now, sizeof(now), "%lld", (long long)cq_clock_unix_ms());
-    argv[0] = s->k.delayed;
-    argv[1] = s->k.jobs;
-    argv[2] = now;
-    argv[3] = PROMOTE_BATCH;
-    return num_script(s, "promote", num_new(cb, data, "promote", read_next), 2, 4, argv);
-}
-
-int cq_store_leave(cq_store *s, cq_num_cb cb, void *data)
-{
-    const char *argv[] = {s->k.workers, s->k.inflight, s->worker};
-
-    return num_script(s, "leave", num_new(cb, data, "leave", NULL), 2, 3, argv);
-}
-
-typedef struct handles_req {
-    cq_handles_cb cb;
-    void *data;
-} handles_req;
-
-static void handles_reply(void *data, redisReply *reply)
-{
-    handles_req q = *(handles_req *)data;
-    cq_item *v = NULL;
-    size_t i, n = 0;
-
-    free(data);
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
-        return;
-    v = calloc(reply->elements > 0 ? reply->elements : 1, sizeof(*v));
-    if (v == NULL)
-        return; /* the next reconnect looks again */
-    for (i = 0; i < reply->elements; i++) {
-        const redisReply *h = reply->element[i];
-
-        if (h->type != REDIS_REPLY_STRING || h->len >= CQ_HANDLE_MAX)
-            continue;
-        memcpy(v[n].handle, h->str, h->len + 1);
-        n++;
-    }
-    q.cb(q.data, v, n);
-    free(v);
-}
-
-int cq_store_inflight(cq_store *s, cq_handles_cb cb, void *data)
-{
-    const char *argv[] = {"HKEYS", s->k.inflight};
-    handles_req *q = malloc(sizeof(*q));
-
-    if (q == NULL)
-        return -ENOMEM;
-    q->cb = cb;
-    q->data = data;
-    if (command(s->main, handles_reply, q, 2, argv) != 0) {
-        free(q);
-        return -ENOMEM;
-    }
-    return 0;
-}
-
-/* Three replies, one answer. */
-typedef struct depths_req {
-    cq_depths_cb cb;
-    void *data;
-    long long v[3];
-    int left;
-} depths_req;
-
-static void depth_reply(depths_req *q, int i, redisReply *reply)
-{
-    q->v[i] = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
-    if (--q->left > 0)
-        return;
-    q->cb(q->data, q->v[0], q->v[1], q->v[2]);
-    free(q);
-}
-
-static void depth0(void *data, redisReply *reply)
-{
-    depth_reply(data, 0, reply);
-}
-static void depth1(void *data, redisReply *reply)
-{
-    depth_reply(data, 1, reply);
-}
-static void depth2(void *data, redisReply *reply)
-{
-    depth_reply(data, 2, reply);
-}
-
-int cq_store_depths(cq_store *s, cq_depths_cb cb, void *data)
-{
-    const char *a1[] = {"LLEN", s->k.jobs};
-    const char *a2[] = {"ZCARD", s->k.delayed};
-    const char *a3[] = {"LLEN", s->k.dead};
-    depths_req *q = calloc(1, sizeof(*q));
-
-    if (q == NULL)
-        return -ENOMEM;
-    q->cb = cb;
-    q->data = data;
-    q->left = 3;
-    /* each reply comes (or is answered NULL) exactly once: the last frees q */
-    if (command(s->main, depth0, q, 2, a1) != 0) {
-        free(q);
-        return -ENOMEM;
-    }
-    if (command(s->main, depth1, q, 2, a2) != 0)
-        depth_reply(q, 1, NULL);
-    if (command(s->main, depth2, q, 2, a3) != 0)
-        depth_reply(q, 2, NULL);
-    return 0;
 }
 
 /* --- construction ------------------------------------------------------------- */
