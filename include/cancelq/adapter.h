@@ -1,6 +1,6 @@
 /*
  * adapter.h - provider adapters: pure request building and answer
- * classification (DESIGN.md section 4).  No I/O here: the HTTP engine sends
+ * classification (docs/design.md §4).  No I/O here: the HTTP engine sends
  * what an adapter builds and hands the answer back for classification.
  *
  * Adding a provider means one new src/adapter_NAME.c defining a cq_adapter

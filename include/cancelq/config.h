@@ -1,5 +1,5 @@
 /*
- * config.h - the cancelq configuration file (DESIGN.md section 9).
+ * config.h - the cancelq configuration file (docs/design.md §9).
  *
  * INI, parsed with inih.  Sections: [redis], [worker], and one
  * [provider NAME] per provider instance.  Every key has one row in the

@@ -1,5 +1,5 @@
 /*
- * job.h - the cancellation job (DESIGN.md section 2) and the records cancelq
+ * job.h - the cancellation job (docs/design.md §2) and the records cancelq
  * writes about it (dead-letter entries, section 6).
  *
  * cJSON ownership rule for all of cancelq: a function that returns a cJSON*
@@ -25,7 +25,7 @@
 
 #include "cancelq/err.h"
 
-#define CQ_JOB_MAX_BYTES ((size_t)64 * 1024) /* DESIGN.md section 2 */
+#define CQ_JOB_MAX_BYTES ((size_t)64 * 1024) /* docs/design.md §2 */
 #define CQ_JOB_MAX_DEPTH 8                   /* params/meta nesting; real jobs use 2 */
 #define CQ_JOB_ID_MAX 128
 #define CQ_IDEM_KEY_MAX 200
@@ -90,7 +90,7 @@ typedef struct cq_attempt {
     char error[32];   /* short code, "" on success */
 } cq_attempt;
 
-/* Build a dead-letter entry (DESIGN.md section 6) as JSON text (heap,
+/* Build a dead-letter entry (docs/design.md §6) as JSON text (heap,
  * caller frees with free()).  raw/raw_len is the job as received: embedded
  * as a JSON value when it parses, else as a string.  NULL on ENOMEM. */
 char *cq_dead_entry(const char *raw, size_t raw_len, const char *status, const char *error,

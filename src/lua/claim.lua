@@ -1,5 +1,5 @@
 -- claim.lua: claim the idempotency keys of a batch of jobs before calling
--- their providers (DESIGN.md 7); one verdict per job, in order.
+-- their providers (docs/design.md §7); one verdict per job, in order.
 -- KEYS[i] {P}:idem:<key of job i>  hash: state owner id worker hash lease_until
 --                                  status finished_at
 -- ARGV[1] worker id   ARGV[2] now ms

@@ -1,5 +1,5 @@
 -- dlq_requeue.lua: put a dead letter's job back on the queue (cancelqctl dlq
--- requeue, DESIGN.md 6) in one atomic step: the entry leaves {P}:dead only
+-- requeue, docs/design.md §6) in one atomic step: the entry leaves {P}:dead only
 -- when its job lands on {P}:jobs.  The job's idempotency record is released
 -- so the retry calls the provider -- unless another job holds a live claim
 -- on the key (two calls at once) or carried the key out since ('done': the

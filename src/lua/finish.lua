@@ -1,4 +1,4 @@
--- finish.lua: end a batch of jobs, each in one step (DESIGN.md 3, 5, 6, 7):
+-- finish.lua: end a batch of jobs, each in one step (docs/design.md §3, §5, §6, §7):
 -- release the inflight entry, publish the outcome, write the dead letter,
 -- settle the idempotency record -- only if this worker still owns the job,
 -- so a worker presumed dead that comes back cannot publish a second outcome.

@@ -1,4 +1,4 @@
--- reclaim.lua: return the inflight jobs of dead workers to {P}:jobs (DESIGN.md 3).
+-- reclaim.lua: return the inflight jobs of dead workers to {P}:jobs (docs/design.md §3).
 -- A worker is dead when its heartbeat is older than the lease; a restarted
 -- daemon also takes back its own leftovers at once (ARGV[4]).
 -- Each job comes back in an envelope marked unknown = 1 (its worker may have

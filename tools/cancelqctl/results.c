@@ -1,6 +1,6 @@
 /*
  * results.c - `cancelqctl results tail [-f]`: the last outcomes of
- * {P}:results (DESIGN.md section 5), oldest first, then (with -f) new ones
+ * {P}:results (docs/design.md §5), oldest first, then (with -f) new ones
  * as they are added, read with XREAD BLOCK from the last id seen so that
  * nothing between two reads is missed.
  */
