@@ -26,7 +26,8 @@ int cq_keys_init(cq_keys *k, const char *prefix, const char *worker)
         put(k->delayed, CQ_KEY_MAX, k->prefix, "delayed", NULL) != 0 ||
         put(k->dead, CQ_KEY_MAX, k->prefix, "dead", NULL) != 0 ||
         put(k->workers, CQ_KEY_MAX, k->prefix, "workers", NULL) != 0 ||
-        put(k->results, CQ_KEY_MAX, k->prefix, "results", NULL) != 0)
+        put(k->results, CQ_KEY_MAX, k->prefix, "results", NULL) != 0 ||
+        put(k->holders, CQ_KEY_MAX, k->prefix, "holders", NULL) != 0)
         return -ENAMETOOLONG;
     if (worker == NULL)
         return 0;

@@ -152,6 +152,8 @@ static uint64_t defer_ms(const cq_policy *p, cq_defer why, uint64_t hint_ms)
         return hint_ms;
     case CQ_DEFER_ERROR:
         return p->backoff_base_ms;
+    case CQ_DEFER_LAPSE:
+        return hint_ms > 0 ? hint_ms : p->backoff_base_ms;
     default:
         return 0;
     }
@@ -168,7 +170,7 @@ uint64_t cq_policy_defer(const cq_policy *p, cq_defer why, uint64_t hint_ms)
 const char *cq_defer_name(cq_defer why)
 {
     static const char *const names[CQ_DEFER_COUNT] = {
-        "busy", "fairness", "breaker", "credential", "redis_error", "shutdown",
+        "busy", "fairness", "breaker", "credential", "redis_error", "shutdown", "lapse",
     };
 
     return (unsigned)why < CQ_DEFER_COUNT ? names[why] : "unknown";

@@ -24,6 +24,8 @@ struct cq_providers {
     size_t limit;     /* [worker] concurrency */
     bool global_wait; /* a queue waits for the worker-wide limit */
     bool stopping;
+    bool (*gate)(void *data); /* nothing goes while it answers false */
+    void *gate_data;
     int closing; /* timers whose close callback is still due */
     void (*changed)(void *data);
     void *changed_data;
@@ -102,6 +104,14 @@ static void breaker_note(cq_provider *p)
            NULL);
     if (p->g->changed != NULL)
         p->g->changed(p->g->changed_data);
+}
+
+uint64_t cq_provider_wait_hint(const cq_provider *p)
+{
+    int64_t pause = p->bucket.paused_until - (int64_t)now_ms(p);
+    uint64_t br = cq_provider_reopens_in(p);
+
+    return pause > 0 && (uint64_t)pause > br ? (uint64_t)pause : br;
 }
 
 uint64_t cq_provider_reopens_in(const cq_provider *p)
@@ -196,6 +206,8 @@ static void pump(cq_provider *p)
             defer(queue_pop(p), CQ_DEFER_STOP, 0);
             continue;
         }
+        if (g->gate != NULL && !g->gate(g->gate_data))
+            return; /* cq_providers_kick wakes the queue */
         if (g->active >= g->limit) {
             g->global_wait = true; /* woken by the next slot freed anywhere */
             return;
@@ -266,6 +278,10 @@ static void slot_free(cq_provider *p)
 
 void cq_provider_abandon(cq_provider *p, cq_admit *a)
 {
+    if (a->check) /* counted when it was let go */
+        p->checks--;
+    else
+        p->attempts--;
     if (a->probe)
         cq_breaker_abandon(&p->breaker);
     a->probe = false;
@@ -441,6 +457,20 @@ cq_provider *cq_providers_find(cq_providers *g, const char *name)
 size_t cq_providers_active(const cq_providers *g)
 {
     return g->active;
+}
+
+void cq_providers_set_gate(cq_providers *g, bool (*open)(void *data), void *data)
+{
+    g->gate = open;
+    g->gate_data = data;
+}
+
+void cq_providers_kick(cq_providers *g)
+{
+    size_t i;
+
+    for (i = 0; i < g->n; i++)
+        pump(&g->v[i]);
 }
 
 void cq_providers_stop(cq_providers *g)

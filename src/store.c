@@ -128,9 +128,10 @@ static void claim_read(const redisReply *reply, cq_claim_result *r)
         const char *name;
         cq_claim_verdict v;
     } verdicts[] = {
-        {"claimed", CQ_CLAIM_CLAIMED},   {"reclaimed", CQ_CLAIM_RECLAIMED},
-        {"takeover", CQ_CLAIM_TAKEOVER}, {"duplicate", CQ_CLAIM_DUPLICATE},
-        {"busy", CQ_CLAIM_BUSY},         {"conflict", CQ_CLAIM_CONFLICT},
+        {"claimed", CQ_CLAIM_CLAIMED},     {"held", CQ_CLAIM_HELD},
+        {"reclaimed", CQ_CLAIM_RECLAIMED}, {"takeover", CQ_CLAIM_TAKEOVER},
+        {"duplicate", CQ_CLAIM_DUPLICATE}, {"busy", CQ_CLAIM_BUSY},
+        {"conflict", CQ_CLAIM_CONFLICT},   {"not_ours", CQ_CLAIM_NOT_OURS},
     };
     const char *v = elem(reply, 0);
     size_t i;
@@ -145,10 +146,20 @@ static void claim_read(const redisReply *reply, cq_claim_result *r)
             break;
         }
     }
-    r->other_id = elem(reply, 1);
-    r->other_status = elem(reply, 2);
-    r->other_finished_at = elem(reply, 3);
-    r->check_first = r->verdict == CQ_CLAIM_TAKEOVER;
+    switch (r->verdict) {
+    case CQ_CLAIM_CLAIMED:
+    case CQ_CLAIM_HELD:
+    case CQ_CLAIM_RECLAIMED:
+    case CQ_CLAIM_TAKEOVER:
+        r->check_first = strcmp(elem(reply, 1), "1") == 0;
+        r->other_id = elem(reply, 2);
+        break;
+    default:
+        r->other_id = elem(reply, 1);
+        r->other_status = elem(reply, 2);
+        r->other_finished_at = elem(reply, 3);
+        break;
+    }
 }
 
 static void claim_reply(void *ctx, void *item, redisReply *reply)
@@ -165,17 +176,20 @@ static void claim_reply(void *ctx, void *item, redisReply *reply)
     s->ev.claimed(item, &r);
 }
 
-/* claim.lua: per job the idempotency key, then owner, id, hash, lease. */
+/* claim.lua: per job the idempotency key, then handle, owner, id, hash,
+ * lease, unknown. */
 int cq_store_claim(cq_store *s, const cq_claim *c, void *item)
 {
     cq_batch *b = &s->claims;
 
     cq_batch_begin(b, item);
     cq_batch_key(b, c->idem_key, strlen(c->idem_key));
+    cq_batch_arg_str(b, c->handle);
     cq_batch_arg_str(b, c->owner);
     cq_batch_arg_str(b, c->job_id);
     cq_batch_arg_str(b, c->hash);
     num_arg(b, (long long)c->lease_ms);
+    cq_batch_arg_str(b, c->unknown ? "1" : "0");
     if (cq_batch_end(b) != 0)
         return -ENOMEM;
     cq_store_flush_soon(s);
@@ -198,7 +212,9 @@ static void written_reply(void *ctx, void *item, redisReply *reply)
     else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
         s->ev.written(item, CQ_WRITE_NOT_OURS, NULL);
     else if (reply->type == REDIS_REPLY_ERROR)
-        s->ev.written(item, CQ_WRITE_ERROR, reply->str);
+        s->ev.written(item, CQ_WRITE_FAILED, reply->str);
+    else if (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS)
+        s->ev.written(item, CQ_WRITE_OK, reply->str); /* written; a note on the record */
     else
         s->ev.written(item, CQ_WRITE_OK, NULL);
 }
@@ -209,8 +225,9 @@ static const char *idem_op_name(cq_idem_op op)
 }
 
 /* finish.lua: per job its idempotency key (any key of the deployment when
- * none), then handle, dead entry, idem op, owner, the outcome's values in
- * the script's FIELDS order, meta, and a duplicate's three originals. */
+ * none), then handle, dead entry, idem op, owner, hash, the outcome's
+ * values in the script's FIELDS order, meta, and a duplicate's three
+ * originals. */
 int cq_store_finish(cq_store *s, const cq_outcome *o, void *item)
 {
     cq_batch *b = &s->finishes;
@@ -225,6 +242,7 @@ int cq_store_finish(cq_store *s, const cq_outcome *o, void *item)
     cq_batch_arg_str(b, o->dead);
     cq_batch_arg_str(b, idem_op_name(o->idem_op));
     cq_batch_arg_str(b, o->owner);
+    cq_batch_arg_str(b, o->hash);
     cq_batch_arg_str(b, o->id);
     cq_batch_arg_str(b, o->idempotency_key);
     cq_batch_arg_str(b, o->provider);
@@ -247,15 +265,21 @@ int cq_store_finish(cq_store *s, const cq_outcome *o, void *item)
     return 0;
 }
 
-/* release.lua: per job its handle, due time (0: the queue) and item. */
+/* release.lua: per job its idempotency key (any key of the deployment when
+ * none), then handle, delay (0: the queue), item, owner, unknown, hold. */
 int cq_store_release(cq_store *s, const cq_release *r, void *item)
 {
     cq_batch *b = &s->releases;
+    const char *idem = r->idem_key != NULL ? r->idem_key : s->k.prefix;
 
     cq_batch_begin(b, item);
+    cq_batch_key(b, idem, strlen(idem));
     cq_batch_arg_str(b, r->handle);
-    num_arg(b, r->delay_ms > 0 ? (long long)(cq_clock_unix_ms() + (int64_t)r->delay_ms) : 0);
+    num_arg(b, (long long)r->delay_ms);
     cq_batch_arg_str(b, r->item);
+    cq_batch_arg_str(b, r->idem_key != NULL ? r->owner : "");
+    cq_batch_arg_str(b, r->unknown ? "1" : "0");
+    num_arg(b, (long long)r->hold_ms);
     if (cq_batch_end(b) != 0)
         return -ENOMEM;
     cq_store_flush_soon(s);
@@ -286,8 +310,6 @@ static void flush_cb(uv_prepare_t *h)
 
     uv_prepare_stop(&s->flush);
     s->flush_on = false;
-    if (cq_batch_pending(&s->claims) > 0)
-        snprintf(s->claim_now, sizeof(s->claim_now), "%lld", (long long)cq_clock_unix_ms());
     flush_batch(&s->claims);
     flush_batch(&s->finishes);
     flush_batch(&s->releases);
@@ -332,19 +354,21 @@ static void main_lost(void *data, const char *why)
 
 static void batches_init(cq_store *s)
 {
-    const char *claim_args[] = {s->worker, s->claim_now, s->idem_ttl};
+    const char *claim_keys[] = {s->k.inflight};
+    const char *claim_args[] = {s->holder, s->idem_ttl};
     const char *finish_keys[] = {s->k.inflight, s->k.results, s->k.dead};
     const char *finish_args[] = {s->maxlen, s->idem_ttl, s->worker};
     const char *release_keys[] = {s->k.inflight, s->k.delayed, s->k.jobs};
 
-    cq_batch_init(&s->claims, s->main, "claim", claim_reply, s, 1, 0, NULL, 3, claim_args);
+    cq_batch_init(&s->claims, s->main, "claim", claim_reply, s, 1, 1, claim_keys, 2, claim_args);
     cq_batch_init(&s->finishes, s->main, "finish", written_reply, s, 1, 3, finish_keys, 3,
                   finish_args);
-    cq_batch_init(&s->releases, s->main, "release", written_reply, s, 0, 3, release_keys, 0, NULL);
+    cq_batch_init(&s->releases, s->main, "release", written_reply, s, 1, 3, release_keys, 0, NULL);
 }
 
 cq_store *cq_store_new(uv_loop_t *loop, const cq_config *cfg, const char *worker,
-                       const char *password, const cq_store_events *ev, cq_err *err)
+                       const char *holder, const char *password, const cq_store_events *ev,
+                       cq_err *err)
 {
     cq_redis_events rev = {main_ready, main_lost, NULL};
     cq_store *s = calloc(1, sizeof(*s));
@@ -356,6 +380,7 @@ cq_store *cq_store_new(uv_loop_t *loop, const cq_config *cfg, const char *worker
     s->loop = loop;
     s->cfg = cfg;
     s->worker = worker;
+    s->holder = holder;
     s->ev = *ev;
     uv_prepare_init(loop, &s->flush);
     s->flush.data = s;

@@ -17,11 +17,11 @@ struct cq_store {
     uv_loop_t *loop;
     const cq_config *cfg;
     const char *worker;
+    const char *holder; /* this process in claims: "<worker>/<incarnation>" */
     cq_keys k;
     cq_store_events ev;
     char maxlen[NUM_TEXT];   /* results MAXLEN ~ */
     char idem_ttl[NUM_TEXT]; /* idempotency record TTL, ms */
-    char claim_now[NUM_TEXT];
     cq_redis *main;
     cq_redis *block;
     cq_batch claims;   /* claim.lua */

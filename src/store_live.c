@@ -4,6 +4,7 @@
  * retries, leaving, and what metrics and reconnects read.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,11 @@ static void fetch_reply(void *data, redisReply *reply)
         return;
     }
     base = reply->element[0]->integer;
+    if (base < 0) { /* not registered: a reclaim found us dead */
+        free(items);
+        q.cb(q.data, -EAGAIN, NULL, 0);
+        return;
+    }
     for (i = 1; i < reply->elements && n < CQ_FETCH_MAX; i++) {
         const redisReply *it = reply->element[i];
 
@@ -66,7 +72,7 @@ static void fetch_reply(void *data, redisReply *reply)
 int cq_store_fetch(cq_store *s, size_t max, cq_fetch_cb cb, void *data)
 {
     char num[NUM_TEXT];
-    const char *argv[4];
+    const char *argv[7];
     fetch_req *q = malloc(sizeof(*q));
 
     if (q == NULL)
@@ -77,8 +83,11 @@ int cq_store_fetch(cq_store *s, size_t max, cq_fetch_cb cb, void *data)
     argv[0] = s->k.jobs;
     argv[1] = s->k.inflight;
     argv[2] = s->k.seq;
-    argv[3] = num;
-    if (cq_store_script(s, "fetch", fetch_reply, q, 3, 4, argv) != 0) {
+    argv[3] = s->k.workers;
+    argv[4] = s->k.holders;
+    argv[5] = num;
+    argv[6] = s->worker;
+    if (cq_store_script(s, "fetch", fetch_reply, q, 5, 7, argv) != 0) {
         free(q);
         return -ENOMEM;
     }
@@ -118,86 +127,72 @@ int cq_store_wait_jobs(cq_store *s, void (*cb)(void *data, bool answered), void 
 
 /* --- liveness ----------------------------------------------------------------- */
 
-static long long read_ok(const redisReply *r)
-{
-    return r->type == REDIS_REPLY_INTEGER ? 0 : -1;
-}
-
 int cq_store_heartbeat(cq_store *s, cq_num_cb cb, void *data)
 {
-    char now[NUM_TEXT];
-    const char *argv[] = {"ZADD", s->k.workers, now, s->worker};
+    const char *argv[] = {s->k.workers, s->worker};
 
-    snprintf(now, sizeof(now), "%lld", (long long)cq_clock_unix_ms());
-    return cq_store_num_command(s, cq_store_num_new(cb, data, "heartbeat", read_ok), 4, argv);
+    return cq_store_num_script(s, "beat", cq_store_num_new(cb, data, "beat", NULL), 1, 2, argv);
 }
 
-static long long read_score(const redisReply *r)
+static long long read_identity(const redisReply *r)
 {
-    if (r->type == REDIS_REPLY_NIL)
-        return -3;
-    return r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : -1;
+    if (r->type != REDIS_REPLY_INTEGER)
+        return -1;
+    return r->integer == -1 ? -3 : r->integer == -2 ? -4 : r->integer;
 }
 
-int cq_store_heartbeat_of(cq_store *s, cq_num_cb cb, void *data)
+int cq_store_identity(cq_store *s, cq_num_cb cb, void *data)
 {
-    const char *argv[] = {"ZSCORE", s->k.workers, s->worker};
+    char lease[NUM_TEXT];
+    const char *argv[3];
 
-    return cq_store_num_command(s, cq_store_num_new(cb, data, "identity", read_score), 3, argv);
+    snprintf(lease, sizeof(lease), "%llu", (unsigned long long)s->cfg->worker.lease_ms);
+    argv[0] = s->k.workers;
+    argv[1] = s->worker;
+    argv[2] = lease;
+    return cq_store_num_script(s, "identity", cq_store_num_new(cb, data, "identity", read_identity),
+                               1, 3, argv);
 }
 
 int cq_store_reclaim(cq_store *s, bool self, cq_num_cb cb, void *data)
 {
-    char now[NUM_TEXT], lease[NUM_TEXT];
+    char lease[NUM_TEXT];
     const char *argv[7];
 
-    snprintf(now, sizeof(now), "%lld", (long long)cq_clock_unix_ms());
     snprintf(lease, sizeof(lease), "%llu", (unsigned long long)s->cfg->worker.lease_ms);
     argv[0] = s->k.workers;
     argv[1] = s->k.jobs;
-    argv[2] = now;
+    argv[2] = s->k.holders;
     argv[3] = lease;
     argv[4] = s->k.prefix;
     argv[5] = self ? s->worker : "";
     argv[6] = s->worker;
-    return cq_store_num_script(s, "reclaim", cq_store_num_new(cb, data, "reclaim", NULL), 2, 7,
+    return cq_store_num_script(s, "reclaim", cq_store_num_new(cb, data, "reclaim", NULL), 3, 7,
                                argv);
 }
 
-/* promote.lua answers {moved, next due ms or -1}: ms until the next. */
+/* promote.lua answers {moved, ms until the next is due or -1}. */
 static long long read_next(const redisReply *r)
 {
-    long long next, now;
-
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[1]->type != REDIS_REPLY_INTEGER)
         return -1;
-    next = r->element[1]->integer;
-    if (next < 0)
-        return -3;
-    now = (long long)cq_clock_unix_ms();
-    return next > now ? next - now : 0;
+    return r->element[1]->integer < 0 ? -3 : r->element[1]->integer;
 }
 
 int cq_store_promote(cq_store *s, cq_num_cb cb, void *data)
 {
-    char now[NUM_TEXT];
-    const char *argv[4];
+    const char *argv[] = {s->k.delayed, s->k.jobs, PROMOTE_BATCH};
 
-    snprintf(now, sizeof(now), "%lld", (long long)cq_clock_unix_ms());
-    argv[0] = s->k.delayed;
-    argv[1] = s->k.jobs;
-    argv[2] = now;
-    argv[3] = PROMOTE_BATCH;
-    return cq_store_num_script(s, "promote", cq_store_num_new(cb, data, "promote", read_next), 2, 4,
+    return cq_store_num_script(s, "promote", cq_store_num_new(cb, data, "promote", read_next), 2, 3,
                                argv);
 }
 
 int cq_store_leave(cq_store *s, cq_num_cb cb, void *data)
 {
-    const char *argv[] = {s->k.workers, s->k.inflight, s->worker};
+    const char *argv[] = {s->k.workers, s->k.inflight, s->k.holders, s->worker};
 
-    return cq_store_num_script(s, "leave", cq_store_num_new(cb, data, "leave", NULL), 2, 3, argv);
+    return cq_store_num_script(s, "leave", cq_store_num_new(cb, data, "leave", NULL), 3, 4, argv);
 }
 
 typedef struct handles_req {
@@ -297,4 +292,61 @@ int cq_store_depths(cq_store *s, cq_depths_cb cb, void *data)
     if (cq_store_command(s->main, depth2, q, 2, a3) != 0)
         depth_reply(q, 2, NULL);
     return 0;
+}
+
+typedef struct owned_req {
+    cq_owned_cb cb;
+    void *data;
+} owned_req;
+
+static void owned_reply(void *data, redisReply *reply)
+{
+    owned_req q = *(owned_req *)data;
+    bool *held = NULL;
+    size_t i;
+
+    free(data);
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        if (reply != NULL)
+            cq_store_log_error("owned", reply);
+        q.cb(q.data, false, NULL, 0);
+        return;
+    }
+    held = calloc(reply->elements > 0 ? reply->elements : 1, sizeof(*held));
+    if (held == NULL) {
+        q.cb(q.data, false, NULL, 0);
+        return;
+    }
+    for (i = 0; i < reply->elements; i++)
+        held[i] = reply->element[i]->type == REDIS_REPLY_INTEGER && reply->element[i]->integer == 1;
+    q.cb(q.data, true, held, reply->elements);
+    free(held);
+}
+
+int cq_store_owned(cq_store *s, const char *const *handles, size_t n, cq_owned_cb cb, void *data)
+{
+    owned_req *q = malloc(sizeof(*q));
+    const char **argv = malloc((n + 1) * sizeof(*argv));
+    size_t *len = malloc((n + 1) * sizeof(*len));
+    size_t i;
+    int rc = -ENOMEM;
+
+    if (q == NULL || argv == NULL || len == NULL || n > INT_MAX - 1)
+        goto out;
+    q->cb = cb;
+    q->data = data;
+    argv[0] = s->k.inflight;
+    len[0] = strlen(argv[0]);
+    for (i = 0; i < n; i++) {
+        argv[i + 1] = handles[i];
+        len[i + 1] = strlen(handles[i]);
+    }
+    rc = cq_redis_script(s->main, "owned", owned_reply, q, 1, (int)n + 1, argv, len);
+    if (rc == 0)
+        q = NULL;
+out:
+    free(q);
+    free(argv);
+    free(len);
+    return rc;
 }

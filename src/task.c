@@ -22,6 +22,10 @@
 #include "cancelq/job_check.h"
 #include "cancelq/log.h"
 
+/* Added to a claim's lease: the time between the claim and Redis, clock
+ * rates, and the write of the request's end. */
+#define CQ_CLAIM_MARGIN_MS 5000
+
 struct cq_task {
     cq_tasks *ts;
     cq_task *next, *prev; /* ts->head */
@@ -38,6 +42,11 @@ struct cq_task {
     bool renewed;          /* the token was renewed for this request */
     unsigned tok_gen;      /* generation of the token the request carried */
     cq_verdict *ambiguous; /* owned: the answer a status lookup must confirm */
+    bool claimed;          /* the claim was taken at least once */
+    bool finishing;        /* ENDING with an outcome (not a give-back) */
+    uint64_t claim_sent;   /* loop time the last claim went */
+    uint64_t claim_until;  /* loop time the claim lapses (conservative) */
+    uint64_t hold_ms;      /* a give-back keeps the claim this long (request may run on) */
 };
 
 struct cq_tasks {
@@ -57,10 +66,11 @@ struct cq_tasks {
 static const unsigned legal[CQ_TS_COUNT] = {
     [CQ_TS_NEW] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_ENDING),
     [CQ_TS_CLAIMING] = TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING) | TO(CQ_TS_FREED),
-    [CQ_TS_QUEUED] = TO(CQ_TS_CALLING) | TO(CQ_TS_CHECKING) | TO(CQ_TS_ENDING),
+    [CQ_TS_QUEUED] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_CALLING) | TO(CQ_TS_CHECKING) |
+                     TO(CQ_TS_ENDING) | TO(CQ_TS_FREED),
     [CQ_TS_CALLING] = TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING),
     [CQ_TS_CHECKING] = TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING),
-    [CQ_TS_ENDING] = TO(CQ_TS_FREED),
+    [CQ_TS_ENDING] = TO(CQ_TS_ENDING) | TO(CQ_TS_FREED),
     [CQ_TS_FREED] = 0,
 };
 
@@ -175,12 +185,14 @@ static void finish_dup(cq_task *t, cq_status st, const char *error, const char *
     int rc = -ENOMEM;
 
     set_state(t, CQ_TS_ENDING);
+    t->finishing = true;
     cq_log_redact(message != NULL ? message : "", redacted, sizeof(redacted));
     memset(&o, 0, sizeof(o));
     o.handle = t->handle;
     o.idem_key = t->job_ok ? t->ck.idem_key : NULL;
     o.idem_op = idem_op(t, st);
     o.owner = t->env.tok;
+    o.hash = t->ck.hash;
     o.id = job_id(t);
     o.idempotency_key = t->ck.job.idem_key;
     o.provider = t->ck.job.provider;
@@ -230,9 +242,14 @@ static void release(cq_task *t, uint64_t delay_ms)
     int rc;
 
     set_state(t, CQ_TS_ENDING);
+    t->finishing = false;
     r.handle = t->handle;
     r.item = env; /* NULL (no memory) keeps the older envelope: loses only history */
     r.delay_ms = delay_ms;
+    r.idem_key = t->job_ok ? t->ck.idem_key : NULL;
+    r.owner = t->env.tok;
+    r.unknown = t->env.unknown;
+    r.hold_ms = t->hold_ms;
     rc = ts->c.io.release(ts->c.io.data, t, &r);
     free(env);
     if (rc != 0)
@@ -262,8 +279,21 @@ void cq_task_written(void *task, cq_write w, const char *error)
         t->ts->stats.lost_ownership++;
         cq_log(CQ_LOG_WARN, "job_not_ours", "id", job_id(t), "handle", t->handle, "detail",
                "taken back by another worker while we held it; nothing written", NULL);
-    } else if (w == CQ_WRITE_ERROR) {
-        cq_log(CQ_LOG_ERR, "redis_script_error", "id", job_id(t), "error", error, NULL);
+    } else if (w == CQ_WRITE_OK && error != NULL) {
+        cq_log(strcmp(error, "kept") == 0 ? CQ_LOG_INFO : CQ_LOG_ERR, "idem_record_kept", "id",
+               job_id(t), "detail", error, NULL);
+    } else if (w == CQ_WRITE_FAILED && t->finishing) {
+        /* nothing was written: put the job back, so it ends exactly once
+         * later; its call may have been made, the next taker looks first */
+        t->ts->stats.finish_failed++;
+        cq_log(CQ_LOG_ERR, "finish_failed", "id", job_id(t), "handle", t->handle, "error", error,
+               "detail", "the outcome was not written; the job goes back to delayed", NULL);
+        t->env.unknown = true;
+        release(t, cq_policy_defer(t->ts->c.policy, CQ_DEFER_ERROR, 0));
+        return;
+    } else if (w == CQ_WRITE_FAILED) {
+        cq_log(CQ_LOG_ERR, "redis_script_error", "id", job_id(t), "error", error, "detail",
+               "the job stays inflight until it is reconciled", NULL);
     }
     set_state(t, CQ_TS_FREED);
 }
@@ -310,6 +340,18 @@ static void policy_job(const cq_task *t, cq_policy_job *j)
     j->ambiguous = t->ambiguous;
 }
 
+static void claim(cq_task *t);
+
+/* Does the claim cover a request started now, to its timeout and a
+ * margin?  (A call never outlives its claim: docs/design.md §7.) */
+static bool claim_covers(const cq_task *t)
+{
+    const cq_tasks *ts = t->ts;
+    uint64_t now = ts->c.io.mono_ms(ts->c.io.data);
+
+    return now + cq_provider_cfg(t->prov)->timeout_ms + CQ_CLAIM_MARGIN_MS <= t->claim_until;
+}
+
 static void send_failed(cq_task *t, int rc)
 {
     cq_tasks *ts = t->ts;
@@ -339,6 +381,12 @@ static void admit_go(cq_admit *a, const char *token, unsigned gen)
     cq_err err;
     int rc;
 
+    if (!claim_covers(t)) {
+        /* waited here too long: extend the claim first (or learn it is gone) */
+        cq_provider_abandon(t->prov, a);
+        claim(t);
+        return;
+    }
     memset(&req, 0, sizeof(req));
     cq_err_clear(&err);
     rc = t->check == CQ_CHECK_NONE ? act->build(pc, t->ck.job.params, &req, &err)
@@ -421,6 +469,10 @@ static void aborted(cq_task *t, const cq_response *resp)
     cq_provider_done(t->prov, &t->adm, resp, NULL);
     /* a lookup cut short stays pending, like every check that did not answer */
     t->env.unknown = t->env.unknown || resp->maybe_sent || t->check != CQ_CHECK_NONE;
+    /* the provider may still act on a request that left: the claim stays
+     * for the request's timeout */
+    if (resp->maybe_sent)
+        t->hold_ms = cq_provider_cfg(t->prov)->timeout_ms;
     if (t->check == CQ_CHECK_NONE && t->env.attempts > 0)
         t->env.attempts--;
     release(t, 0);
@@ -498,6 +550,19 @@ static void claimed_go(cq_task *t, bool check_first)
     submit(t, true);
 }
 
+/* The claim is ours (taken, extended or taken over). */
+static void claim_taken(cq_task *t, const cq_claim_result *r)
+{
+    bool first = !t->claimed;
+
+    t->claimed = true;
+    t->claim_until = t->claim_sent + cq_claim_lease(t->ts->c.cfg, cq_provider_cfg(t->prov));
+    if (first)
+        claimed_go(t, r->check_first);
+    else
+        submit(t, false); /* an extension: the request it was for goes now */
+}
+
 void cq_task_claimed(void *task, const cq_claim_result *r)
 {
     cq_task *t = task;
@@ -507,19 +572,23 @@ void cq_task_claimed(void *task, const cq_claim_result *r)
         set_state(t, CQ_TS_FREED); /* shutting down hard: the job stays inflight for reclaim */
         return;
     }
+    if (r->verdict == CQ_CLAIM_NOT_OURS) {
+        t->ts->stats.dropped++;
+        cq_log(CQ_LOG_WARN, "job_dropped", "id", job_id(t), "handle", t->handle, "detail",
+               "taken back by another worker while we could not reach Redis; no call", NULL);
+        set_state(t, CQ_TS_FREED);
+        return;
+    }
     if (t->ts->stopping) {
         defer(t, CQ_DEFER_STOP, 0);
         return;
     }
     switch (r->verdict) {
     case CQ_CLAIM_CLAIMED:
-        claimed_go(t, r->check_first);
-        break;
+    case CQ_CLAIM_HELD:
     case CQ_CLAIM_RECLAIMED:
-        claimed_go(t, r->check_first || t->env.unknown);
-        break;
     case CQ_CLAIM_TAKEOVER:
-        claimed_go(t, true);
+        claim_taken(t, r);
         break;
     case CQ_CLAIM_DUPLICATE:
         finish_dup(t, CQ_ST_DUPLICATE, "", "already carried out by an earlier job", 0, r);
@@ -541,6 +610,11 @@ void cq_task_claimed(void *task, const cq_claim_result *r)
     }
 }
 
+uint64_t cq_claim_lease(const cq_config *cfg, const cq_provider_conf *pc)
+{
+    return cfg->worker.lease_ms + pc->timeout_ms + CQ_CLAIM_MARGIN_MS;
+}
+
 static void claim(cq_task *t)
 {
     cq_tasks *ts = t->ts;
@@ -549,11 +623,13 @@ static void claim(cq_task *t)
 
     set_state(t, CQ_TS_CLAIMING);
     c.idem_key = t->ck.idem_key;
+    c.handle = t->handle;
     c.owner = t->env.tok;
     c.job_id = job_id(t);
     c.hash = t->ck.hash;
-    /* the claim must outlive a request and its repeat with a renewed token */
-    c.lease_ms = ts->c.cfg->worker.lease_ms + 2ULL * pc->timeout_ms;
+    c.lease_ms = cq_claim_lease(ts->c.cfg, pc);
+    c.unknown = t->env.unknown;
+    t->claim_sent = ts->c.io.mono_ms(ts->c.io.data);
     if (ts->c.io.claim(ts->c.io.data, t, &c) != 0)
         job_stuck(t);
 }
@@ -676,4 +752,64 @@ bool cq_tasks_holds(const cq_tasks *ts, const char *handle)
 const cq_task_stats *cq_tasks_stats(const cq_tasks *ts)
 {
     return &ts->stats;
+}
+
+const char **cq_tasks_waiting(const cq_tasks *ts, size_t *n)
+{
+    const char **v;
+    const cq_task *t;
+    size_t k = 0, cap = ts->count[CQ_TS_QUEUED] + ts->count[CQ_TS_CLAIMING];
+
+    *n = 0;
+    if (cap == 0 || (v = malloc(cap * sizeof(*v))) == NULL)
+        return NULL;
+    for (t = ts->head; t != NULL && k < cap; t = t->next) {
+        if (t->state == CQ_TS_QUEUED || t->state == CQ_TS_CLAIMING)
+            v[k++] = t->handle;
+    }
+    *n = k;
+    return v;
+}
+
+static cq_task *find(const cq_tasks *ts, const char *handle)
+{
+    cq_task *t;
+
+    for (t = ts->head; t != NULL; t = t->next) {
+        if (strcmp(t->handle, handle) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+void cq_tasks_drop(cq_tasks *ts, const char *handle)
+{
+    cq_task *t = find(ts, handle);
+
+    /* a claim on its way answers not_ours: the script checks the handle */
+    if (t == NULL || t->state != CQ_TS_QUEUED || !cq_provider_withdraw(t->prov, &t->adm))
+        return;
+    ts->stats.dropped++;
+    cq_log(CQ_LOG_WARN, "job_dropped", "id", job_id(t), "handle", t->handle, "detail",
+           "taken back by another worker while we could not reach Redis; no call", NULL);
+    set_state(t, CQ_TS_FREED);
+}
+
+void cq_tasks_sweep(cq_tasks *ts)
+{
+    uint64_t now = ts->c.io.mono_ms(ts->c.io.data), beat = ts->c.cfg->worker.heartbeat_ms;
+    cq_task *t, *next;
+
+    for (t = ts->head; t != NULL; t = next) {
+        next = t->next; /* a deferred task stays in the list (ENDING) */
+        if (t->state != CQ_TS_QUEUED || !t->claimed)
+            continue;
+        /* the next sweep would come too late for a request to end in time */
+        if (now + beat + cq_provider_cfg(t->prov)->timeout_ms + CQ_CLAIM_MARGIN_MS <=
+            t->claim_until)
+            continue;
+        if (!cq_provider_withdraw(t->prov, &t->adm))
+            continue;
+        defer(t, CQ_DEFER_LAPSE, cq_provider_wait_hint(t->prov));
+    }
 }

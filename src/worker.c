@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "cancelq/clock.h"
 #include "cancelq/log.h"
@@ -62,6 +64,13 @@ static int64_t io_now(void *data)
 {
     (void)data;
     return cq_clock_unix_ms();
+}
+
+static uint64_t io_mono(void *data)
+{
+    cq_worker *w = data;
+
+    return uv_now(w->loop);
 }
 
 /* A task moved: a job whose end is decided no longer needs its slot (the
@@ -123,6 +132,13 @@ static void fetch_cb(void *data, int status, const cq_item *items, size_t n)
     free(fr);
     if (status == -ECANCELED)
         return;
+    if (status == -EAGAIN) {
+        /* a peer found us dead and took our jobs: register again first
+         * (the heartbeat does), then fetch */
+        cq_log(CQ_LOG_WARN, "fetch_refused", "worker", w->id, "detail",
+               "not registered in {P}:workers; fetching again after the next heartbeat", NULL);
+        return;
+    }
     for (i = 0; i < n; i++)
         cq_task_start(w->tasks, items[i].handle, items[i].text, items[i].len);
     if (status == 0 && n > 0 && !w->stopping) {
@@ -301,6 +317,17 @@ static void breaker_changed(void *data)
     cq_worker_notify_status(data);
 }
 
+/* This process in the claims it takes: a restart of the same worker id is
+ * another holder, so it waits out its predecessor's leases like any peer. */
+static void holder_init(cq_worker *w)
+{
+    uint64_t r = 0;
+
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        r = (uint64_t)cq_clock_unix_ms() ^ ((uint64_t)getpid() << 32);
+    snprintf(w->holder, sizeof(w->holder), "%.120s/%016llx", w->id, (unsigned long long)r);
+}
+
 static void timers_init(cq_worker *w)
 {
     uv_timer_init(w->loop, &w->hb_timer);
@@ -334,6 +361,7 @@ static int tasks_init(cq_worker *w)
     tc.io.send = io_send;
     tc.io.moved = io_moved;
     tc.io.now_ms = io_now;
+    tc.io.mono_ms = io_mono;
     w->tasks = cq_tasks_new(&tc);
     return w->tasks != NULL ? 0 : -ENOMEM;
 }
@@ -357,7 +385,7 @@ static cq_store *store_open(cq_worker *w, cq_err *err)
     ev.flush = store_flushed;
     ev.claimed = cq_task_claimed;
     ev.written = cq_task_written;
-    s = cq_store_new(w->loop, w->cfg, w->id, password, &ev, err);
+    s = cq_store_new(w->loop, w->cfg, w->id, w->holder, password, &ev, err);
     cq_secret_free(password);
     return s;
 }
@@ -374,6 +402,7 @@ cq_worker *cq_worker_new(uv_loop_t *loop, const cq_config *cfg, cq_err *err)
     w->cfg = cfg;
     w->id = cfg->worker.id;
     w->promote_at = UINT64_MAX;
+    holder_init(w);
     w->depth[0] = w->depth[1] = w->depth[2] = -1;
     cq_policy_init(&w->policy, &cfg->worker);
     timers_init(w);
@@ -384,6 +413,7 @@ cq_worker *cq_worker_new(uv_loop_t *loop, const cq_config *cfg, cq_err *err)
     if (w->providers == NULL)
         goto fail;
     cq_providers_on_change(w->providers, breaker_changed, w);
+    cq_providers_set_gate(w->providers, cq_live_may_send, w);
     if (cq_worker_metrics_start(w, err) != 0)
         goto fail;
     w->store = store_open(w, err);

@@ -33,10 +33,20 @@
  * of the slots idle; docs/bench.md).  An eighth: each held job costs ~2 KiB of heap. */
 #define CQ_PREFETCH(conc) ((conc) / 8 > 0 ? (conc) / 8 : 1)
 
+/* Fenced when the last acknowledged heartbeat went this long ago: below
+ * the lease after which peers take our jobs (docs/design.md §7), with a
+ * heartbeat interval (lease / 3) to spare for clock rates and the time a
+ * started request needs to be claimed and sent. */
+#define CQ_FENCE_MS(lease) ((lease)*2 / 3)
+/* Every this many heartbeats the inflight hash is reconciled with the
+ * tasks held (jobs left there by a write that failed go back). */
+#define CQ_RECONCILE_EVERY 4
+
 struct cq_worker {
     uv_loop_t *loop;
     const cq_config *cfg;
     const char *id;
+    char holder[160]; /* "<id>/<incarnation>": this process in claims */
     cq_store *store;
     cq_http *http;
     cq_providers *providers;
@@ -53,6 +63,11 @@ struct cq_worker {
     int exit_code;
     uint64_t promote_at;    /* loop time the promote timer fires, UINT64_MAX: not armed */
     long long hb_last_seen; /* identity check: the other holder's heartbeat */
+    uint64_t hb_acked;      /* loop time the last acknowledged heartbeat was sent */
+    unsigned beats;         /* heartbeats sent */
+    bool fenced;            /* no request starts (docs/design.md §7) */
+    bool owned_checking;    /* an ownership check is on its way */
+    uint64_t fences;        /* times fenced */
     long long depth[3];     /* jobs, delayed, dead: polled for metrics, -1 unknown */
 
     uv_timer_t hb_timer;
@@ -80,6 +95,9 @@ void cq_live_identity(cq_worker *w);
 
 /* The main connection is ready again after a loss. */
 void cq_live_reconnected(cq_worker *w);
+
+/* The providers' gate: false while fenced (checked before every request). */
+bool cq_live_may_send(void *data);
 
 /* A retry is due in delay_ms: make sure promotion runs by then. */
 void cq_live_promote_in(cq_worker *w, uint64_t delay_ms);

@@ -4,6 +4,7 @@
  * due retries, and what a reconnect must put right.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cancelq/clock.h"
@@ -53,7 +54,122 @@ void cq_live_promote_in(cq_worker *w, uint64_t delay_ms)
     arm_promote(w, delay_ms);
 }
 
+/* --- fencing ---------------------------------------------------------------- */
+
+static void set_fenced(cq_worker *w, bool on)
+{
+    char ms[24];
+
+    if (w->fenced == on)
+        return;
+    w->fenced = on;
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(uv_now(w->loop) - w->hb_acked));
+    if (on) {
+        w->fences++;
+        cq_log(CQ_LOG_WARN, "fenced", "worker", w->id, "since_ack_ms", ms, "detail",
+               "no heartbeat acknowledged for too long: no request starts until Redis answers "
+               "and ownership is checked",
+               NULL);
+    } else {
+        cq_log(CQ_LOG_NOTICE, "unfenced", "worker", w->id, "detail",
+               "Redis answers and the jobs still held are ours again", NULL);
+    }
+    cq_worker_notify_status(w);
+}
+
+bool cq_live_may_send(void *data)
+{
+    cq_worker *w = data;
+
+    if (!w->fenced && uv_now(w->loop) - w->hb_acked > CQ_FENCE_MS(w->cfg->worker.lease_ms))
+        set_fenced(w, true);
+    return !w->fenced;
+}
+
+/* Which jobs are still ours after a fence: those no longer in our inflight
+ * hash were taken back by a peer; they are let go without a call. */
+static void owned_cb(void *data, bool ok, const bool *held, size_t n)
+{
+    cq_worker *w = data;
+    const char **handles = NULL;
+    size_t i, m = 0;
+
+    w->owned_checking = false;
+    if (!ok || w->stopping)
+        return; /* the next heartbeat asks again */
+    handles = cq_tasks_waiting(w->tasks, &m);
+    /* tasks started since the check was sent are ours: only the first n
+     * handles of the same listing were asked about; the list is rebuilt, so
+     * match by position only while the set has not changed size */
+    if (m == n) {
+        for (i = 0; i < n; i++) {
+            if (!held[i])
+                cq_tasks_drop(w->tasks, handles[i]);
+        }
+    }
+    free(handles);
+    if (m != n)
+        return; /* changed meanwhile: the next heartbeat checks again */
+    set_fenced(w, false);
+    cq_providers_kick(w->providers);
+}
+
+static void check_owned(cq_worker *w)
+{
+    const char **handles;
+    size_t n = 0;
+
+    if (w->owned_checking)
+        return;
+    handles = cq_tasks_waiting(w->tasks, &n);
+    if (n == 0) {
+        free(handles);
+        set_fenced(w, false);
+        cq_providers_kick(w->providers);
+        return;
+    }
+    if (cq_store_owned(w->store, handles, n, owned_cb, w) == 0)
+        w->owned_checking = true;
+    free(handles);
+}
+
 /* --- heartbeat and reclaim ------------------------------------------------- */
+
+typedef struct beat {
+    cq_worker *w;
+    uint64_t sent; /* loop time */
+} beat;
+
+static void beat_cb(void *data, long long v)
+{
+    beat *b = data;
+    cq_worker *w = b->w;
+    uint64_t sent = b->sent;
+
+    free(b);
+    if (v < 0 || w->stopping)
+        return;
+    if (sent > w->hb_acked)
+        w->hb_acked = sent;
+    if (v == 0 && w->started)
+        cq_log(CQ_LOG_WARN, "worker_reregistered", "worker", w->id, "detail",
+               "a peer had found this worker dead and taken its jobs back", NULL);
+    if (w->fenced || v == 0)
+        check_owned(w);
+}
+
+static void send_beat(cq_worker *w)
+{
+    beat *b = malloc(sizeof(*b));
+
+    if (b == NULL)
+        return;
+    b->w = w;
+    b->sent = uv_now(w->loop);
+    w->beats++;
+    if (cq_store_heartbeat(w->store, beat_cb, b) != 0)
+        free(b);
+}
 
 static void reclaim_cb(void *data, long long n)
 {
@@ -67,6 +183,8 @@ static void reclaim_cb(void *data, long long n)
     }
 }
 
+static void reconcile(cq_worker *w);
+
 static void hb_timer_cb(uv_timer_t *h)
 {
     cq_worker *w = h->data;
@@ -74,8 +192,12 @@ static void hb_timer_cb(uv_timer_t *h)
 
     if (!w->started || w->stopping)
         return;
-    cq_store_heartbeat(w->store, NULL, NULL);
+    send_beat(w);
     cq_store_reclaim(w->store, false, reclaim_cb, w);
+    cq_live_may_send(w); /* logs the fence when it starts */
+    cq_tasks_sweep(w->tasks);
+    if (w->beats % CQ_RECONCILE_EVERY == 0)
+        reconcile(w);
     cq_worker_metrics_poll(w);
     cq_worker_notify_status(w);
     if (w->promote_at == UINT64_MAX || w->promote_at + 1000 < now)
@@ -84,7 +206,8 @@ static void hb_timer_cb(uv_timer_t *h)
 
 static void start_working(cq_worker *w)
 {
-    cq_store_heartbeat(w->store, NULL, NULL);
+    w->hb_acked = uv_now(w->loop); /* the identity check's answer just came */
+    send_beat(w);
     cq_store_reclaim(w->store, true, reclaim_cb, w);
     w->started = true;
     cq_log(CQ_LOG_NOTICE, "worker_started", "worker", w->id, NULL);
@@ -109,12 +232,12 @@ static void identity_timer_cb(uv_timer_t *h)
 {
     cq_worker *w = h->data;
 
-    cq_store_heartbeat_of(w->store, identity_cb, w);
+    cq_store_identity(w->store, identity_cb, w);
 }
 
 void cq_live_identity(cq_worker *w)
 {
-    cq_store_heartbeat_of(w->store, identity_cb, w);
+    cq_store_identity(w->store, identity_cb, w);
 }
 
 /* Refuse to run beside a live process with our id: a fresh heartbeat is
@@ -126,13 +249,13 @@ static void identity_cb(void *data, long long score)
 
     if (score == -2 || w->started || w->stopping)
         return; /* lost: the next ready event asks again */
-    if (score < 0) {
-        start_working(w); /* nobody holds the id */
+    if (score < 0 && score != -4) {
+        start_working(w); /* nobody holds the id (or Redis refused: as before) */
         return;
     }
     if (w->hb_last_seen == 0) {
-        if (score + (long long)w->cfg->worker.lease_ms < (long long)cq_clock_unix_ms()) {
-            start_working(w); /* stale: its holder is gone */
+        if (score == -4) {
+            start_working(w); /* stale (Redis time): its holder is gone */
             return;
         }
         w->hb_last_seen = score;
@@ -142,7 +265,7 @@ static void identity_cb(void *data, long long score)
                        0);
         return;
     }
-    if (score != w->hb_last_seen) {
+    if (score >= 0 && score != w->hb_last_seen) {
         cq_log(CQ_LOG_ERR, "worker_id_taken", "worker", w->id, "error",
                "another live process holds this worker id (its heartbeat moves); set "
                "[worker] id to a unique value",
@@ -160,25 +283,37 @@ static void identity_cb(void *data, long long score)
 /* --- after a reconnect --------------------------------------------------------- */
 
 /* Jobs in our inflight hash that no task holds were taken by a fetch whose
- * reply was lost: give them back to the queue. */
+ * reply was lost, or were left there by a write that failed: give them
+ * back to the queue, marked unknown (we cannot tell whether they were
+ * called).  The HKEYS reply comes after the replies of every fetch and
+ * write sent before it (one connection, in order), so a job it lists is
+ * either held by a task or nobody's. */
 static void reconcile_cb(void *data, const cq_item *handles, size_t n)
 {
     cq_worker *w = data;
     size_t i;
 
     for (i = 0; i < n; i++) {
-        cq_release r = {handles[i].handle, NULL, 0};
+        cq_release r;
 
         if (cq_tasks_holds(w->tasks, handles[i].handle))
             continue;
+        memset(&r, 0, sizeof(r));
+        r.handle = handles[i].handle;
+        r.unknown = true;
         cq_log(CQ_LOG_NOTICE, "job_returned", "handle", handles[i].handle, "reason",
-               "taken by a fetch whose reply was lost", NULL);
+               "in our inflight hash but held by no task", NULL);
         cq_store_release(w->store, &r, NULL);
     }
 }
 
-void cq_live_reconnected(cq_worker *w)
+static void reconcile(cq_worker *w)
 {
     cq_store_inflight(w->store, reconcile_cb, w);
-    cq_store_heartbeat(w->store, NULL, NULL);
+}
+
+void cq_live_reconnected(cq_worker *w)
+{
+    reconcile(w);
+    send_beat(w);
 }

@@ -21,6 +21,7 @@ typedef struct cq_keys {
     char dead[CQ_KEY_MAX];    /* list: dead-letter entries */
     char workers[CQ_KEY_MAX]; /* zset: worker id -> last heartbeat */
     char results[CQ_KEY_MAX]; /* stream: one entry per outcome */
+    char holders[CQ_KEY_MAX]; /* zset: worker id -> when it last fetched */
     /* this worker's own keys; "" when built without a worker id */
     char inflight[CQ_KEY_MAX]; /* hash: handle -> item, the jobs it holds */
     char seq[CQ_KEY_MAX];      /* string: counter its handles come from */

@@ -85,6 +85,8 @@ typedef enum cq_defer {
     CQ_DEFER_CRED,    /* the token endpoint fails; hint: ms until its next try */
     CQ_DEFER_ERROR,   /* Redis refused the claim (a script error) */
     CQ_DEFER_STOP,    /* shutting down: back to the queue at once */
+    CQ_DEFER_LAPSE,   /* waited here so long its claim would lapse; hint: the
+                       * instance's pause or breaker wait */
     CQ_DEFER_COUNT
 } cq_defer;
 

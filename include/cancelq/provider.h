@@ -113,6 +113,12 @@ cq_provider *cq_providers_find(cq_providers *g, const char *name);
 /* Requests in flight, all instances. */
 size_t cq_providers_active(const cq_providers *g);
 
+/* A gate asked before every request: while open(data) is false nothing
+ * goes (a fenced worker: docs/design.md §7) and the queues wait;
+ * cq_providers_kick lets them go again. */
+void cq_providers_set_gate(cq_providers *g, bool (*open)(void *data), void *data);
+void cq_providers_kick(cq_providers *g);
+
 /* Shutdown: from now on nothing goes; every waiting request is deferred
  * with CQ_DEFER_STOP. */
 void cq_providers_stop(cq_providers *g);
@@ -148,12 +154,17 @@ bool cq_provider_withdraw(cq_provider *p, cq_admit *a);
 bool cq_provider_done(cq_provider *p, cq_admit *a, const cq_response *resp, const cq_verdict *v);
 
 /* The request that was let go did not go after all (it could not be
- * built or started): frees its slot.  Does not let others go (it is called
+ * built or started, or its claim must be extended first): frees its slot
+ * and takes back its count (not its rate token).  Does not let others go (it is called
  * from inside go()). */
 void cq_provider_abandon(cq_provider *p, cq_admit *a);
 
 /* Ms until the open breaker lets a probe through (0 when it would now). */
 uint64_t cq_provider_reopens_in(const cq_provider *p);
+
+/* Ms the instance holds requests back for at least: a 429 pause or an
+ * open breaker (0: none). */
+uint64_t cq_provider_wait_hint(const cq_provider *p);
 
 /* The provider refused the token of generation gen (401): renew it. */
 void cq_provider_token_refused(cq_provider *p, unsigned gen);

@@ -41,26 +41,30 @@ typedef struct cq_store cq_store;
 
 typedef struct cq_claim {
     const char *idem_key; /* "{P}:idem:<key>" */
+    const char *handle;   /* the job's handle: a job no longer held is not claimed */
     const char *owner;    /* owner token, stable across the job's retries */
     const char *job_id;
-    const char *hash; /* params hash */
-    uint64_t lease_ms;
+    const char *hash;  /* params hash */
+    uint64_t lease_ms; /* from now, in Redis time */
+    bool unknown;      /* the job says an earlier call's outcome is unknown */
 } cq_claim;
 
 typedef enum cq_claim_verdict {
-    CQ_CLAIM_CLAIMED,   /* no record: call the provider */
-    CQ_CLAIM_RECLAIMED, /* already this job's (a retry, or taken back from a dead worker) */
-    CQ_CLAIM_TAKEOVER,  /* another job's claim whose lease ran out: look status up first */
+    CQ_CLAIM_CLAIMED,   /* no record: ours now */
+    CQ_CLAIM_HELD,      /* this process held the claim already: extended */
+    CQ_CLAIM_RECLAIMED, /* this job's own claim, released or run out: ours again */
+    CQ_CLAIM_TAKEOVER,  /* another job's claim whose lease ran out: ours now */
     CQ_CLAIM_DUPLICATE, /* already carried out */
-    CQ_CLAIM_BUSY,      /* another live job holds the key */
+    CQ_CLAIM_BUSY,      /* another live claim holds the key */
     CQ_CLAIM_CONFLICT,  /* same key, different params */
+    CQ_CLAIM_NOT_OURS,  /* the job is no longer this worker's (taken back) */
     CQ_CLAIM_ERROR,     /* Redis refused (error holds why) */
     CQ_CLAIM_LOST,      /* no answer: the store was freed first */
 } cq_claim_verdict;
 
 typedef struct cq_claim_result {
     cq_claim_verdict verdict;
-    bool check_first;         /* the record says the key's outcome is unknown */
+    bool check_first;         /* ours now, and the key's outcome is unknown: look it up first */
     const char *other_id;     /* the record's job (duplicate, busy, conflict, takeover) */
     const char *other_status; /* duplicate: the original's status and end time */
     const char *other_finished_at;
@@ -81,6 +85,7 @@ typedef struct cq_outcome {
     const char *idem_key; /* "{P}:idem:<key>", NULL when none */
     cq_idem_op idem_op;
     const char *owner;
+    const char *hash; /* params hash, kept in a `done` record */
     const char *dead; /* dead-letter entry (JSON), NULL for the ok statuses */
     /* the stream entry (docs/design.md §5) */
     const char *id, *idempotency_key, *provider, *action;
@@ -94,17 +99,23 @@ typedef struct cq_outcome {
     const char *original[3]; /* duplicate: original_id, _status, _finished_at */
 } cq_outcome;
 
-/* A job given back without an outcome. */
+/* A job given back without an outcome; its claim, when it owns one, is
+ * parked (no worker holds it; the next taker goes on without waiting after
+ * hold_ms, looking the status up first when unknown). */
 typedef struct cq_release {
     const char *handle;
-    const char *item;  /* what goes back (an envelope), NULL: the stored item */
-    uint64_t delay_ms; /* to delayed, due in delay_ms; 0: to the queue at once */
+    const char *item;     /* what goes back (an envelope), NULL: the stored item */
+    uint64_t delay_ms;    /* to delayed, due in delay_ms (Redis time); 0: to the queue */
+    const char *idem_key; /* "{P}:idem:<key>", NULL when the job has no claim */
+    const char *owner;    /* its owner token */
+    bool unknown;         /* the last call's outcome is unknown */
+    uint64_t hold_ms;     /* the claim's lease stays this long (a request that may run on) */
 } cq_release;
 
 typedef enum cq_write {
-    CQ_WRITE_OK,       /* written */
+    CQ_WRITE_OK,       /* written (error may hold a note: the record was left alone) */
     CQ_WRITE_NOT_OURS, /* the job is no longer this worker's: nothing written */
-    CQ_WRITE_ERROR,    /* Redis refused (error holds why) */
+    CQ_WRITE_FAILED,   /* the script failed as a whole (error holds why): nothing written */
     CQ_WRITE_LOST,     /* no answer: the store was freed first */
 } cq_write;
 
@@ -119,10 +130,13 @@ typedef struct cq_store_events {
     void (*written)(void *item, cq_write w, const char *error);
 } cq_store_events;
 
-/* Connect for worker `worker` (its own keys) with cfg's [redis]; password
- * may be NULL.  ev is copied.  NULL with err. */
+/* Connect for worker `worker` (its own keys) with cfg's [redis]; holder
+ * names this process in the claims it takes ("<worker>/<incarnation>");
+ * password may be NULL.  The strings must outlive the store; ev is
+ * copied.  NULL with err. */
 cq_store *cq_store_new(uv_loop_t *loop, const cq_config *cfg, const char *worker,
-                       const char *password, const cq_store_events *ev, cq_err *err);
+                       const char *holder, const char *password, const cq_store_events *ev,
+                       cq_err *err);
 
 /* Free: pending items are answered LOST, other callbacks dropped, handles
  * close asynchronously.  NULL is a no-op. */
@@ -154,8 +168,9 @@ typedef struct cq_item {
 } cq_item;
 
 /* Take up to max (<= CQ_FETCH_MAX) jobs into this worker's inflight hash.
- * cb gets them (n may be 0), or status -EIO (error reply, logged) or
- * -ECANCELED (store freed). */
+ * cb gets them (n may be 0), or status -EAGAIN (this worker is not
+ * registered: beat first), -EIO (error reply, logged) or -ECANCELED (store
+ * freed). */
 typedef void (*cq_fetch_cb)(void *data, int status, const cq_item *items, size_t n);
 int cq_store_fetch(cq_store *s, size_t max, cq_fetch_cb cb, void *data);
 
@@ -167,11 +182,13 @@ int cq_store_wait_jobs(cq_store *s, void (*cb)(void *data, bool answered), void 
  * was freed first. */
 typedef void (*cq_num_cb)(void *data, long long v);
 
-/* Heartbeat: this worker is alive now.  v 0 when written. */
+/* Heartbeat (Redis time): v 1 when this worker was registered already, 0
+ * when the beat registered it again (a reclaim had found it dead). */
 int cq_store_heartbeat(cq_store *s, cq_num_cb cb, void *data);
 
-/* This worker's last heartbeat (ms), -3 when it has none. */
-int cq_store_heartbeat_of(cq_store *s, cq_num_cb cb, void *data);
+/* This worker id's heartbeat, in Redis time: -3 none, -4 older than the
+ * lease, else its score (fresh: watch whether it moves). */
+int cq_store_identity(cq_store *s, cq_num_cb cb, void *data);
 
 /* Return the jobs of dead workers (and this worker's own leftovers when
  * self) to the queue.  v: jobs returned. */
@@ -184,9 +201,14 @@ int cq_store_promote(cq_store *s, cq_num_cb cb, void *data);
 /* Leave the worker set (clean stop) unless jobs remain.  v 1 left, 0 kept. */
 int cq_store_leave(cq_store *s, cq_num_cb cb, void *data);
 
-/* The handles in this worker's inflight hash. */
+/* The handles in this worker's inflight hash (n 0 also on errors). */
 typedef void (*cq_handles_cb)(void *data, const cq_item *handles, size_t n);
 int cq_store_inflight(cq_store *s, cq_handles_cb cb, void *data);
+
+/* Which of handles[0..n) are still in this worker's inflight hash:
+ * held[i] for each; ok false (held NULL) on an error or a freed store. */
+typedef void (*cq_owned_cb)(void *data, bool ok, const bool *held, size_t n);
+int cq_store_owned(cq_store *s, const char *const *handles, size_t n, cq_owned_cb cb, void *data);
 
 /* Queue depths for metrics: jobs, delayed, dead (each -1 when unknown). */
 typedef void (*cq_depths_cb)(void *data, long long jobs, long long delayed, long long dead);

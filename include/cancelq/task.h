@@ -68,6 +68,8 @@ typedef struct cq_task_io {
     void (*moved)(void *data, cq_task_state from, cq_task_state to);
     /* the wall clock, unix ms (outcome times, deadlines) */
     int64_t (*now_ms)(void *data);
+    /* the loop's monotonic clock, ms (how long a claim lasts here) */
+    uint64_t (*mono_ms)(void *data);
 } cq_task_io;
 
 typedef struct cq_tasks_conf {
@@ -85,6 +87,8 @@ typedef struct cq_task_stats {
     uint64_t retried;                  /* retries scheduled */
     uint64_t lost_ownership;           /* ends Redis refused: the job was no longer ours */
     uint64_t stuck;                    /* jobs left inflight for lack of memory */
+    uint64_t dropped;                  /* jobs let go without a word: no longer this worker's */
+    uint64_t finish_failed;            /* finishes Redis refused as a whole: the job went back */
     uint64_t invalid_unknown_provider; /* invalid jobs not attributable to a provider */
     uint64_t deferred[CQ_DEFER_COUNT]; /* put back without spending an attempt */
 } cq_task_stats;
@@ -110,6 +114,25 @@ size_t cq_tasks_held(const cq_tasks *ts);
 
 /* Does a task hold this handle? */
 bool cq_tasks_holds(const cq_tasks *ts, const char *handle);
+
+/* The handles of every task waiting for its provider or its claim (for an
+ * ownership check), *n of them; heap (free), NULL when none or no memory. */
+const char **cq_tasks_waiting(const cq_tasks *ts, size_t *n);
+
+/* The job of handle is no longer this worker's (taken back while it could
+ * not reach Redis): a task that waits is let go without a call and
+ * without an outcome; one in a request finishes it (its write will find
+ * the job gone). */
+void cq_tasks_drop(cq_tasks *ts, const char *handle);
+
+/* Every heartbeat: a job that waited here so long that its claim would
+ * lapse before its request could end goes back to delayed. */
+void cq_tasks_sweep(cq_tasks *ts);
+
+/* How long a claim lasts (ms, Redis time): the worker's lease (the longest
+ * a job may wait here for its provider), the request's timeout and a
+ * margin for clocks and the write of its end (docs/design.md §7). */
+uint64_t cq_claim_lease(const cq_config *cfg, const cq_provider_conf *pc);
 
 const cq_task_stats *cq_tasks_stats(const cq_tasks *ts);
 

@@ -41,6 +41,9 @@ typedef struct rec_release {
     cq_task *t;
     char handle[CQ_HANDLE_MAX];
     uint64_t delay;
+    bool has_claim;
+    bool unknown;
+    uint64_t hold;
     cq_envelope env; /* the item given back, parsed */
     char *item;
 } rec_release;
@@ -62,6 +65,8 @@ typedef struct fake {
     int claims;
     cq_task *claimed[MAX_REC];
     char lease_key[MAX_REC][96];
+    bool claim_unknown[MAX_REC];
+    uint64_t mono; /* the fake monotonic clock */
     int finishes;
     rec_finish fin[MAX_REC];
     int releases;
@@ -70,6 +75,8 @@ typedef struct fake {
     rec_send snd[MAX_REC];
     int send_rc; /* what the next send returns */
 } fake;
+
+static fake *the_fake; /* the current test's, for the fake claim script */
 
 /* Moves seen over the whole run: [from][to]. */
 static unsigned seen_moves[CQ_TS_COUNT][CQ_TS_COUNT];
@@ -80,6 +87,8 @@ static int io_claim(void *data, cq_task *t, const cq_claim *c)
 
     assert_true(f->claims < MAX_REC);
     snprintf(f->lease_key[f->claims], sizeof(f->lease_key[0]), "%s", c->idem_key);
+    assert_string_equal(c->handle, cq_tasks_holds(f->ts, c->handle) ? c->handle : "?");
+    f->claim_unknown[f->claims] = c->unknown;
     f->claimed[f->claims++] = t;
     return 0;
 }
@@ -115,6 +124,9 @@ static int io_release(void *data, cq_task *t, const cq_release *rl)
     r = &f->rel[f->releases++];
     r->t = t;
     r->delay = rl->delay_ms;
+    r->has_claim = rl->idem_key != NULL;
+    r->unknown = rl->unknown;
+    r->hold = rl->hold_ms;
     snprintf(r->handle, sizeof(r->handle), "%s", rl->handle);
     assert_non_null(rl->item);
     r->item = strdup(rl->item);
@@ -152,6 +164,13 @@ static int64_t io_now(void *data)
 {
     (void)data;
     return NOW_MS;
+}
+
+static uint64_t io_mono(void *data)
+{
+    fake *f = data;
+
+    return f->mono;
 }
 
 static uint64_t rnd_zero(void *ctx)
@@ -203,9 +222,11 @@ static int setup(void **state)
     tc.keys = &f->keys;
     tc.providers = f->providers;
     tc.policy = &f->policy;
-    tc.io = (cq_task_io){f, io_claim, io_finish, io_release, io_send, io_moved, io_now};
+    tc.io = (cq_task_io){f, io_claim, io_finish, io_release, io_send, io_moved, io_now, io_mono};
+    f->mono = 1000000;
     f->ts = cq_tasks_new(&tc);
     assert_non_null(f->ts);
+    the_fake = f;
     *state = f;
     return 0;
 }
@@ -252,12 +273,26 @@ static cq_task *start(fake *f, const char *handle, const char *item)
     return f->claims > before ? f->claimed[f->claims - 1] : NULL;
 }
 
+/* The fake claim script: a takeover of a vanished holder, or a job that
+ * says its outcome is unknown, must look the status up first. */
+static bool claim_unknown(const cq_task *t)
+{
+    int i;
+
+    for (i = the_fake->claims - 1; i >= 0; i--) {
+        if (the_fake->claimed[i] == t)
+            return the_fake->claim_unknown[i];
+    }
+    return false;
+}
+
 static void claim_answer(cq_task *t, cq_claim_verdict v)
 {
     cq_claim_result r;
 
     memset(&r, 0, sizeof(r));
     r.verdict = v;
+    r.check_first = v == CQ_CLAIM_TAKEOVER || claim_unknown(t);
     r.other_id = "other-job";
     r.other_status = "succeeded";
     r.other_finished_at = "2027-01-01T00:00:00.000Z";
@@ -554,6 +589,128 @@ static void test_queue_and_breaker(void **state)
     assert_int_equal(cq_tasks_held(f->ts), 0);
 }
 
+/* --- claims that lapse, fences, failed writes (docs/design.md §7) ------------------ */
+
+static void test_claim_not_ours_drops_without_a_word(void **state)
+{
+    fake *f = *state;
+    cq_task *t = start(f, "h1", AP_JOB("n1"));
+
+    claim_answer(t, CQ_CLAIM_NOT_OURS);
+    assert_int_equal(cq_tasks_held(f->ts), 0);
+    assert_int_equal(f->finishes + f->releases + f->sends, 0);
+    assert_int_equal(cq_tasks_stats(f->ts)->dropped, 1);
+}
+
+static void test_stale_claim_is_extended_before_the_call(void **state)
+{
+    fake *f = *state;
+    cq_task *a = start(f, "h1", AP_JOB("e1")), *b = start(f, "h2", AP_JOB("e2"));
+
+    claim_answer(a, CQ_CLAIM_CLAIMED);
+    claim_answer(b, CQ_CLAIM_CLAIMED); /* waits behind a (concurrency 1) */
+    /* b waits longer than its claim allows for a whole request */
+    f->mono += cq_claim_lease(f->cfg, &f->cfg->providers[0]) - 30000 + 1;
+    answer(a, 200, "{}");
+    assert_int_equal(f->sends, 1); /* no request for b yet */
+    assert_int_equal(count(f, CQ_TS_CLAIMING), 1);
+    assert_int_equal(f->claims, 3);
+    assert_ptr_equal(f->claimed[2], b);
+    claim_answer(b, CQ_CLAIM_HELD);
+    assert_int_equal(count(f, CQ_TS_CALLING), 1);
+    assert_int_equal(f->sends, 2);
+    answer(b, 200, "{}");
+    /* an extension that finds the key taken over: back to delayed, no call */
+    written_all(f, 0);
+    a = start(f, "h3", AP_JOB("e3"));
+    b = start(f, "h4", AP_JOB("e4"));
+    claim_answer(a, CQ_CLAIM_CLAIMED);
+    claim_answer(b, CQ_CLAIM_CLAIMED);
+    f->mono += 10000000;
+    answer(a, 200, "{}");
+    claim_answer(b, CQ_CLAIM_BUSY);
+    assert_int_equal(f->sends, 3);
+    assert_int_equal(f->releases, 1);
+    assert_ptr_equal(f->rel[0].t, b);
+    written_all(f, 2);
+    cq_task_written(b, CQ_WRITE_OK, NULL);
+}
+
+static void test_sweep_returns_jobs_before_their_claim_lapses(void **state)
+{
+    fake *f = *state;
+    cq_task *a = start(f, "h1", AP_JOB("w1")), *b = start(f, "h2", AP_JOB("w2"));
+
+    claim_answer(a, CQ_CLAIM_CLAIMED);
+    claim_answer(b, CQ_CLAIM_CLAIMED);
+    cq_tasks_sweep(f->ts);
+    assert_int_equal(f->releases, 0); /* fresh claims: nothing to do */
+    f->mono += 10001; /* lease 15 s: less than a heartbeat + timeout + margin left */
+    cq_tasks_sweep(f->ts);
+    assert_int_equal(f->releases, 1);
+    assert_ptr_equal(f->rel[0].t, b); /* the waiting one; a is in its request */
+    assert_true(f->rel[0].has_claim);
+    assert_false(f->rel[0].unknown);
+    assert_int_equal(f->rel[0].env.attempts, 0);
+    assert_int_equal(cq_tasks_stats(f->ts)->deferred[CQ_DEFER_LAPSE], 1);
+    cq_task_written(b, CQ_WRITE_OK, NULL);
+    answer(a, 200, "{}");
+    written_all(f, 0);
+}
+
+static void test_drop_after_a_fence(void **state)
+{
+    fake *f = *state;
+    cq_task *a = start(f, "h1", AP_JOB("d1")), *b = start(f, "h2", AP_JOB("d2"));
+    const char **w;
+    size_t n = 0;
+
+    claim_answer(a, CQ_CLAIM_CLAIMED);
+    claim_answer(b, CQ_CLAIM_CLAIMED);
+    start(f, "h3", AP_JOB("d3"));
+    w = cq_tasks_waiting(f->ts, &n);
+    assert_int_equal(n, 2); /* the queued and the claiming one */
+    free(w);
+    cq_tasks_drop(f->ts, "h2"); /* taken back while we were fenced */
+    cq_tasks_drop(f->ts, "h1"); /* in its request: finishes it */
+    assert_int_equal(cq_tasks_held(f->ts), 2);
+    assert_int_equal(cq_tasks_stats(f->ts)->dropped, 1);
+    answer(a, 200, "{}");
+    cq_task_written(a, CQ_WRITE_NOT_OURS, NULL);
+    assert_int_equal(f->sends, 1);
+}
+
+static void test_failed_finish_puts_the_job_back(void **state)
+{
+    fake *f = *state;
+    cq_task *t = start(f, "h1", AP_JOB("ff1"));
+
+    claim_answer(t, CQ_CLAIM_CLAIMED);
+    answer(t, 200, "{}");
+    cq_task_written(t, CQ_WRITE_FAILED, "ERR {t}:results is a string, not a stream");
+    assert_int_equal(count(f, CQ_TS_ENDING), 1);
+    assert_int_equal(f->releases, 1);
+    assert_true(f->rel[0].unknown); /* its call was made: the next taker looks first */
+    assert_int_equal(f->rel[0].env.attempts, 1);
+    assert_int_equal(f->rel[0].delay, 1000);
+    assert_int_equal(cq_tasks_stats(f->ts)->finish_failed, 1);
+    cq_task_written(t, CQ_WRITE_OK, NULL);
+    assert_int_equal(cq_tasks_held(f->ts), 0);
+}
+
+static void test_abort_after_sending_keeps_the_claim(void **state)
+{
+    fake *f = *state;
+    cq_task *t = start(f, "h1", AP_JOB("ab1"));
+
+    claim_answer(t, CQ_CLAIM_CLAIMED);
+    cq_tasks_stop(f->ts);
+    aborted(t, true);
+    assert_true(f->rel[0].unknown);
+    assert_int_equal(f->rel[0].hold, 30000); /* the request may still run at the provider */
+    cq_task_written(t, CQ_WRITE_OK, NULL);
+}
+
 /* --- shutdown in every state ---------------------------------------------------- */
 
 static void test_stop_in_every_state(void **state)
@@ -671,6 +828,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_lookup_aborted_keeps_it_pending, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_free_with_tasks_left, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_not_ours_drops_without_a_word, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_claim_is_extended_before_the_call, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_returns_jobs_before_their_claim_lapses, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_drop_after_a_fence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_finish_puts_the_job_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_after_sending_keeps_the_claim, setup, teardown),
         cmocka_unit_test(test_every_move_seen),
     };
 
