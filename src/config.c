@@ -39,7 +39,6 @@
 #include <ini.h>
 
 #include "cancelq/adapter.h"
-#include "cancelq/metrics.h" /* cq_metrics_parse_listen: the one host:port parser */
 #include "config_value.h"
 
 /* A config file is a few kilobytes; this is a sanity bound, not a tuning knob. */
@@ -456,7 +455,7 @@ static int check_hostports(load_ctx *c, const char *key, const char *p)
             return conf_fail(c, line, c->label, key, "empty or too long entry");
         memcpy(one, p, n);
         one[n] = '\0';
-        if (cq_metrics_parse_listen(one, host, sizeof(host), &port) != 0)
+        if (cq_parse_hostport(one, host, sizeof(host), &port) != 0)
             return conf_fail(c, line, c->label, key, "'%s' is not host:port (e.g. 10.0.0.5:26379)",
                              one);
         p += n;

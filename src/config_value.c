@@ -155,6 +155,41 @@ int cq_parse_bool(const char *s, bool *out)
     return -EINVAL;
 }
 
+int cq_parse_hostport(const char *s, char *host, size_t host_size, int *port)
+{
+    const char *h = s, *colon;
+    size_t hlen;
+    char *end;
+    long p;
+
+    if (s == NULL)
+        return -EINVAL;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+
+        if (rb == NULL || rb[1] != ':')
+            return -EINVAL;
+        h = s + 1;
+        hlen = (size_t)(rb - h);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+            return -EINVAL; /* none, or an IPv6 address without brackets */
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= host_size || colon[1] < '0' || colon[1] > '9')
+        return -EINVAL;
+    errno = 0;
+    p = strtol(colon + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || p < 0 || p > 65535)
+        return -EINVAL;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
 /* Checks ------------------------------------------------------------------ */
 
 /* Whole-string signed decimal integer. */

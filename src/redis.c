@@ -17,7 +17,6 @@
 
 #include "cancelq/backoff.h"
 #include "cancelq/log.h"
-#include "cancelq/metrics.h" /* cq_metrics_parse_listen: host:port */
 
 #define RECONNECT_MIN_MS 100  /* first retry after a failure */
 #define RECONNECT_MAX_MS 5000 /* capped so a recovered Redis is found fast */
@@ -271,7 +270,7 @@ static bool cluster_redirect(cq_redis *r, const char *e)
         char host[HOST_MAX];
         int port;
 
-        if (addr != NULL && cq_metrics_parse_listen(addr + 1, host, sizeof(host), &port) == 0) {
+        if (addr != NULL && cq_parse_hostport(addr + 1, host, sizeof(host), &port) == 0) {
             snprintf(r->host, sizeof(r->host), "%s", host);
             r->port = port;
             r->redirected = true;
@@ -823,7 +822,7 @@ static int parse_sentinels(cq_redis *r, const cq_redis_conf *rc, cq_err *err)
         sentinel *s = &r->sentinels[r->nsentinels];
 
         snprintf(one, sizeof(one), "%.*s", (int)n, p);
-        if (cq_metrics_parse_listen(one, s->host, sizeof(s->host), &s->port) != 0)
+        if (cq_parse_hostport(one, s->host, sizeof(s->host), &s->port) != 0)
             return cq_err_set(err, -EINVAL, "config", "[redis] sentinels: bad entry '%s'", one);
         r->nsentinels++;
         p += n;
