@@ -23,7 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "cancelq/adapter.h"
-#include "cancelq/job.h"
+#include "cancelq/json.h"
 #include "json_util.h"
 
 #define INTRONIS_USERNAME_MAX 128

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cancelq/json.h"
+#include "cancelq/rfc3339.h"
 #include "json_util.h"
 
 #define CQ_NAME_MAX 64          /* provider and action names */

@@ -147,6 +147,12 @@ int cq_parse_duration_ms(const char *s, uint64_t *out); /* "250ms" "15s" "7d" "1
 int cq_parse_rate(const char *s, double *per_sec);      /* "20/s" "600/m" "20" */
 int cq_parse_bool(const char *s, bool *out);
 
+/* Split "host:port" / "[v6]:port" into host (brackets removed, at most
+ * host_size - 1 bytes) and port (0..65535).  The one host:port parser:
+ * [redis] sentinels and cluster, Cluster MOVED replies, and the metrics
+ * listener.  0 or -EINVAL. */
+int cq_parse_hostport(const char *s, char *host, size_t host_size, int *port);
+
 /* Print a human summary (no secrets: file paths only) to f. */
 void cq_config_print_summary(const cq_config *cfg, void *file /* FILE* */);
 

@@ -24,6 +24,9 @@
 #include <cjson/cJSON.h>
 
 #include "cancelq/err.h"
+/* Transitional: src/task.c reaches cq_format_rfc3339 through worker_int.h
+ * and this header; drop once task.c includes cancelq/rfc3339.h itself. */
+#include "cancelq/rfc3339.h"
 
 #define CQ_JOB_MAX_BYTES ((size_t)64 * 1024) /* docs/design.md §2 */
 #define CQ_JOB_MAX_DEPTH 8                   /* params/meta nesting; real jobs use 2 */
@@ -64,24 +67,6 @@ int cq_job_derive_key(cq_job *job, const char *target);
  * unformatted, FNV-1a 64-bit, written as 16 lowercase hex digits + NUL into
  * out[17].  Equal params (in any key order) give equal hashes. */
 void cq_job_params_hash(const cJSON *params, char out[17]);
-
-/* Strict integer read of obj[key]: present, a number, an exact integer in
- * [min, max].  Returns 0, -ENOENT (absent), or -EINVAL; err names
- * "<prefix>.<key>". Shared by the adapters. */
-int cq_json_get_int(const cJSON *obj, const char *key, int64_t min, int64_t max, int64_t *out,
-                    const char *prefix, cq_err *err);
-
-/* Strict string read of obj[key] (case-sensitive key): present, a string,
- * length in [minlen, maxlen].  *out is borrowed from obj. */
-int cq_json_get_string(const cJSON *obj, const char *key, size_t minlen, size_t maxlen,
-                       const char **out, const char *prefix, cq_err *err);
-
-/* Parse an RFC 3339 UTC timestamp ("2026-11-30T00:00:00Z", optional
- * fraction, "Z" or +hh:mm offset) into unix ms.  0 or -EINVAL. */
-int cq_parse_rfc3339(const char *s, int64_t *ms);
-
-/* Format unix ms as RFC 3339 UTC with milliseconds into out[32]. */
-void cq_format_rfc3339(int64_t ms, char out[32]);
 
 /* One attempt in a job's history (no secrets: codes and statuses only). */
 typedef struct cq_attempt {

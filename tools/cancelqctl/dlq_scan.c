@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cancelq/rfc3339.h"
 #include "dlq.h"
 
 #define DLQ_RAW_JSON_MAX 4096 /* bytes of a garbage entry put in --json output */
