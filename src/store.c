@@ -11,6 +11,7 @@
 #include "cancelq/clock.h"
 #include "cancelq/job.h"
 #include "cancelq/log.h"
+#include "cancelq/rfc3339.h"
 #include "json_util.h"
 #include "store_int.h"
 

@@ -24,9 +24,6 @@
 #include <cjson/cJSON.h>
 
 #include "cancelq/err.h"
-/* Transitional: src/task.c reaches cq_format_rfc3339 through worker_int.h
- * and this header; drop once task.c includes cancelq/rfc3339.h itself. */
-#include "cancelq/rfc3339.h"
 
 #define CQ_JOB_MAX_BYTES ((size_t)64 * 1024) /* docs/design.md §2 */
 #define CQ_JOB_MAX_DEPTH 8                   /* params/meta nesting; real jobs use 2 */
