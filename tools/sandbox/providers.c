@@ -18,7 +18,8 @@
 #define SB_PROVIDER_LIST(X)                                                                        \
     X(intronis)                                                                                    \
     X(activeplatform)                                                                              \
-    X(keliweb)
+    X(keliweb)                                                                                     \
+    /* one line per provider, above this one */
 
 #define DECLARE(name) extern const sb_prov sb_prov_##name;
 SB_PROVIDER_LIST(DECLARE)
