@@ -272,7 +272,7 @@ check_eq "outage on activeplatform cancel" 1 "$(control outage \
 check_eq "delete -> 503 with Retry-After" "503 1" "$(ap_op 40/1 delete) $(header Retry-After)"
 check_eq "... JSON:API error body" 503 "$(jbody '.errors[0].status')"
 check_eq "stop -> 503" 503 "$(ap_op 40/1 stop -d "$AP_STOP")"
-check_eq "... answered before the auth check" 503 "$(AUTH= ap_op 40/1 delete)"
+check_eq "... answered before the auth check" 503 "$(AUTH='' ap_op 40/1 delete)"
 check_eq "a scripted target -> 503 too" 503 "$(ap_op 40/2 delete)"
 check_eq "status GETs still answer: reads up" "200 Active" "$(ap_status 40/1) $(jbody .data.attributes.status)"
 check_eq "... no effect, no cancellation recorded" "Active 0" "$(target activeplatform:40/1 | jq -r '"\(.state) \(.cancel)"')"
