@@ -45,8 +45,8 @@ for lang in $LANGS; do
     if [ "$lang" = go ]; then
         check "go example builds (GOPATH=/usr/share/gocode, offline)" build_go || continue
     fi
-    cmd=$(example "$lang")
-    timeout 60 $cmd > "$T/$lang.out" 2>&1; rc=$?
+    read -r -a cmd <<< "$(example "$lang")"
+    timeout 60 "${cmd[@]}" > "$T/$lang.out" 2>&1; rc=$?
     sed 's/^/   /' "$T/$lang.out"
     SUMMARIES+=("$(tail -1 "$T/$lang.out")")
     check_eq "$lang: exit 0" 0 "$rc"
@@ -56,11 +56,11 @@ for lang in $LANGS; do
 
     # restart: read, die before XACK, run again without enqueueing
     export CQ_RUN="$lang-restart" CQ_GROUP="billing-$lang-restart"
-    CQ_CRASH_BEFORE_ACK=1 timeout 60 $cmd > "$T/$lang-crash.out" 2>&1; rc=$?
+    CQ_CRASH_BEFORE_ACK=1 timeout 60 "${cmd[@]}" > "$T/$lang-crash.out" 2>&1; rc=$?
     pending=$(rraw XPENDING '{examples}:results' "$CQ_GROUP" | head -1)
     check_eq "$lang: exits 3 before XACK" 3 "$rc"
     check "$lang: left $pending pending" test "${pending:-0}" -ge 1
-    CQ_NO_ENQUEUE=1 timeout 60 $cmd > "$T/$lang-again.out" 2>&1; rc=$?
+    CQ_NO_ENQUEUE=1 timeout 60 "${cmd[@]}" > "$T/$lang-again.out" 2>&1; rc=$?
     sed 's/^/   restart: /' "$T/$lang-again.out"
     check_eq "$lang: rerun exit 0" 0 "$rc"
     check "$lang: rerun re-read the pending entries first" \

@@ -19,7 +19,7 @@ k() { echo "{\"id\":\"$1\",\"provider\":\"keliweb\",\"action\":\"cancel_service\
 i() { echo "{\"id\":\"$1\",\"provider\":\"intronis\",\"action\":\"cancel_partner\",\"params\":$2}"; }
 a() { echo "{\"id\":\"$1\",\"provider\":\"activeplatform\",\"action\":\"$2\",\"params\":$3}"; }
 rep() { printf "%$2s" '' | tr ' ' "$1"; }
-nest() { local s='1' n; for n in $(seq 1 "$1"); do s="[$s]"; done; echo "$s"; }
+nest() { local s=1 _i; for _i in $(seq 1 "$1"); do s="[$s]"; done; echo "$s"; }
 FUTURE=2099-01-01T00:00:00.123456789+02:00
 JOBS=(
     # valid
@@ -106,12 +106,12 @@ tamper() { # DESCRIPTION JQ-FILTER EXPECTED-TEXT
     rm -rf "$T/bad"
 }
 O='.streams["{cq}:results"]'
-tamper "an unknown status" "$O[0].fields.status = \"done\"" "is not one of"
-tamper "a missing worker" "del($O[0].fields.worker)" "'worker' is a required property"
-tamper "an extra outcome field" "$O[0].fields.extra = \"x\"" "Additional properties"
-tamper "a numeric http_status" "$O[0].fields.http_status = 200" "is not of type 'string'"
-tamper "a duplicate without original_id" "($O[] | select(.fields.status == \"succeeded\") | .fields) |= (.status = \"duplicate\")" "original_id"
-tamper "meta that is not JSON" "$O[0].fields.meta = \"{oops\"" "meta: not JSON text"
+tamper "an unknown status" "${O}[0].fields.status = \"done\"" "is not one of"
+tamper "a missing worker" "del(${O}[0].fields.worker)" "'worker' is a required property"
+tamper "an extra outcome field" "${O}[0].fields.extra = \"x\"" "Additional properties"
+tamper "a numeric http_status" "${O}[0].fields.http_status = 200" "is not of type 'string'"
+tamper "a duplicate without original_id" "(${O}[] | select(.fields.status == \"succeeded\") | .fields) |= (.status = \"duplicate\")" "original_id"
+tamper "meta that is not JSON" "${O}[0].fields.meta = \"{oops\"" "meta: not JSON text"
 tamper "a dead letter without history" '.lists["{cq}:dead"] |= map(fromjson | del(.history) | tojson)' "'history' is a required property"
 tamper "a failed dead letter whose job is invalid" '.lists["{cq}:dead"] |= map(fromjson | if .status != "invalid" then .job.params = [] else . end | tojson)' "is not of type 'object'"
 
