@@ -44,6 +44,8 @@ const cq_conf_opt cq_conf_opts[] = {
     {"sentinels", R(sentinels), CQ_OT_STRING, 1, 1024, NULL, false},
     {"master_name", R(master_name), CQ_OT_STRING, 1, 128, NULL, false},
     {"cluster", R(cluster), CQ_OT_STRING, 1, 1024, NULL, false},
+    {"wait_replicas", R(wait_replicas), CQ_OT_INT, 0, 16, "0", false},
+    {"wait_timeout", R(wait_timeout_ms), CQ_OT_DURATION, 1, CQ_MS_HOUR, "1s", false},
 
     {"id", W(id), CQ_OT_ID, 1, CQ_WORKER_ID_MAX, NULL, false},
     {"concurrency", W(concurrency), CQ_OT_INT, 1, 10000, "256", false},

@@ -173,6 +173,8 @@ static void claim_reply(void *ctx, void *item, redisReply *reply)
         r.verdict = CQ_CLAIM_LOST;
     } else {
         claim_read(reply, &r);
+        if (cq_store_gate_claim(s, item, &r))
+            return; /* answered once the replicas confirm */
     }
     s->ev.claimed(item, &r);
 }
@@ -208,16 +210,23 @@ static void written_reply(void *ctx, void *item, redisReply *reply)
             cq_store_log_error("release", reply);
         return;
     }
-    if (reply == NULL)
+    cq_write w = CQ_WRITE_OK;
+    const char *note = NULL;
+
+    if (reply == NULL) {
         s->ev.written(item, CQ_WRITE_LOST, NULL);
-    else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
-        s->ev.written(item, CQ_WRITE_NOT_OURS, NULL);
-    else if (reply->type == REDIS_REPLY_ERROR)
-        s->ev.written(item, CQ_WRITE_FAILED, reply->str);
-    else if (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS)
-        s->ev.written(item, CQ_WRITE_OK, reply->str); /* written; a note on the record */
-    else
-        s->ev.written(item, CQ_WRITE_OK, NULL);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+        w = CQ_WRITE_NOT_OURS;
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        w = CQ_WRITE_FAILED;
+        note = reply->str;
+    } else if (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS) {
+        note = reply->str; /* written; a note on the record */
+    }
+    if (!cq_store_gate_written(s, item, w, note))
+        s->ev.written(item, w, note);
 }
 
 static const char *idem_op_name(cq_idem_op op)
@@ -309,11 +318,17 @@ static void flush_cb(uv_prepare_t *h)
 {
     cq_store *s = h->data;
 
+    size_t sent = cq_batch_pending(&s->claims) + cq_batch_pending(&s->finishes) +
+                  cq_batch_pending(&s->releases);
+
     uv_prepare_stop(&s->flush);
     s->flush_on = false;
     flush_batch(&s->claims);
     flush_batch(&s->finishes);
     flush_batch(&s->releases);
+    if (sent > 0 && s->cfg->redis.wait_replicas > 0 && cq_store_gate_open(s) != 0)
+        cq_log(CQ_LOG_ERR, "redis_wait_failed", "error", "out of memory", "detail",
+               "this batch is answered without waiting for the replicas", NULL);
     if (s->ev.flush != NULL)
         s->ev.flush(s->ev.data);
 }

@@ -13,6 +13,8 @@
 
 #define NUM_TEXT 24 /* a 64-bit number as text, with its NUL */
 
+typedef struct cq_store_gate cq_store_gate;
+
 struct cq_store {
     uv_loop_t *loop;
     const cq_config *cfg;
@@ -29,6 +31,10 @@ struct cq_store {
     cq_batch releases; /* release.lua */
     uv_prepare_t flush;
     bool flush_on;
+    cq_store_gate *gates; /* WAITs on their way, oldest first (wait_replicas) */
+    cq_store_gate *gates_tail;
+    uint64_t wait_short;  /* WAITs that timed out short of wait_replicas */
+    uint64_t wait_unsure; /* batches sent again after a reconnect */
 };
 
 /* EVALSHA of an embedded script / a plain command, with NUL-terminated
@@ -57,5 +63,13 @@ cq_store_num *cq_store_num_new(cq_num_cb cb, void *data, const char *what,
 int cq_store_num_script(cq_store *s, const char *name, cq_store_num *q, int nkeys, int argc,
                         const char **argv);
 int cq_store_num_command(cq_store *s, cq_store_num *q, int argc, const char **argv);
+
+/* store_wait.c: after a flush, WAIT for [redis] wait_replicas replicas;
+ * until it answers, the batches' per-job answers are kept (gate_claim /
+ * gate_written return true when they kept one).  -1 when WAIT could not be
+ * queued (then nothing is kept). */
+int cq_store_gate_open(cq_store *s);
+bool cq_store_gate_claim(cq_store *s, void *item, const cq_claim_result *r);
+bool cq_store_gate_written(cq_store *s, void *item, cq_write w, const char *note);
 
 #endif

@@ -47,6 +47,19 @@ struct cq_task {
     uint64_t claim_sent;   /* loop time the last claim went */
     uint64_t claim_until;  /* loop time the claim lapses (conservative) */
     uint64_t hold_ms;      /* a give-back keeps the claim this long (request may run on) */
+    struct redo *redo;     /* owned: the end sent, to send again ([redis] wait_replicas) */
+    bool redone;           /* the end was sent again */
+};
+
+/* An end as decided, kept while its write may have to be sent again. */
+struct redo {
+    cq_status status;
+    long http;
+    uint64_t delay_ms; /* a give-back's */
+    char error[32];
+    char message[CQ_ERR_MSG_MAX];
+    char orig[3][64]; /* a duplicate's originals */
+    bool dup;
 };
 
 struct cq_tasks {
@@ -65,7 +78,8 @@ struct cq_tasks {
 /* The legal moves: from each state, the states it may go to. */
 static const unsigned legal[CQ_TS_COUNT] = {
     [CQ_TS_NEW] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_ENDING),
-    [CQ_TS_CLAIMING] = TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING) | TO(CQ_TS_FREED),
+    [CQ_TS_CLAIMING] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING) |
+                       TO(CQ_TS_FREED),
     [CQ_TS_QUEUED] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_CALLING) | TO(CQ_TS_CHECKING) |
                      TO(CQ_TS_ENDING) | TO(CQ_TS_FREED),
     [CQ_TS_CALLING] = TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING),
@@ -101,6 +115,7 @@ static void task_release_memory(cq_task *t)
     ts->held--;
     cq_checked_clear(&t->ck);
     cq_envelope_clear(&t->env);
+    free(t->redo);
     free(t->ambiguous);
     free(t->item);
     free(t);
@@ -172,6 +187,33 @@ static void log_end(const cq_task *t, const cq_outcome *o)
            "message", o->message, "duration_ms", duration, NULL);
 }
 
+/* With [redis] wait_replicas an end may have to be sent again (UNSURE):
+ * keep what it was.  Without memory for it, a redo is not possible: the
+ * job is then left to reconcile, marked unknown. */
+static void keep_redo(cq_task *t, cq_status st, const char *error, const char *message, long http,
+                      const cq_claim_result *dup, uint64_t delay_ms)
+{
+    struct redo *r = t->redo;
+    int i;
+
+    if (t->ts->c.cfg->redis.wait_replicas <= 0 || t->redone)
+        return; /* off, or sending the kept end again (it stays as it is) */
+    if (r == NULL && (r = t->redo = malloc(sizeof(*r))) == NULL)
+        return;
+    memset(r, 0, sizeof(*r));
+    r->status = st;
+    r->http = http;
+    r->delay_ms = delay_ms;
+    snprintf(r->error, sizeof(r->error), "%s", error != NULL ? error : "");
+    snprintf(r->message, sizeof(r->message), "%s", message != NULL ? message : "");
+    r->dup = dup != NULL;
+    for (i = 0; dup != NULL && i < 3; i++) {
+        const char *o = i == 0 ? dup->other_id : i == 1 ? dup->other_status : dup->other_finished_at;
+
+        snprintf(r->orig[i], sizeof(r->orig[i]), "%s", o != NULL ? o : "");
+    }
+}
+
 /* Publish the one outcome of this job; dup: the claim's answer that
  * found the key carried out (a duplicate echoes the original). */
 static void finish_dup(cq_task *t, cq_status st, const char *error, const char *message, long http,
@@ -186,6 +228,7 @@ static void finish_dup(cq_task *t, cq_status st, const char *error, const char *
 
     set_state(t, CQ_TS_ENDING);
     t->finishing = true;
+    keep_redo(t, st, error, message, http, dup, 0);
     cq_log_redact(message != NULL ? message : "", redacted, sizeof(redacted));
     memset(&o, 0, sizeof(o));
     o.handle = t->handle;
@@ -243,6 +286,7 @@ static void release(cq_task *t, uint64_t delay_ms)
 
     set_state(t, CQ_TS_ENDING);
     t->finishing = false;
+    keep_redo(t, CQ_ST_COUNT, NULL, NULL, 0, NULL, delay_ms);
     r.handle = t->handle;
     r.item = env; /* NULL (no memory) keeps the older envelope: loses only history */
     r.delay_ms = delay_ms;
@@ -271,11 +315,39 @@ static void defer(cq_task *t, cq_defer why, uint64_t hint_ms)
     release(t, cq_policy_defer(ts->c.policy, why, hint_ms));
 }
 
+/* The end's write may have been lost in a failover: send it again (the
+ * scripts are ownership-checked, so a write that did go through makes the
+ * second one a no-op). */
+static void redo_end(cq_task *t)
+{
+    struct redo *r = t->redo;
+    cq_claim_result dup;
+
+    t->redone = true;
+    if (r == NULL) { /* no memory kept it: reconcile returns the job, marked unknown */
+        job_stuck(t);
+        return;
+    }
+    if (!t->finishing) {
+        release(t, r->delay_ms);
+        return;
+    }
+    memset(&dup, 0, sizeof(dup));
+    dup.other_id = r->orig[0], dup.other_status = r->orig[1], dup.other_finished_at = r->orig[2];
+    finish_dup(t, r->status, r->error, r->message, r->http, r->dup ? &dup : NULL);
+}
+
 void cq_task_written(void *task, cq_write w, const char *error)
 {
     cq_task *t = task;
 
-    if (w == CQ_WRITE_NOT_OURS) {
+    if (w == CQ_WRITE_UNSURE) {
+        redo_end(t);
+        return;
+    }
+    if (w == CQ_WRITE_NOT_OURS && t->redone) {
+        /* the first write went through after all: nothing to do */
+    } else if (w == CQ_WRITE_NOT_OURS) {
         t->ts->stats.lost_ownership++;
         cq_log(CQ_LOG_WARN, "job_not_ours", "id", job_id(t), "handle", t->handle, "detail",
                "taken back by another worker while we held it; nothing written", NULL);
@@ -577,6 +649,10 @@ void cq_task_claimed(void *task, const cq_claim_result *r)
         cq_log(CQ_LOG_WARN, "job_dropped", "id", job_id(t), "handle", t->handle, "detail",
                "taken back by another worker while we could not reach Redis; no call", NULL);
         set_state(t, CQ_TS_FREED);
+        return;
+    }
+    if (r->verdict == CQ_CLAIM_UNSURE) {
+        claim(t); /* maybe lost in a failover: the same claim again */
         return;
     }
     if (t->ts->stopping) {

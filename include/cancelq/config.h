@@ -57,6 +57,8 @@ typedef struct cq_redis_conf {
     char *sentinels;             /* "host:port,host:port" or NULL: find the master via Sentinel */
     char *master_name;           /* the Sentinel master name (required with sentinels) */
     char *cluster;               /* "host:port,..." seed nodes of a Redis Cluster, or NULL */
+    int wait_replicas;           /* claims and ends count once this many replicas have them */
+    uint64_t wait_timeout_ms;    /* how long WAIT waits for them, default 1s */
 } cq_redis_conf;
 
 typedef struct cq_worker_conf {

@@ -59,6 +59,7 @@ typedef enum cq_claim_verdict {
     CQ_CLAIM_CONFLICT,  /* same key, different params */
     CQ_CLAIM_NOT_OURS,  /* the job is no longer this worker's (taken back) */
     CQ_CLAIM_ERROR,     /* Redis refused (error holds why) */
+    CQ_CLAIM_UNSURE,    /* maybe lost in a failover (wait_replicas): claim again */
     CQ_CLAIM_LOST,      /* no answer: the store was freed first */
 } cq_claim_verdict;
 
@@ -116,6 +117,7 @@ typedef enum cq_write {
     CQ_WRITE_OK,       /* written (error may hold a note: the record was left alone) */
     CQ_WRITE_NOT_OURS, /* the job is no longer this worker's: nothing written */
     CQ_WRITE_FAILED,   /* the script failed as a whole (error holds why): nothing written */
+    CQ_WRITE_UNSURE,   /* maybe lost in a failover (wait_replicas): send it again */
     CQ_WRITE_LOST,     /* no answer: the store was freed first */
 } cq_write;
 
