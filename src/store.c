@@ -458,3 +458,9 @@ const char *cq_store_durability(const cq_store *s)
 {
     return s->main != NULL ? cq_redis_durability(s->main) : "";
 }
+
+void cq_store_wait_stats(const cq_store *s, uint64_t *short_waits, uint64_t *resent)
+{
+    *short_waits = s->wait_short;
+    *resent = s->wait_unsure;
+}

@@ -149,6 +149,10 @@ bool cq_store_ready(const cq_store *s);
 uint64_t cq_store_reconnects(const cq_store *s, bool block);
 const char *cq_store_durability(const cq_store *s); /* see cq_redis_durability */
 
+/* [redis] wait_replicas: WAITs that came back short, batches sent again
+ * after a reconnect (for metrics). */
+void cq_store_wait_stats(const cq_store *s, uint64_t *short_waits, uint64_t *resent);
+
 /* Run the flush hook (and send the batches) before the loop next waits. */
 void cq_store_flush_soon(cq_store *s);
 
