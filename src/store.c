@@ -193,6 +193,7 @@ int cq_store_claim(cq_store *s, const cq_claim *c, void *item)
     cq_batch_arg_str(b, c->hash);
     num_arg(b, (long long)c->lease_ms);
     cq_batch_arg_str(b, c->unknown ? "1" : "0");
+    cq_batch_arg_str(b, c->hash_v1);
     if (cq_batch_end(b) != 0)
         return -ENOMEM;
     cq_store_flush_soon(s);

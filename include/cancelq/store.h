@@ -44,8 +44,9 @@ typedef struct cq_claim {
     const char *handle;   /* the job's handle: a job no longer held is not claimed */
     const char *owner;    /* owner token, stable across the job's retries */
     const char *job_id;
-    const char *hash;  /* params hash */
-    uint64_t lease_ms; /* from now, in Redis time */
+    const char *hash;    /* params hash */
+    const char *hash_v1; /* the same as records before 0.2 carry it */
+    uint64_t lease_ms;   /* from now, in Redis time */
     bool unknown;      /* the job says an earlier call's outcome is unknown */
 } cq_claim;
 
