@@ -4,6 +4,7 @@
 #include "cancelq/hash.h"
 
 #include <errno.h>
+#include <sys/random.h>
 
 #include <openssl/evp.h>
 
@@ -28,6 +29,25 @@ int cq_sha256_hex(const void *p, size_t n, char *out, size_t nhex)
         return -ENOMEM;
     for (i = 0; i < nhex; i++)
         out[i] = hex[(md[i / 2] >> (i % 2 ? 0 : 4)) & 0x0f];
+    out[nhex] = '\0';
+    return 0;
+}
+
+int cq_random_hex(char *out, size_t nhex)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char r[CQ_SHA256_LEN];
+    size_t i, need;
+    ssize_t got;
+
+    if (nhex > 2 * sizeof(r))
+        nhex = 2 * sizeof(r);
+    need = (nhex + 1) / 2;
+    got = getrandom(r, need, 0);
+    if (got < 0 || (size_t)got != need)
+        return got < 0 ? -errno : -EIO;
+    for (i = 0; i < nhex; i++)
+        out[i] = hex[(r[i / 2] >> (i % 2 ? 0 : 4)) & 0x0f];
     out[nhex] = '\0';
     return 0;
 }

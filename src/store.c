@@ -375,7 +375,7 @@ static void batches_init(cq_store *s)
     const char *claim_args[] = {s->holder, s->idem_ttl};
     const char *finish_keys[] = {s->k.inflight, s->k.results, s->k.dead};
     const char *finish_args[] = {s->maxlen, s->idem_ttl, s->worker};
-    const char *release_keys[] = {s->k.inflight, s->k.delayed, s->k.jobs};
+    const char *release_keys[] = {s->k.inflight, s->k.delayed, s->k.retry};
 
     cq_batch_init(&s->claims, s->main, "claim", claim_reply, s, 1, 1, claim_keys, 2, claim_args);
     cq_batch_init(&s->finishes, s->main, "finish", written_reply, s, 1, 3, finish_keys, 3,

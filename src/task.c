@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "cancelq/envelope.h"
+#include "cancelq/hash.h"
 #include "cancelq/job_check.h"
 #include "cancelq/log.h"
 
@@ -715,8 +716,10 @@ static void claim(cq_task *t)
 
 /* A task for the item, not yet counted: NULL when memory is short (the job
  * stays inflight; our restart or a peer takes it back). */
-static cq_task *task_new(const char *handle, const char *item, size_t len)
+static cq_task *task_new(const char *handle, const char *item, size_t len, bool trusted)
 {
+    int rc;
+
     cq_task *t = calloc(1, sizeof(*t));
 
     if (t == NULL || (t->item = malloc(len + 1)) == NULL)
@@ -725,8 +728,20 @@ static cq_task *task_new(const char *handle, const char *item, size_t len)
     t->item[len] = '\0';
     t->item_len = len;
     snprintf(t->handle, sizeof(t->handle), "%s", handle);
-    if (cq_envelope_parse(t->item, t->item_len, &t->env) == 0)
+    if (trusted)
+        rc = cq_envelope_parse(t->item, t->item_len, &t->env);
+    else
+        cq_envelope_bare(t->item, t->item_len, &t->env), rc = 0;
+    /* the job text is a producer's, in a trusted envelope too: an envelope
+     * in it is never believed, its inner job runs as a plain job */
+    if (rc == 0 && (rc = cq_envelope_unwrap_job(&t->env)) == 1)
+        cq_log(CQ_LOG_WARN, "envelope_untrusted", "handle", handle, "detail",
+               "a producer pushed an envelope: its job runs as a new job that looks its "
+               "status up first; nothing else of it is believed",
+               NULL);
+    if (rc >= 0)
         return t;
+    cq_envelope_clear(&t->env);
 fail:
     if (t != NULL)
         free(t->item);
@@ -735,9 +750,10 @@ fail:
     return NULL;
 }
 
-void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t len)
+void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t len,
+                   bool trusted)
 {
-    cq_task *t = task_new(handle, item, len);
+    cq_task *t = task_new(handle, item, len, trusted);
     cq_err err;
 
     ts->stats.fetched++;
@@ -752,7 +768,9 @@ void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t le
     ts->head = t;
     ts->held++;
     ts->count[CQ_TS_NEW]++;
-    if (t->env.tok[0] == '\0')
+    /* an owner token of 128 random bits, kept in the job's envelope from
+     * now on (a job taken back keeps it) */
+    if (t->env.tok[0] == '\0' && cq_random_hex(t->env.tok, 32) != 0)
         snprintf(t->env.tok, sizeof(t->env.tok), "%s/%s", ts->c.worker, handle);
     cq_err_clear(&err);
     if (cq_job_check(ts->c.cfg, ts->c.keys, t->env.job, t->env.job_len, &t->ck, &err) != 0) {

@@ -71,7 +71,7 @@ struct cq_worker {
     size_t nowned;
     bool registered;        /* a heartbeat of ours was acknowledged */
     uint64_t fences;        /* times fenced */
-    long long depth[3];     /* jobs, delayed, dead: polled for metrics, -1 unknown */
+    long long depth[CQ_DEPTHS]; /* queue depths polled for metrics, -1 unknown */
 
     uv_timer_t hb_timer;
     uv_timer_t promote_timer;

@@ -31,6 +31,7 @@ static void promote_cb(void *data, long long next_in)
 
     if (next_in == -2 || w->stopping)
         return;
+    cq_worker_fetch(w); /* what became due is in {P}:retry now: take it */
     if (next_in >= 0 && (uint64_t)next_in < wait)
         wait = next_in < PROMOTE_MIN_MS ? PROMOTE_MIN_MS : (uint64_t)next_in;
     arm_promote(w, wait);
@@ -180,10 +181,12 @@ static void send_beat(cq_worker *w)
 
 static void reclaim_cb(void *data, long long n)
 {
-    (void)data;
+    cq_worker *w = data;
+
     if (n > 0) {
         char s[24];
 
+        cq_worker_fetch(w); /* they wait in {P}:retry */
         snprintf(s, sizeof(s), "%lld", n);
         cq_log(CQ_LOG_WARN, "jobs_reclaimed", "count", s, "detail",
                "taken back from a dead worker (or our previous run)", NULL);

@@ -153,11 +153,13 @@ static void render_stages(const cq_worker *w, cq_buf *out)
 static void render_store(const cq_worker *w, cq_buf *out)
 {
     gauge(out, "cancelq_queue_jobs", "Jobs waiting in {P}:jobs (polled, -1 unknown).",
-          (double)w->depth[0]);
+          (double)w->depth[CQ_DEPTH_JOBS]);
+    gauge(out, "cancelq_queue_retry", "Jobs given back waiting in {P}:retry (polled).",
+          (double)w->depth[CQ_DEPTH_RETRY]);
     gauge(out, "cancelq_queue_delayed", "Retries waiting in {P}:delayed (polled).",
-          (double)w->depth[1]);
+          (double)w->depth[CQ_DEPTH_DELAYED]);
     gauge(out, "cancelq_queue_dead", "Dead-letter entries in {P}:dead (polled).",
-          (double)w->depth[2]);
+          (double)w->depth[CQ_DEPTH_DEAD]);
     cq_metrics_family(out, "cancelq_redis_reconnects_total", "Redis reconnects.",
                       CQ_METRIC_COUNTER);
     cq_metrics_sample(out, "cancelq_redis_reconnects_total",
@@ -234,13 +236,11 @@ int cq_worker_metrics_start(cq_worker *w, cq_err *err)
     return 0;
 }
 
-static void depths_cb(void *data, long long jobs, long long delayed, long long dead)
+static void depths_cb(void *data, const long long *v)
 {
     cq_worker *w = data;
 
-    w->depth[0] = jobs;
-    w->depth[1] = delayed;
-    w->depth[2] = dead;
+    memcpy(w->depth, v, sizeof(w->depth));
 }
 
 void cq_worker_metrics_poll(cq_worker *w)

@@ -172,6 +172,7 @@ typedef struct cq_item {
     char handle[CQ_HANDLE_MAX];
     const char *text; /* borrowed for the callback */
     size_t len;
+    bool trusted; /* from {P}:retry: an envelope only the daemon wrote */
 } cq_item;
 
 /* Take up to max (<= CQ_FETCH_MAX) jobs into this worker's inflight hash.
@@ -217,8 +218,10 @@ int cq_store_inflight(cq_store *s, cq_handles_cb cb, void *data);
 typedef void (*cq_owned_cb)(void *data, bool ok, const bool *held, size_t n);
 int cq_store_owned(cq_store *s, const char *const *handles, size_t n, cq_owned_cb cb, void *data);
 
-/* Queue depths for metrics: jobs, delayed, dead (each -1 when unknown). */
-typedef void (*cq_depths_cb)(void *data, long long jobs, long long delayed, long long dead);
+/* Queue depths for metrics: v[CQ_DEPTH_JOBS .. CQ_DEPTH_DEAD], each -1
+ * when unknown. */
+enum { CQ_DEPTH_JOBS, CQ_DEPTH_RETRY, CQ_DEPTH_DELAYED, CQ_DEPTH_DEAD, CQ_DEPTHS };
+typedef void (*cq_depths_cb)(void *data, const long long *v);
 int cq_store_depths(cq_store *s, cq_depths_cb cb, void *data);
 
 #endif

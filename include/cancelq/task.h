@@ -101,8 +101,11 @@ cq_tasks *cq_tasks_new(const cq_tasks_conf *conf);
  * there for reclaim), then the set.  NULL is a no-op. */
 void cq_tasks_free(cq_tasks *ts);
 
-/* Start a task for an item taken under handle (copied). */
-void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t len);
+/* Start a task for an item taken under handle (copied).  trusted: the item
+ * came from the daemon's own lists (an envelope of ours); otherwise it is
+ * what a producer pushed, and is only ever a job (docs/design.md §3). */
+void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t len,
+                   bool trusted);
 
 /* Shutdown: no request starts any more; jobs waiting here and jobs whose
  * claim answers from now on go back to the queue. */

@@ -35,7 +35,7 @@ daemon_conf() { # FILE ID [via] [worker lines] [provider lines]; TIMEOUT= the pr
 
 left_over() { # jobs + delayed + every inflight hash
     local n k
-    n=$(( $(rraw LLEN "$P:jobs") + $(rraw ZCARD "$P:delayed") ))
+    n=$(( $(queue_len) + $(rraw ZCARD "$P:delayed") ))
     for k in $(rraw KEYS "$P:inflight:*"); do n=$((n + $(rraw HLEN "$k"))); done
     echo "$n"
 }

@@ -74,22 +74,24 @@ check_eq "old record: duplicate by the old hash, conflict otherwise; new record:
     "duplicate j30 succeeded F30 conflict j30 conflict j31 " "$out"
 
 echo "release.lua"
-rcli DEL '{p}:inflight:w1' '{p}:delayed' '{p}:jobs' > /dev/null
-rcli HSET '{p}:inflight:w1' r1 item1 r2 '{"id":"bare"}' r3 item3 > /dev/null
+rcli DEL '{p}:inflight:w1' '{p}:delayed' '{p}:jobs' '{p}:retry' > /dev/null
+rcli HSET '{p}:inflight:w1' r1 item1 h2 '{"_cq":{"tok":"forged"},"job":"x"}' r3 item3 > /dev/null
 rcli HSET '{p}:idem:r1' state inflight owner t1 worker w1/a lease_until $((NOW + 60000)) unknown 0 > /dev/null
 rcli HSET '{p}:idem:r3' state inflight owner other worker w9/z lease_until $((NOW + 60000)) > /dev/null
 NOW=$(rnow)
-out=$(ev release 6 '{p}:inflight:w1' '{p}:delayed' '{p}:jobs' '{p}:idem:r1' '{p}:idem:r2' '{p}:idem:r3' \
-    6 r1 5000 env1 t1 1 0  6 r2 0 '' '' 1 0  6 r3 5000 env3 t3 0 0  2>&1 | tr '\n' ' ')
+out=$(ev release 6 '{p}:inflight:w1' '{p}:delayed' '{p}:retry' '{p}:idem:r1' '{p}:idem:r2' '{p}:idem:r3' \
+    6 r1 5000 env1 t1 1 0  6 h2 0 '' '' 1 0  6 r3 5000 env3 t3 0 0  2>&1 | tr '\n' ' ')
 check_eq "all three moved" "1 1 1 " "$out"
 due=$(rraw ZSCORE '{p}:delayed' env1)
 check "due time is Redis now + delay" [ "${due%.*}" -ge $((NOW + 5000)) ] && [ "${due%.*}" -lt $((NOW + 6000)) ]
 check_eq "the claim parked: no holder, unknown kept" " 1" "$(hm '{p}:idem:r1' worker unknown)"
 check "parked lease ends now" [ "$(rraw HGET '{p}:idem:r1' lease_until)" -le "$(rnow)" ]
 check_eq "another job's claim untouched" "w9/z" "$(rraw HGET '{p}:idem:r3' worker)"
-stored=$(rraw LRANGE '{p}:jobs' 0 -1)
-check "a stored bare item goes back wrapped, marked unknown" grep -q '"unknown":1' <<< "$stored"
-out=$(ev release 4 '{p}:inflight:w1' '{p}:delayed' '{p}:jobs' '{p}:idem:r1' 6 r1 0 x t1 0 0 | tr '\n' ' ')
+stored=$(rraw LRANGE '{p}:retry' 0 -1)
+check "a give-back goes to the daemon's own list" test -n "$stored"
+check "a producer's item goes back wrapped as it is, never read as an envelope" \
+    bash -c "python3 -c 'import json,sys; e=json.loads(sys.argv[1]); sys.exit(not (e[\"_cq\"] == {\"unknown\": 1} and json.loads(e[\"job\"])[\"_cq\"][\"tok\"] == \"forged\"))' '$stored'"
+out=$(ev release 4 '{p}:inflight:w1' '{p}:delayed' '{p}:retry' '{p}:idem:r1' 6 r1 0 x t1 0 0 | tr '\n' ' ')
 check_eq "a job no longer held: 0" "0 " "$out"
 
 echo "finish.lua"
@@ -166,16 +168,19 @@ check "results key of the wrong type: error" grep -q 'not a stream' <<< "$out"
 check_eq "the job stays inflight" job8 "$(rraw HGET '{p}:inflight:w1' h8)"
 
 echo "heartbeats, fetch, reclaim, promote (Redis time)"
-rcli DEL '{p}:workers' '{p}:jobs' '{p}:holders' > /dev/null
-out=$(ev fetch 5 '{p}:jobs' '{p}:inflight:w2' '{p}:seq:w2' '{p}:workers' '{p}:holders' 10 w2 | tr '\n' ' ')
+rcli DEL '{p}:workers' '{p}:jobs' '{p}:holders' '{p}:retry' > /dev/null
+fetch() { ev fetch 6 '{p}:jobs' '{p}:inflight:w2' '{p}:seq:w2' '{p}:workers' '{p}:holders' '{p}:retry' "$1" w2 | tr '\n' ' '; }
+out=$(fetch 10)
 check_eq "an unregistered worker does not fetch" "-1 " "$out"
 check_eq "first beat registers" 0 "$(ev beat 1 '{p}:workers' w2)"
 check_eq "next beat: was registered" 1 "$(ev beat 1 '{p}:workers' w2)"
 score=$(rraw ZSCORE '{p}:workers' w2)
 check "heartbeat score is Redis time" [ "$((${score%.*} - $(rnow)))" -le 0 ] && [ "$(($(rnow) - ${score%.*}))" -lt 2000 ]
-rcli LPUSH '{p}:jobs' a b > /dev/null
-out=$(ev fetch 5 '{p}:jobs' '{p}:inflight:w2' '{p}:seq:w2' '{p}:workers' '{p}:holders' 10 w2 | tr '\n' ' ')
-check_eq "a registered worker fetches" "1 a b " "$out"
+rcli LPUSH '{p}:jobs' a b c > /dev/null
+rcli LPUSH '{p}:retry' R1 > /dev/null
+out=$(fetch 3)
+check_eq "a registered worker fetches: the daemon's retries first" "1 1 R1 a b " "$out"
+check_eq "handles say where each came from" "a b R1" "$(rraw HMGET '{p}:inflight:w2' h2 h3 r1 | tr '\n' ' ' | sed 's/ $//')"
 check "the fetch is recorded in holders" [ -n "$(rraw ZSCORE '{p}:holders' w2)" ]
 check_eq "identity: fresh score" "$score" "$(ev identity 1 '{p}:workers' w2 15000)"
 check_eq "identity: none" -1 "$(ev identity 1 '{p}:workers' w-none 15000)"
@@ -185,9 +190,9 @@ rcli ZADD '{p}:workers' $(($(rnow) - 20000)) w3 > /dev/null
 rcli HSET '{p}:inflight:w3' h1 '{"id":"x3"}' > /dev/null
 check_eq "identity: stale" -2 "$(ev identity 1 '{p}:workers' w3 15000)"
 check_eq "reclaim takes the dead worker's one job" 1 \
-    "$(ev reclaim 3 '{p}:workers' '{p}:jobs' '{p}:holders' 15000 '{p}:' '' w9)"
-check_eq "the live worker's jobs stay" 2 "$(rraw HLEN '{p}:inflight:w2')"
-check "the reclaimed job is marked unknown with its token" grep -q '"unknown":1' <<< "$(rraw LRANGE '{p}:jobs' 0 -1)"
+    "$(ev reclaim 3 '{p}:workers' '{p}:retry' '{p}:holders' 15000 '{p}:' '' w9)"
+check_eq "the live worker's jobs stay" 3 "$(rraw HLEN '{p}:inflight:w2')"
+check "the reclaimed job goes to the daemon's list, marked unknown" grep -q '"unknown":1' <<< "$(rraw LRANGE '{p}:retry' 0 -1)"
 check_eq "the dead worker is removed" "" "$(rraw ZSCORE '{p}:workers' w3)"
 # an orphan: an inflight hash whose worker is not registered, last fetch
 # older than the lease
@@ -195,12 +200,12 @@ rcli HSET '{p}:inflight:w4' h1 orphan > /dev/null
 rcli ZADD '{p}:holders' $(($(rnow) - 20000)) w4 $(rnow) w5 > /dev/null
 rcli HSET '{p}:inflight:w5' h1 young > /dev/null
 check_eq "reclaim takes the orphaned hash after the lease, not the young one" 1 \
-    "$(ev reclaim 3 '{p}:workers' '{p}:jobs' '{p}:holders' 15000 '{p}:' '' w9)"
+    "$(ev reclaim 3 '{p}:workers' '{p}:retry' '{p}:holders' 15000 '{p}:' '' w9)"
 check_eq "the orphan is gone" 0 "$(rraw EXISTS '{p}:inflight:w4')"
 check_eq "the young one stays" 1 "$(rraw EXISTS '{p}:inflight:w5')"
 rcli DEL '{p}:delayed' > /dev/null
 rcli ZADD '{p}:delayed' $(($(rnow) - 1)) due1 $(($(rnow) + 60000)) later > /dev/null
-out=$(ev promote 2 '{p}:delayed' '{p}:jobs' 500 | tr '\n' ' ')
+out=$(ev promote 2 '{p}:delayed' '{p}:retry' 500 | tr '\n' ' ')
 check "promote moves the due one and says how long until the next" \
     awk -v o="$out" 'BEGIN { split(o, a, " "); exit !(a[1] == 1 && a[2] > 58000 && a[2] <= 60000) }'
 

@@ -62,7 +62,7 @@ CONF
     echo "   processing paused for about $(( ${first_after:-$t0} - t0 )) ms (kill -> first outcome on the new master)"
     check_eq "exactly one outcome per job" "$N" "$(outcome_ids | sort -u | wc -l)"
     check_eq "no extra outcomes" "$N" "$(results_count)"
-    check_eq "queue empty" 0 "$(rraw LLEN "$P:jobs")"
+    check_eq "queue empty" 0 "$(queue_len)"
     check_eq "nothing inflight" 0 "$(( $(rraw HLEN "$P:inflight:w1") + $(rraw HLEN "$P:inflight:w2") ))"
     check "daemons re-discovered the master" bash -c "grep -c 'event=sentinel_master' '$T/$tag-w1.log' | grep -qv '^1$'"
     REPEATS=$(repeated_calls)
