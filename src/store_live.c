@@ -358,3 +358,66 @@ out:
     free(len);
     return rc;
 }
+
+typedef struct trim_req {
+    void (*cb)(void *data, const cq_results_info *ri);
+    void *data;
+} trim_req;
+
+static long long int_at(const redisReply *r, size_t i)
+{
+    return i < r->elements && r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer
+                                                                         : -1;
+}
+
+/* trim.lua answers {length, trimmed, unread, group, lag, pending, ...}. */
+static void trim_reply(void *data, redisReply *reply)
+{
+    trim_req q = *(trim_req *)data;
+    cq_results_info ri;
+    size_t i;
+
+    free(data);
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
+        if (reply != NULL)
+            cq_store_log_error("trim", reply);
+        q.cb(q.data, NULL);
+        return;
+    }
+    memset(&ri, 0, sizeof(ri));
+    ri.length = int_at(reply, 0);
+    ri.trimmed = int_at(reply, 1);
+    ri.unread = int_at(reply, 2);
+    for (i = 3; i + 2 < reply->elements && ri.ngroups < CQ_GROUPS_MAX; i += 3) {
+        const redisReply *name = reply->element[i];
+
+        if (name->type != REDIS_REPLY_STRING)
+            continue;
+        snprintf(ri.groups[ri.ngroups].name, CQ_GROUP_NAME_MAX, "%s", name->str);
+        ri.groups[ri.ngroups].lag = int_at(reply, i + 1);
+        ri.groups[ri.ngroups].pending = int_at(reply, i + 2);
+        ri.ngroups++;
+    }
+    q.cb(q.data, &ri);
+}
+
+int cq_store_trim(cq_store *s, void (*cb)(void *data, const cq_results_info *ri), void *data)
+{
+    char maxlen[NUM_TEXT];
+    const char *argv[3];
+    trim_req *q = malloc(sizeof(*q));
+
+    if (q == NULL)
+        return -ENOMEM;
+    q->cb = cb;
+    q->data = data;
+    snprintf(maxlen, sizeof(maxlen), "%lld", s->cfg->worker.results_maxlen);
+    argv[0] = s->k.results;
+    argv[1] = maxlen;
+    argv[2] = s->cfg->worker.results_trim == CQ_TRIM_ACKED ? "acked" : "maxlen";
+    if (cq_store_script(s, "trim", trim_reply, q, 1, 3, argv) != 0) {
+        free(q);
+        return -ENOMEM;
+    }
+    return 0;
+}

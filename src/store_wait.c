@@ -34,7 +34,7 @@ typedef struct stash {
 struct cq_store_gate {
     cq_store_gate *next;
     cq_store *s;
-    bool sent;           /* its WAIT went (only the oldest gate's is out at a time) */
+    bool sent; /* its WAIT went (only the oldest gate's is out at a time) */
     stash *v;
     size_t n, cap;
     uint64_t reconnects; /* of main when the first answer came */
@@ -141,7 +141,10 @@ static void deliver(cq_store_gate *g, bool unsure, bool lost)
                 st->r.verdict = CQ_CLAIM_UNSURE;
             s->ev.claimed(st->item, &st->r);
         } else if (st->item != NULL) {
-            s->ev.written(st->item, lost ? CQ_WRITE_LOST : unsure ? CQ_WRITE_UNSURE : st->w,
+            s->ev.written(st->item,
+                          lost     ? CQ_WRITE_LOST
+                          : unsure ? CQ_WRITE_UNSURE
+                                   : st->w,
                           st->r.error);
         }
         free(st->text);

@@ -79,8 +79,7 @@ struct cq_tasks {
 /* The legal moves: from each state, the states it may go to. */
 static const unsigned legal[CQ_TS_COUNT] = {
     [CQ_TS_NEW] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_ENDING),
-    [CQ_TS_CLAIMING] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING) |
-                       TO(CQ_TS_FREED),
+    [CQ_TS_CLAIMING] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING) | TO(CQ_TS_FREED),
     [CQ_TS_QUEUED] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_CALLING) | TO(CQ_TS_CHECKING) |
                      TO(CQ_TS_ENDING) | TO(CQ_TS_FREED),
     [CQ_TS_CALLING] = TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING),
@@ -209,7 +208,9 @@ static void keep_redo(cq_task *t, cq_status st, const char *error, const char *m
     snprintf(r->message, sizeof(r->message), "%s", message != NULL ? message : "");
     r->dup = dup != NULL;
     for (i = 0; dup != NULL && i < 3; i++) {
-        const char *o = i == 0 ? dup->other_id : i == 1 ? dup->other_status : dup->other_finished_at;
+        const char *o = i == 0   ? dup->other_id
+                        : i == 1 ? dup->other_status
+                                 : dup->other_finished_at;
 
         snprintf(r->orig[i], sizeof(r->orig[i]), "%s", o != NULL ? o : "");
     }
@@ -221,7 +222,7 @@ static void finish_dup(cq_task *t, cq_status st, const char *error, const char *
                        const cq_claim_result *dup)
 {
     cq_tasks *ts = t->ts;
-    char redacted[CQ_ERR_MSG_MAX];
+    char redacted[CQ_ERR_MSG_MAX], digest[2 * CQ_SHA256_LEN + 1];
     char *dead = NULL, *meta = NULL;
     int64_t now = ts->c.io.now_ms(ts->c.io.data);
     cq_outcome o;
@@ -248,6 +249,9 @@ static void finish_dup(cq_task *t, cq_status st, const char *error, const char *
     o.message = redacted;
     o.duration_ms = now - (t->env.first_ms > 0 ? t->env.first_ms : now);
     o.finished_at_ms = now;
+    /* a job that was not JSON: billing matches it by the digest of its bytes */
+    if (t->ck.job.root == NULL && cq_sha256_hex(t->env.job, t->env.job_len, digest, 64) == 0)
+        o.raw_sha256 = digest;
     if (dup != NULL) {
         o.original[0] = dup->other_id;
         o.original[1] = dup->other_status;
@@ -750,8 +754,7 @@ fail:
     return NULL;
 }
 
-void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t len,
-                   bool trusted)
+void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t len, bool trusted)
 {
     cq_task *t = task_new(handle, item, len, trusted);
     cq_err err;
@@ -780,6 +783,10 @@ void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t le
         return;
     }
     t->job_ok = true;
+    if (!trusted && t->ck.job.enqueued_ms > 0) /* first taken: how long it queued */
+        cq_histogram_observe(&ts->stats.queue_wait,
+                             (double)(ts->c.io.now_ms(ts->c.io.data) - t->ck.job.enqueued_ms) /
+                                 1000.0);
     t->prov = cq_providers_find(ts->c.providers, t->ck.pc->name);
     if (t->prov == NULL) { /* a config without this instance's runtime: cannot happen */
         finish(t, CQ_ST_INVALID, "unknown_provider", "provider: not running here", 0);

@@ -195,6 +195,46 @@ static void reclaim_cb(void *data, long long n)
 
 static void reconcile(cq_worker *w);
 
+#define RESULTS_WARN_EVERY_MS 60000 /* a backlog warning at most this often */
+
+/* The outcome stream after this heartbeat's trim: warn when a consumer
+ * group lags so far that entries it has not read are (acked: would be)
+ * beyond results_maxlen. */
+static void trim_cb(void *data, const cq_results_info *ri)
+{
+    cq_worker *w = data;
+    long long maxlen = w->cfg->worker.results_maxlen, worst = 0;
+    const char *who = "";
+    char n[24], m[24];
+    size_t i;
+
+    if (ri == NULL)
+        return;
+    w->results = *ri;
+    for (i = 0; i < ri->ngroups; i++) {
+        if (ri->groups[i].lag + ri->groups[i].pending > worst) {
+            worst = ri->groups[i].lag + ri->groups[i].pending;
+            who = ri->groups[i].name;
+        }
+    }
+    /* maxlen: near the cut (80 %) it is about to lose entries; acked: the
+     * stream grows past results_maxlen for it */
+    if (worst <= (w->cfg->worker.results_trim == CQ_TRIM_ACKED ? maxlen : maxlen * 4 / 5))
+        return;
+    if (w->results_warned != 0 && uv_now(w->loop) - w->results_warned < RESULTS_WARN_EVERY_MS)
+        return;
+    w->results_warned = uv_now(w->loop);
+    snprintf(n, sizeof(n), "%lld", worst);
+    snprintf(m, sizeof(m), "%lld", maxlen);
+    cq_log(CQ_LOG_WARN, "results_backlog", "group", who, "unread", n, "results_maxlen", m, "detail",
+           w->cfg->worker.results_trim == CQ_TRIM_ACKED
+               ? "a consumer group is behind: its unread outcomes are kept, the stream grows "
+                 "past results_maxlen"
+               : "a consumer group is behind: outcomes it has not read are trimmed at "
+                 "results_maxlen (results_trim = acked keeps them)",
+           NULL);
+}
+
 static void hb_timer_cb(uv_timer_t *h)
 {
     cq_worker *w = h->data;
@@ -206,6 +246,7 @@ static void hb_timer_cb(uv_timer_t *h)
     cq_store_reclaim(w->store, false, reclaim_cb, w);
     cq_live_may_send(w); /* logs the fence when it starts */
     cq_tasks_sweep(w->tasks);
+    cq_store_trim(w->store, trim_cb, w);
     if (w->beats % CQ_RECONCILE_EVERY == 0)
         reconcile(w);
     cq_worker_metrics_poll(w);

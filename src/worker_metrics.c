@@ -178,6 +178,30 @@ static void counter(cq_buf *out, const char *name, const char *help, uint64_t v)
     cq_metrics_sample(out, name, (double)v, NULL);
 }
 
+/* The outcome stream and its consumer groups (docs/design.md §5). */
+static void render_results(const cq_worker *w, cq_buf *out)
+{
+    const cq_results_info *ri = &w->results;
+    size_t i;
+
+    gauge(out, "cancelq_results_length", "Entries in {P}:results (last heartbeat).",
+          (double)ri->length);
+    gauge(out, "cancelq_results_unread",
+          "Outcomes the slowest consumer group has not acknowledged yet.", (double)ri->unread);
+    cq_metrics_family(out, "cancelq_results_group_lag",
+                      "Outcomes not yet delivered to a consumer group (trimmed ones included).",
+                      CQ_METRIC_GAUGE);
+    for (i = 0; i < ri->ngroups; i++)
+        cq_metrics_sample(out, "cancelq_results_group_lag", (double)ri->groups[i].lag, "group",
+                          ri->groups[i].name, NULL);
+    cq_metrics_family(out, "cancelq_results_group_pending",
+                      "Outcomes delivered to a consumer group, not acknowledged yet.",
+                      CQ_METRIC_GAUGE);
+    for (i = 0; i < ri->ngroups; i++)
+        cq_metrics_sample(out, "cancelq_results_group_pending", (double)ri->groups[i].pending,
+                          "group", ri->groups[i].name, NULL);
+}
+
 /* Fences, jobs let go or put back, replica waits (docs/design.md §7). */
 static void render_safety(const cq_worker *w, cq_buf *out)
 {
@@ -221,6 +245,13 @@ static void render(void *data, cq_buf *out)
     cq_metrics_sample(out, "cancelq_retries_total", (double)cq_tasks_stats(w->tasks)->retried,
                       NULL);
     render_safety(w, out);
+    render_results(w, out);
+    cq_metrics_family(out, "cancelq_job_queue_seconds",
+                      "From a job's enqueued_at (when the producer gives it) to when a worker "
+                      "first took it.",
+                      CQ_METRIC_HISTOGRAM);
+    cq_histogram_render(out, "cancelq_job_queue_seconds", &cq_tasks_stats(w->tasks)->queue_wait,
+                        NULL);
 }
 
 int cq_worker_metrics_start(cq_worker *w, cq_err *err)

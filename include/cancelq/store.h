@@ -47,7 +47,7 @@ typedef struct cq_claim {
     const char *hash;    /* params hash */
     const char *hash_v1; /* the same as records before 0.2 carry it */
     uint64_t lease_ms;   /* from now, in Redis time */
-    bool unknown;      /* the job says an earlier call's outcome is unknown */
+    bool unknown;        /* the job says an earlier call's outcome is unknown */
 } cq_claim;
 
 typedef enum cq_claim_verdict {
@@ -99,6 +99,7 @@ typedef struct cq_outcome {
     int64_t finished_at_ms;
     const char *meta;        /* JSON text, NULL when the job had none */
     const char *original[3]; /* duplicate: original_id, _status, _finished_at */
+    const char *raw_sha256;  /* a job that was not JSON: the digest of its bytes, or NULL */
 } cq_outcome;
 
 /* A job given back without an outcome; its claim, when it owns one, is
@@ -217,6 +218,25 @@ int cq_store_inflight(cq_store *s, cq_handles_cb cb, void *data);
  * held[i] for each; ok false (held NULL) on an error or a freed store. */
 typedef void (*cq_owned_cb)(void *data, bool ok, const bool *held, size_t n);
 int cq_store_owned(cq_store *s, const char *const *handles, size_t n, cq_owned_cb cb, void *data);
+
+/* The outcome stream after trim.lua (results_trim; docs/design.md §5). */
+#define CQ_GROUPS_MAX 32 /* consumer groups reported at most */
+#define CQ_GROUP_NAME_MAX 64
+typedef struct cq_results_info {
+    long long length;  /* entries in the stream */
+    long long trimmed; /* trimmed by this call (results_trim = acked) */
+    long long unread;  /* the slowest group's entries not yet acknowledged */
+    size_t ngroups;
+    struct {
+        char name[CQ_GROUP_NAME_MAX]; /* cut when longer */
+        long long lag;                /* not yet delivered (trimmed ones included) */
+        long long pending;            /* delivered, not acknowledged */
+    } groups[CQ_GROUPS_MAX];
+} cq_results_info;
+
+/* Trim the outcome stream as results_trim says and report its groups;
+ * cb(data, NULL) on an error or a freed store. */
+int cq_store_trim(cq_store *s, void (*cb)(void *data, const cq_results_info *ri), void *data);
 
 /* Queue depths for metrics: v[CQ_DEPTH_JOBS .. CQ_DEPTH_DEAD], each -1
  * when unknown. */

@@ -121,7 +121,7 @@ out=$(fin 8 '{p}:inflight:w1' '{p}:results' '{p}:dead' '{p}:idem:f1' '{p}:idem:f
     17 h1 '' done o1 HASH1 "${J1[@]}" '{"m":1}' \
     17 h2 '{"job":"j2"}' release o2 H "${J2[@]}" '' \
     17 h3 '' done o3 H "${J3[@]}" '' \
-    20 h4 '' none o4 H "${J4[@]}" '' j0 succeeded F0 \
+    23 h4 '' none o4 H "${J4[@]}" '' original_id j0 original_status succeeded original_finished_at F0 \
     17 h5 '{"job":"j5"}' release o5 H "${J5[@]}" '' 2>&1 | tr '\n' ' ')
 check_eq "one result per job: written, written, not ours, written, written (record kept)" "1 1 0 1 kept " "$out"
 check_eq "four outcomes" 4 "$(rraw XLEN '{p}:results')"
