@@ -38,7 +38,7 @@ EOF
 # line.  COMP_WORDS is split as bash splits it (blanks, and "=" as a word
 # of its own, as COMP_WORDBREAKS has it).
 comp() {
-    local line=$1 w
+    local line=$1
     local -a ws=()
     read -r -a ws <<<"${line//=/ = }"
     [[ $line == *" " || $line == *"=" ]] && ws+=("")
