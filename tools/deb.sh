@@ -40,8 +40,14 @@ up_to_date() {
     [ -f "$OUT/.stamp" ] && [ -f "$CHANGES" ] || return 1
     files | packaged | sort > "$OUT/.files.now"
     cmp -s "$OUT/.files.now" "$OUT/.files" || return 1
-    [ -z "$(cd "$ROOT" && tr '\n' '\0' < "$OUT/.files.now" |
-        xargs -0 find 2>/dev/null -newer "$OUT/.stamp" -print | head -1)" ]
+    newer=$(cd "$ROOT" && while IFS= read -r f; do
+        if [ "$f" -nt "$OUT/.stamp" ]; then
+            echo "$f"
+            break
+        fi
+    done < "$OUT/.files.now")
+    [ -z "$newer" ] || echo "deb: $newer changed since the last build"
+    [ -z "$newer" ]
 }
 
 build() {

@@ -96,6 +96,13 @@ check "no cancelq.conf is shipped (the admin writes it)" test ! -e "$CONF"
 for u in cancelq.service cancelq@.service; do
     check_eq "/lib/systemd/system/$u is installed 0644" "644 root" "$(mode /lib/systemd/system/$u)"
 done
+# the packages carry this tree's files (build/deb is not stale)
+check "the installed completion is the tree's" \
+    cmp -s /usr/share/bash-completion/completions/cancelqctl "$ROOT/completion/cancelqctl"
+check "the installed unit is the tree's" \
+    cmp -s /lib/systemd/system/cancelq.service "$ROOT/systemd/cancelq.service"
+check "the installed sample config is the tree's" \
+    cmp -s /etc/cancelq/cancelq.conf.example "$ROOT/conf/cancelq.conf"
 check_eq "cancelq.service is not enabled" disabled "$(systemctl is-enabled cancelq.service 2>&1)"
 check "no multi-user.target.wants link" \
     test ! -e /etc/systemd/system/multi-user.target.wants/cancelq.service
