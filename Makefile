@@ -115,7 +115,8 @@ fuzz: bootstrap
 	@mkdir -p $(BUILD)/fuzz
 	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) \
 	  $(shell $(PKG_CONFIG) --cflags libcjson) -o $(BUILD)/fuzz/fuzz_job \
-	  tests/fuzz/fuzz_job.c src/job.c src/json_util.c src/err.c $(shell $(PKG_CONFIG) --libs libcjson) -lm
+	  tests/fuzz/fuzz_job.c src/job.c src/job_hash.c src/json.c src/json_prescan.c \
+	  src/json_util.c src/rfc3339.c src/err.c $(shell $(PKG_CONFIG) --libs libcjson) -lm
 	@mkdir -p $(BUILD)/fuzz/corpus
 	cp tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/ 2>/dev/null || true
 	$(BUILD)/fuzz/fuzz_job -max_total_time=$(FUZZ_SECONDS) -max_len=70000 \

@@ -25,7 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "cancelq/adapter.h"
-#include "cancelq/job.h"
+#include "cancelq/json.h"
 #include "json_util.h"
 
 /* IDs are integers in the vendor's API; the bound is the largest integer a

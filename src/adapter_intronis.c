@@ -9,7 +9,7 @@
  *                   status ACTIVE|TEST|FROZEN|CANCELED; CANCELED = already done
  *
  * Everything but the documented 303 and the common rows is ambiguous here
- * (DESIGN.md section 4: Intronis 4xx other than 401/408/425/429 get a status
+ * (docs/design.md §4: Intronis 4xx other than 401/408/425/429 get a status
  * check), so it is CHECK: the partner lookup decides between already_done
  * and failed.
  */
@@ -23,7 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "cancelq/adapter.h"
-#include "cancelq/job.h"
+#include "cancelq/json.h"
 #include "json_util.h"
 
 #define INTRONIS_USERNAME_MAX 128

@@ -27,7 +27,7 @@
 #include <cjson/cJSON.h>
 
 #include "cancelq/adapter.h"
-#include "cancelq/job.h"
+#include "cancelq/json.h"
 #include "json_util.h"
 
 /* WHMCS service ids are integers; 2^53 - 1 is the largest integer a JSON

@@ -1,5 +1,5 @@
 /*
- * backoff.c - retry timing (DESIGN.md section 8): full-jitter backoff,
+ * backoff.c - retry timing (docs/design.md §8): full-jitter backoff,
  * Retry-After parsing (RFC 9110 section 10.2.3), deadlines.
  *
  * Pure apart from cq_rand_default, whose generator state is the one static

@@ -46,13 +46,14 @@ struct cq_batch_fill {
 
 /* The record that waits for the reply: one callback per item. */
 typedef struct sent {
-    cq_redis_cb cb;
+    cq_batch_cb cb;
+    void *ctx;
     size_t n;
     void *items[];
 } sent;
 
-void cq_batch_init(cq_batch *b, cq_redis *r, const char *script, cq_redis_cb cb, int item_keys,
-                   int nfixed_keys, const char *const *fixed_keys, int nfixed_args,
+void cq_batch_init(cq_batch *b, cq_redis *r, const char *script, cq_batch_cb cb, void *ctx,
+                   int item_keys, int nfixed_keys, const char *const *fixed_keys, int nfixed_args,
                    const char *const *fixed_args)
 {
     int i;
@@ -61,6 +62,7 @@ void cq_batch_init(cq_batch *b, cq_redis *r, const char *script, cq_redis_cb cb,
     b->r = r;
     b->script = script;
     b->cb = cb;
+    b->ctx = ctx;
     b->item_keys = item_keys;
     b->nfixed_keys = nfixed_keys < CQ_BATCH_MAX_FIXED ? nfixed_keys : CQ_BATCH_MAX_FIXED;
     b->nfixed_args = nfixed_args < CQ_BATCH_MAX_FIXED ? nfixed_args : CQ_BATCH_MAX_FIXED;
@@ -283,7 +285,7 @@ static void sent_reply(void *data, redisReply *reply)
     size_t i;
 
     for (i = 0; i < s->n; i++)
-        s->cb(s->items[i], reply == NULL ? NULL : per_item ? reply->element[i] : reply);
+        s->cb(s->ctx, s->items[i], reply == NULL ? NULL : per_item ? reply->element[i] : reply);
     free(s);
 }
 
@@ -302,14 +304,14 @@ static void answer_all_null(cq_batch *b)
     if (items == NULL) {
         /* no memory even for that: answer in place, new adds go after n */
         for (i = 0; i < n; i++)
-            b->cb(f->items[i], NULL);
+            b->cb(b->ctx, f->items[i], NULL);
         fill_reset(b);
         return;
     }
     memcpy(items, f->items, n * sizeof(void *));
     fill_reset(b);
     for (i = 0; i < n; i++)
-        b->cb(items[i], NULL);
+        b->cb(b->ctx, items[i], NULL);
     free(items);
 }
 
@@ -327,6 +329,7 @@ int cq_batch_flush(cq_batch *b)
     if (s == NULL)
         return -ENOMEM;
     s->cb = b->cb;
+    s->ctx = b->ctx;
     s->n = f->nitems;
     memcpy(s->items, f->items, f->nitems * sizeof(void *));
     if (cq_redis_script(b->r, b->script, sent_reply, s, b->nfixed_keys + (int)f->nkeys, (int)argc,

@@ -1,16 +1,14 @@
 /*
- * config_value.c - one config value: parsing it into the field an option
- * table row describes, printing it back, and the secret files.
+ * config_value.c - one config value (config_value.h): checking and parsing
+ * it into the field an option table row describes, and printing it back.
  *
- * The parsers are strict: the whole string must match, no sign, no
- * leading blanks, no hex, and overflow is an error rather than a clamp,
- * because a silently misread timeout or rate is worse than a refusal.
- * The public ones (cq_parse_*) are shared with cancelqctl flags.
+ * Strict like the public parsers it uses (config_parse.c): the whole
+ * string must match, and overflow is an error rather than a clamp, because
+ * a silently misread timeout or size is worse than a refusal.
  */
 #include "cancelq/config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -18,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -36,122 +32,6 @@ static int why_fail(char *why, size_t n, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, n, fmt, ap);
     va_end(ap);
-    return -EINVAL;
-}
-
-/* Public parsers ------------------------------------------------------------ */
-
-/* Parse the leading decimal digits of s into *out; *end is set after them.
- * Requires at least one digit; refuses overflow. */
-static int parse_u64_prefix(const char *s, const char **end, uint64_t *out)
-{
-    char *e = NULL;
-    unsigned long long v;
-
-    if (s == NULL || *s < '0' || *s > '9')
-        return -EINVAL;
-    errno = 0;
-    v = strtoull(s, &e, 10);
-    if (errno != 0 || e == s)
-        return -EINVAL;
-    *end = e;
-    *out = v;
-    return 0;
-}
-
-/* Milliseconds per duration unit; 0 when unit is not one. */
-static uint64_t duration_unit_ms(const char *unit)
-{
-    static const struct {
-        const char *name;
-        uint64_t ms;
-    } units[] = {
-        {"", 1000}, /* a bare number is seconds */
-        {"ms", 1},  {"s", 1000}, {"m", CQ_MS_MIN}, {"h", CQ_MS_HOUR}, {"d", CQ_MS_DAY},
-    };
-
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-        if (strcmp(unit, units[i].name) == 0)
-            return units[i].ms;
-    return 0;
-}
-
-int cq_parse_duration_ms(const char *s, uint64_t *out)
-{
-    const char *unit = NULL;
-    uint64_t v, mult;
-
-    if (parse_u64_prefix(s, &unit, &v) != 0)
-        return -EINVAL;
-    mult = duration_unit_ms(unit);
-    if (mult == 0 || v > UINT64_MAX / mult)
-        return -EINVAL;
-    *out = v * mult;
-    return 0;
-}
-
-/* Check that s is digits with at most one '.' followed by digits, and
- * return where that number ends.  Keeps strtod() away from "inf", "nan",
- * hex floats, signs and exponents. */
-static const char *decimal_end(const char *s)
-{
-    const char *p = s;
-
-    if (*p < '0' || *p > '9')
-        return NULL;
-    while (*p >= '0' && *p <= '9')
-        p++;
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9')
-            return NULL;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    return p;
-}
-
-int cq_parse_rate(const char *s, double *per_sec)
-{
-    const char *end;
-    char *e = NULL;
-    double v, div;
-
-    if (s == NULL || (end = decimal_end(s)) == NULL)
-        return -EINVAL;
-    if (*end == '\0' || strcmp(end, "/s") == 0)
-        div = 1;
-    else if (strcmp(end, "/m") == 0)
-        div = 60;
-    else if (strcmp(end, "/h") == 0)
-        div = 3600;
-    else
-        return -EINVAL;
-    errno = 0;
-    v = strtod(s, &e);
-    if (errno != 0 || e != end || !isfinite(v) || v <= 0)
-        return -EINVAL;
-    *per_sec = v / div;
-    return 0;
-}
-
-int cq_parse_bool(const char *s, bool *out)
-{
-    static const char *const yes[] = {"yes", "true", "on", "1"};
-    static const char *const no[] = {"no", "false", "off", "0"};
-
-    if (s == NULL)
-        return -EINVAL;
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-        if (strcasecmp(s, yes[i]) == 0) {
-            *out = true;
-            return 0;
-        }
-        if (strcasecmp(s, no[i]) == 0) {
-            *out = false;
-            return 0;
-        }
-    }
     return -EINVAL;
 }
 
@@ -556,123 +436,4 @@ bool cq_conf_format_value(const cq_conf_opt *o, const void *base, char *buf, siz
         snprintf(buf, n, "%s", *(char *const *)field);
         return true;
     }
-}
-
-/* Secrets ----------------------------------------------------------------- */
-
-/* Read at most cap bytes of fd into buf; *n gets the count.  0 or -errno. */
-static int read_capped(int fd, char *buf, size_t cap, size_t *n)
-{
-    *n = 0;
-    while (*n < cap) {
-        ssize_t r = read(fd, buf + *n, cap - *n);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -errno;
-        if (r == 0)
-            break;
-        *n += (size_t)r;
-    }
-    return 0;
-}
-
-/* Open path for reading a secret and check it is a small regular file.
- * O_NONBLOCK so that a FIFO cannot hang the loader before fstat() sees it. */
-static int secret_open(const char *path, int *fd_out, cq_err *err)
-{
-    struct stat st;
-    int fd, e;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        e = errno;
-        return cq_err_set(err, -e, "secret_unreadable", "cannot read '%s': %s", path, strerror(e));
-    }
-    if (fstat(fd, &st) != 0) {
-        e = errno;
-        close(fd);
-        return cq_err_set(err, -e, "secret_unreadable", "cannot read '%s': %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return cq_err_set(err, -EINVAL, "secret_unreadable", "'%s' is not a regular file", path);
-    }
-    if (st.st_size > CQ_SECRET_MAX) {
-        close(fd);
-        return cq_err_set(err, -EFBIG, "secret_too_large", "'%s' is larger than %d bytes", path,
-                          CQ_SECRET_MAX);
-    }
-    *fd_out = fd;
-    return 0;
-}
-
-/* Check a secret of n bytes (trailing line break already stripped). */
-static int secret_check(const char *path, const char *buf, size_t n, cq_err *err)
-{
-    if (n == 0)
-        return cq_err_set(err, -EINVAL, "secret_empty", "'%s' is empty", path);
-    /* A line break or NUL inside would end up inside an HTTP header. */
-    if (memchr(buf, '\n', n) != NULL || memchr(buf, '\r', n) != NULL ||
-        memchr(buf, '\0', n) != NULL)
-        return cq_err_set(err, -EINVAL, "secret_bad",
-                          "'%s' holds more than one line (or a NUL byte)", path);
-    return 0;
-}
-
-int cq_secret_read(const char *path, char **out, cq_err *err)
-{
-    /* One byte more than the limit tells a too-large file that grew after
-     * fstat() apart from one that is exactly at the limit. */
-    const size_t cap = CQ_SECRET_MAX + 1;
-    char *buf = NULL;
-    size_t n = 0;
-    int fd = -1, rc;
-
-    *out = NULL;
-    rc = secret_open(path, &fd, err);
-    if (rc != 0)
-        return rc;
-    buf = malloc(cap + 1);
-    if (buf == NULL) {
-        rc = cq_err_set(err, -ENOMEM, "no_memory", "out of memory reading '%s'", path);
-        goto out_close;
-    }
-    rc = read_capped(fd, buf, cap, &n);
-    if (rc != 0) {
-        cq_err_set(err, rc, "secret_unreadable", "cannot read '%s': %s", path, strerror(-rc));
-        goto out_wipe;
-    }
-    if (n > CQ_SECRET_MAX) {
-        rc = cq_err_set(err, -EFBIG, "secret_too_large", "'%s' is larger than %d bytes", path,
-                        CQ_SECRET_MAX);
-        goto out_wipe;
-    }
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        buf[--n] = '\0';
-    rc = secret_check(path, buf, n, err);
-    if (rc != 0)
-        goto out_wipe;
-    buf[n] = '\0';
-    *out = buf;
-    buf = NULL;
-out_wipe:
-    if (buf != NULL) {
-        explicit_bzero(buf, cap + 1);
-        free(buf);
-    }
-out_close:
-    close(fd);
-    return rc;
-}
-
-void cq_secret_free(char *secret)
-{
-    if (secret == NULL)
-        return;
-    /* The stripped line break was zeroed by cq_secret_read(), so the
-     * string's length covers every secret byte. */
-    explicit_bzero(secret, strlen(secret));
-    free(secret);
 }

@@ -1,11 +1,11 @@
 /*
- * config_value.h - private to config.c and config_value.c.
+ * config_value.h - private to the config module's files in src/.
  *
- * The row type of the option table (the table itself is in config.c) and
- * how one value is parsed into, and printed from, the field a row
- * describes.  config.c owns the file structure and the rules that span
- * several keys; config_value.c knows nothing about files, sections or
- * line numbers.
+ * The row type of the option table, the table itself (config.c), and how
+ * one value is parsed into, and printed from, the field a row describes
+ * (config_value.c).  config_load.c owns the file structure and
+ * config_check.c the rules that span several keys; config_value.c knows
+ * nothing about files, sections or line numbers.
  */
 #ifndef CANCELQ_CONFIG_VALUE_H
 #define CANCELQ_CONFIG_VALUE_H
@@ -57,6 +57,20 @@ typedef struct cq_conf_opt {
     const char *def; /* default, parsed like a value from the file; NULL: unset */
     bool required;
 } cq_conf_opt;
+
+/* Worker ids go into Redis key names and log lines. */
+#define CQ_WORKER_ID_MAX 128
+
+/* Rows the option table may have: the loader keeps a line number per row
+ * (config.c checks the table fits). */
+#define CQ_CONF_OPTS_MAX 64
+
+/* The option table (config.c), cq_conf_nopts rows. */
+extern const cq_conf_opt cq_conf_opts[];
+extern const size_t cq_conf_nopts;
+
+/* The row for key in section sec, or NULL. */
+const cq_conf_opt *cq_conf_opt_find(cq_conf_sec sec, const char *key);
 
 /* Parse val into the field o describes in base.  Secret paths that are
  * not absolute resolve against dir (NULL: left relative), or against

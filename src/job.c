@@ -1,5 +1,5 @@
 /*
- * job.c - parse and validate a cancellation job (DESIGN.md section 2), derive
+ * job.c - parse and validate a cancellation job (docs/design.md §2), derive
  * its idempotency key (section 4) and build dead-letter entries (section 6).
  *
  * The text comes from Redis, so it is not NUL-terminated and nothing in it is
@@ -16,6 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cancelq/json.h"
+#include "cancelq/rfc3339.h"
 #include "json_util.h"
 
 #define CQ_NAME_MAX 64          /* provider and action names */

@@ -1,8 +1,9 @@
 /*
  * json_util.h - private helpers of the pure modules in src/ (job.c,
- * json_util.c and the adapters); not part of the public API in include/
- * (the exported cq_json_get_*, rfc3339 and params hash functions are
- * declared in cancelq/job.h).
+ * job_hash.c, json.c and the adapters); not part of the public API in
+ * include/.  Text helpers are in json_util.c, the pre-scan in
+ * json_prescan.c.  The exported readers are cancelq/json.h, timestamps
+ * cancelq/rfc3339.h, the params hash cancelq/job.h.
  */
 #ifndef CANCELQ_JSON_UTIL_H
 #define CANCELQ_JSON_UTIL_H

@@ -374,6 +374,11 @@ void cq_logv(cq_log_level level, const char *event, va_list ap)
     fflush(out);
 }
 
+bool cq_log_enabled(cq_log_level level)
+{
+    return level <= g_log.max_level;
+}
+
 void cq_log(cq_log_level level, const char *event, ...)
 {
     va_list ap;

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "cancelq/config.h"
 #include "cancelq/log.h"
 
 #define LISTEN_BACKLOG 16
@@ -272,41 +273,6 @@ static void connection_cb(uv_stream_t *server, int status)
 
 /* --- the server ---------------------------------------------------------- */
 
-int cq_metrics_parse_listen(const char *listen, char *host, size_t host_size, int *port)
-{
-    const char *h = listen, *colon;
-    size_t hlen;
-    char *end;
-    long p;
-
-    if (listen == NULL)
-        return -EINVAL;
-    if (listen[0] == '[') {
-        const char *rb = strchr(listen, ']');
-
-        if (rb == NULL || rb[1] != ':')
-            return -EINVAL;
-        h = listen + 1;
-        hlen = (size_t)(rb - h);
-        colon = rb + 1;
-    } else {
-        colon = strrchr(listen, ':');
-        if (colon == NULL || memchr(listen, ':', (size_t)(colon - listen)) != NULL)
-            return -EINVAL; /* none, or an IPv6 address without brackets */
-        hlen = (size_t)(colon - listen);
-    }
-    if (hlen == 0 || hlen >= host_size || colon[1] < '0' || colon[1] > '9')
-        return -EINVAL;
-    errno = 0;
-    p = strtol(colon + 1, &end, 10);
-    if (errno != 0 || *end != '\0' || p < 0 || p > 65535)
-        return -EINVAL;
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    *port = (int)p;
-    return 0;
-}
-
 /* Fill ss from host and port: literals first, then one getaddrinfo (this
  * runs once at start-up, before the loop serves anything). */
 static int resolve(const char *host, int port, struct sockaddr_storage *ss)
@@ -360,7 +326,7 @@ cq_metrics *cq_metrics_new(uv_loop_t *loop, const char *listen, cq_metrics_rende
     cq_metrics *m;
     int port, rc;
 
-    if (render == NULL || cq_metrics_parse_listen(listen, host, sizeof(host), &port) != 0) {
+    if (render == NULL || cq_parse_hostport(listen, host, sizeof(host), &port) != 0) {
         cq_err_set(err, -EINVAL, "metrics_listen",
                    "metrics_listen '%s': expected host:port or [v6-address]:port",
                    listen != NULL ? listen : "");

@@ -1,977 +1,891 @@
 /*
- * task.c - one job from the moment it is taken to its one outcome.
+ * task.c - one job from the moment it is taken to its one outcome: the
+ * task state machine (see task.h and docs/design.md §4).
  *
- *   taken -> parsed/validated --invalid--------------------------> finish
- *         -> deadline passed ---------------------------------------> finish (expired)
- *         -> claim idempotency key --duplicate/conflict------------> finish
- *                                  --busy--> back to delayed (no attempt spent)
- *         -> [status check first when the outcome of an earlier
- *             attempt is unknown] --already done------------------> finish
- *         -> call --succeeded/already_done-------------------------> finish (key done)
- *                 --401--> renew token, call once more
- *         (every request first waits its turn in the provider's queue:
- *          a request slot, a rate-limit token, an OAuth token, and the
- *          breaker's consent; an open breaker puts the job back to
- *          delayed without spending an attempt)
- *                 --ambiguous--> status check --done--> finish (already_done)
- *                                              --not done--> finish (failed)
- *                 --transient--> delayed (attempts, Retry-After, deadline)
- *                 --permanent--> finish (failed)
- *
- * Every end goes through finish.lua, which writes outcome, dead letter and
- * idempotency record atomically and only if this worker still owns the job.
+ * Every end goes through the store's finish (outcome, dead letter and
+ * idempotency record, written atomically and only while this worker still
+ * owns the job) or release (back to delayed or the queue, without an
+ * outcome).  Which one, and when, is policy.c's decision.
  */
+#include "cancelq/task.h"
+
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cancelq/backoff.h"
+#include <cjson/cJSON.h>
+
+#include "cancelq/envelope.h"
+#include "cancelq/job_check.h"
 #include "cancelq/log.h"
-#include "worker_int.h"
 
-enum mode { M_CALL, M_CHECK_UNKNOWN, M_CHECK_AMBIGUOUS };
+/* Added to a claim's lease: the time between the claim and Redis, clock
+ * rates, and the write of the request's end. */
+#define CQ_CLAIM_MARGIN_MS 5000
 
-typedef struct task {
-    cq_worker *w;
-    struct task *next, *prev; /* w->tasks */
-    struct task *wait_next;   /* provider wait queue */
+struct cq_task {
+    cq_tasks *ts;
+    cq_task *next, *prev; /* ts->head */
+    cq_task_state state;
+    cq_admit adm; /* admission by the provider instance */
     char handle[CQ_HANDLE_MAX];
     char *item; /* owned: the item as taken */
     size_t item_len;
-    cq_envelope env;
-    cq_job job;
-    bool job_ok;
-    cq_provider *prov;
-    const cq_action *action;
-    char hash[17];
-    char *idem_key; /* owned: "{P}:idem:<key>", NULL until validated */
-    enum mode mode;
-    bool auth_renewed;
-    bool in_http;
-    bool probe;            /* the breaker's half-open probe */
+    cq_envelope env;       /* attempts, history, owner token of earlier attempts */
+    cq_checked ck;         /* the job, its provider, action, hash and record key */
+    bool job_ok;           /* ck passed: the job is valid */
+    cq_provider *prov;     /* NULL until the job named a known instance */
+    cq_check check;        /* what the next (or current) request is */
+    bool renewed;          /* the token was renewed for this request */
     unsigned tok_gen;      /* generation of the token the request carried */
-    cq_cred_waiter cw;     /* waiting for an OAuth token */
-    bool done;             /* finish or release sent: no more steps */
-    uint64_t req_start;    /* loop time the current request started */
-    cq_verdict *ambiguous; /* owned: the answer a status check must confirm */
-    /* a duplicate's original_id, _status, _finished_at: borrowed from the
-     * claim reply while task_finish runs inside its callback */
-    const char *orig[3];
-} task;
+    cq_verdict *ambiguous; /* owned: the answer a status lookup must confirm */
+    bool claimed;          /* the claim was taken at least once */
+    bool finishing;        /* ENDING with an outcome (not a give-back) */
+    uint64_t claim_sent;   /* loop time the last claim went */
+    uint64_t claim_until;  /* loop time the claim lapses (conservative) */
+    uint64_t hold_ms;      /* a give-back keeps the claim this long (request may run on) */
+    struct redo *redo;     /* owned: the end sent, to send again ([redis] wait_replicas) */
+    bool redone;           /* the end was sent again */
+};
 
-static void task_request(task *t, const char *token);
+/* An end as decided, kept while its write may have to be sent again. */
+struct redo {
+    cq_status status;
+    long http;
+    uint64_t delay_ms; /* a give-back's */
+    char error[32];
+    char message[CQ_ERR_MSG_MAX];
+    char orig[3][64]; /* a duplicate's originals */
+    bool dup;
+};
 
-/* --- bookkeeping --------------------------------------------------------- */
+struct cq_tasks {
+    cq_tasks_conf c;
+    cq_task *head;
+    size_t count[CQ_TS_COUNT];
+    size_t held;
+    bool stopping;
+    cq_task_stats stats;
+};
 
-static void task_free(task *t)
+/* --- the state ------------------------------------------------------------ */
+
+#define TO(s) (1u << (s))
+
+/* The legal moves: from each state, the states it may go to. */
+static const unsigned legal[CQ_TS_COUNT] = {
+    [CQ_TS_NEW] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_ENDING),
+    [CQ_TS_CLAIMING] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING) |
+                       TO(CQ_TS_FREED),
+    [CQ_TS_QUEUED] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_CALLING) | TO(CQ_TS_CHECKING) |
+                     TO(CQ_TS_ENDING) | TO(CQ_TS_FREED),
+    [CQ_TS_CALLING] = TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING),
+    [CQ_TS_CHECKING] = TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING),
+    [CQ_TS_ENDING] = TO(CQ_TS_ENDING) | TO(CQ_TS_FREED),
+    [CQ_TS_FREED] = 0,
+};
+
+static const char *const state_names[CQ_TS_COUNT] = {
+    "new", "claiming", "queued", "calling", "checking", "ending", "freed",
+};
+
+const char *cq_task_state_name(cq_task_state st)
 {
-    cq_worker *w = t->w;
+    return (unsigned)st < CQ_TS_COUNT ? state_names[st] : "unknown";
+}
+
+static const char *job_id(const cq_task *t)
+{
+    return t->ck.job.id != NULL ? t->ck.job.id : "";
+}
+
+static void task_release_memory(cq_task *t)
+{
+    cq_tasks *ts = t->ts;
 
     if (t->prev != NULL)
         t->prev->next = t->next;
     else
-        w->tasks = t->next;
+        ts->head = t->next;
     if (t->next != NULL)
         t->next->prev = t->prev;
-    w->ntasks--;
-    if (t->done)
-        w->nending--;
-    cq_job_clear(&t->job);
+    ts->held--;
+    cq_checked_clear(&t->ck);
     cq_envelope_clear(&t->env);
-    free(t->idem_key);
+    free(t->redo);
     free(t->ambiguous);
     free(t->item);
     free(t);
-    cq_worker_slot_freed(w);
 }
 
-bool cq_task_known(const cq_worker *w, const char *handle, size_t len)
+/* The one place a task's state changes.  Moving to CQ_TS_FREED frees it. */
+static void set_state(cq_task *t, cq_task_state to)
 {
-    const task *t;
+    cq_tasks *ts = t->ts;
+    cq_task_state from = t->state;
 
-    for (t = w->tasks; t != NULL; t = t->next) {
-        if (strlen(t->handle) == len && memcmp(t->handle, handle, len) == 0)
-            return true;
+    assert(legal[from] & TO(to));
+    ts->count[from]--;
+    ts->count[to]++;
+    if (cq_log_enabled(CQ_LOG_DEBUG))
+        cq_log(CQ_LOG_DEBUG, "task_state", "id", job_id(t), "handle", t->handle, "from",
+               state_names[from], "to", state_names[to], NULL);
+    t->state = to;
+    if (to == CQ_TS_FREED) {
+        ts->count[CQ_TS_FREED]--; /* nothing stays there */
+        task_release_memory(t);
     }
-    return false;
+    if (ts->c.io.moved != NULL)
+        ts->c.io.moved(ts->c.io.data, from, to);
 }
 
-void cq_task_free_all(cq_worker *w)
+/* Out of memory: leave the job inflight; our restart or a peer takes it
+ * back. */
+static void job_stuck(cq_task *t)
 {
-    task *t, *next;
-
-    for (t = w->tasks; t != NULL; t = next) {
-        next = t->next;
-        task_free(t);
-    }
+    t->ts->stats.stuck++;
+    cq_log(CQ_LOG_ERR, "job_stuck", "id", job_id(t), "handle", t->handle, "error", "out of memory",
+           NULL);
+    set_state(t, CQ_TS_FREED);
 }
 
-static const char *job_id(const task *t)
+/* --- ends ------------------------------------------------------------------ */
+
+static cq_idem_op idem_op(const cq_task *t, cq_status st)
 {
-    return t->job.id != NULL ? t->job.id : "";
+    if (!t->job_ok || t->ck.idem_key == NULL)
+        return CQ_IDEM_NONE;
+    if (cq_status_marks_done(st))
+        return CQ_IDEM_DONE;
+    if (st == CQ_ST_DUPLICATE || st == CQ_ST_CONFLICT || st == CQ_ST_INVALID)
+        return CQ_IDEM_NONE; /* the record is another job's */
+    return CQ_IDEM_RELEASE;
 }
 
-/* --- ends ---------------------------------------------------------------- */
-
-static void written_cb(void *data, redisReply *reply)
+static void count_end(cq_task *t, cq_status st)
 {
-    task *t = data;
-
-    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
-        t->w->stats.lost_ownership++;
-        cq_log(CQ_LOG_WARN, "job_not_ours", "id", job_id(t), "handle", t->handle, "detail",
-               "taken back by another worker while we held it; nothing written", NULL);
-    } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        cq_log(CQ_LOG_ERR, "redis_script_error", "id", job_id(t), "error", reply->str, NULL);
-    }
-    task_free(t);
+    t->ts->stats.finished++;
+    if (t->prov != NULL && t->ck.action != NULL)
+        cq_provider_count_end(t->prov, t->ck.action, st);
+    else
+        t->ts->stats.invalid_unknown_provider++;
 }
 
-static bool status_is_dead(const char *s)
+static void log_end(const cq_task *t, const cq_outcome *o)
 {
-    return strcmp(s, "failed") == 0 || strcmp(s, "exhausted") == 0 || strcmp(s, "expired") == 0 ||
-           strcmp(s, "invalid") == 0 || strcmp(s, "conflict") == 0;
+    char attempts[16], http[16], duration[24];
+
+    snprintf(attempts, sizeof(attempts), "%d", o->attempts);
+    snprintf(http, sizeof(http), "%ld", o->http_status);
+    snprintf(duration, sizeof(duration), "%lld", (long long)o->duration_ms);
+    cq_log(cq_status_ok(o->status) ? CQ_LOG_INFO : CQ_LOG_WARN, "job_done", "id", job_id(t),
+           "provider", t->ck.job.provider, "action", t->ck.job.action, "status",
+           cq_status_name(o->status), "attempts", attempts, "http_status", http, "error", o->error,
+           "message", o->message, "duration_ms", duration, NULL);
 }
 
-static const char *idem_op(const task *t, const char *status)
+/* With [redis] wait_replicas an end may have to be sent again (UNSURE):
+ * keep what it was.  Without memory for it, a redo is not possible: the
+ * job is then left to reconcile, marked unknown. */
+static void keep_redo(cq_task *t, cq_status st, const char *error, const char *message, long http,
+                      const cq_claim_result *dup, uint64_t delay_ms)
 {
-    if (!t->job_ok || t->idem_key == NULL)
-        return "none";
-    if (strcmp(status, "succeeded") == 0 || strcmp(status, "already_done") == 0)
-        return "done";
-    if (strcmp(status, "duplicate") == 0 || strcmp(status, "conflict") == 0 ||
-        strcmp(status, "invalid") == 0)
-        return "none"; /* the record is another job's */
-    return "release";
-}
+    struct redo *r = t->redo;
+    int i;
 
-#define NARGS 8
-
-typedef struct args {
-    const char *v[NARGS];
-    size_t l[NARGS];
-    int n;
-} args;
-
-static void arg(args *a, const char *s)
-{
-    if (a->n < NARGS) {
-        a->v[a->n] = s != NULL ? s : "";
-        a->l[a->n] = strlen(a->v[a->n]);
-        a->n++;
-    }
-}
-
-/* The job's end (finish or release) is decided: its slot no longer counts
- * for fetching (see cq_worker.nending). */
-static void mark_done(task *t)
-{
-    if (t->done)
+    if (t->ts->c.cfg->redis.wait_replicas <= 0 || t->redone)
+        return; /* off, or sending the kept end again (it stays as it is) */
+    if (r == NULL && (r = t->redo = malloc(sizeof(*r))) == NULL)
         return;
-    t->done = true;
-    t->w->nending++;
-    cq_worker_slot_freed(t->w);
-}
+    memset(r, 0, sizeof(*r));
+    r->status = st;
+    r->http = http;
+    r->delay_ms = delay_ms;
+    snprintf(r->error, sizeof(r->error), "%s", error != NULL ? error : "");
+    snprintf(r->message, sizeof(r->message), "%s", message != NULL ? message : "");
+    r->dup = dup != NULL;
+    for (i = 0; dup != NULL && i < 3; i++) {
+        const char *o = i == 0 ? dup->other_id : i == 1 ? dup->other_status : dup->other_finished_at;
 
-static void job_stuck(task *t)
-{
-    /* out of memory: leave the job in inflight, our restart or a peer takes it back */
-    cq_log(CQ_LOG_ERR, "job_stuck", "id", job_id(t), "error", "out of memory", NULL);
-    task_free(t);
-}
-
-/* Add this job's end to the finish batch (see finish.lua for the layout).
- * 0 or -ENOMEM. */
-static int finish_add(task *t, const char *status, const char *error, const char *message,
-                      const char *dead, const char *meta, const char *attempts, const char *http,
-                      const char *duration, const char *finished)
-{
-    cq_worker *w = t->w;
-    cq_batch *b = &w->finishes;
-    const char *idem = t->idem_key != NULL ? t->idem_key : w->k_prefix;
-
-    cq_batch_begin(b, t);
-    cq_batch_key(b, idem, strlen(idem));
-    cq_batch_arg_str(b, t->handle);
-    cq_batch_arg_str(b, dead);
-    cq_batch_arg_str(b, idem_op(t, status));
-    cq_batch_arg_str(b, t->env.tok);
-    cq_batch_arg_str(b, job_id(t));
-    cq_batch_arg_str(b, t->job.idem_key);
-    cq_batch_arg_str(b, t->job.provider);
-    cq_batch_arg_str(b, t->job.action);
-    cq_batch_arg_str(b, status);
-    cq_batch_arg_str(b, attempts);
-    cq_batch_arg_str(b, http);
-    cq_batch_arg_str(b, error);
-    cq_batch_arg_str(b, message);
-    cq_batch_arg_str(b, duration);
-    cq_batch_arg_str(b, finished);
-    cq_batch_arg_str(b, meta);
-    if (strcmp(status, "duplicate") == 0) {
-        cq_batch_arg_str(b, t->orig[0]);
-        cq_batch_arg_str(b, t->orig[1]);
-        cq_batch_arg_str(b, t->orig[2]);
-        t->orig[0] = t->orig[1] = t->orig[2] = NULL; /* the reply goes away */
+        snprintf(r->orig[i], sizeof(r->orig[i]), "%s", o != NULL ? o : "");
     }
-    if (cq_batch_end(b) != 0)
-        return -ENOMEM;
-    cq_worker_flush_soon(w);
-    return 0;
 }
 
-/* Publish the one outcome of this job (see finish.lua). */
-static void task_finish(task *t, const char *status, const char *error, const char *message,
-                        long http_status)
+/* Publish the one outcome of this job; dup: the claim's answer that
+ * found the key carried out (a duplicate echoes the original). */
+static void finish_dup(cq_task *t, cq_status st, const char *error, const char *message, long http,
+                       const cq_claim_result *dup)
 {
-    cq_worker *w = t->w;
-    char attempts[16], http[16], duration[24], finished[32], redacted[CQ_ERR_MSG_MAX];
+    cq_tasks *ts = t->ts;
+    char redacted[CQ_ERR_MSG_MAX];
     char *dead = NULL, *meta = NULL;
-    int64_t now = cq_now_ms();
+    int64_t now = ts->c.io.now_ms(ts->c.io.data);
+    cq_outcome o;
     int rc = -ENOMEM;
 
-    mark_done(t);
+    set_state(t, CQ_TS_ENDING);
+    t->finishing = true;
+    keep_redo(t, st, error, message, http, dup, 0);
     cq_log_redact(message != NULL ? message : "", redacted, sizeof(redacted));
-    snprintf(attempts, sizeof(attempts), "%d", t->env.attempts);
-    snprintf(http, sizeof(http), "%ld", http_status);
-    snprintf(duration, sizeof(duration), "%lld",
-             (long long)(now - (t->env.first_ms > 0 ? t->env.first_ms : now)));
-    cq_format_rfc3339(now, finished);
-    if (status_is_dead(status))
-        dead = cq_dead_entry(t->env.job, t->env.job_len, status, error, redacted, t->env.attempts,
-                             t->env.history, t->env.nhistory, now, w->id);
-    if (t->job.meta != NULL)
-        meta = cJSON_PrintUnformatted(t->job.meta);
-
-    cq_log(strcmp(status, "succeeded") == 0 || strcmp(status, "already_done") == 0 ||
-                   strcmp(status, "duplicate") == 0
-               ? CQ_LOG_INFO
-               : CQ_LOG_WARN,
-           "job_done", "id", job_id(t), "provider", t->job.provider, "action", t->job.action,
-           "status", status, "attempts", attempts, "http_status", http, "error", error, "message",
-           redacted, "duration_ms", duration, NULL);
-    w->stats.finished++;
-    cq_metrics_job_done(w, t->prov, t->action, status);
-    if ((dead != NULL || !status_is_dead(status)) && (t->job.meta == NULL || meta != NULL))
-        rc = finish_add(t, status, error, redacted, dead, meta, attempts, http, duration, finished);
+    memset(&o, 0, sizeof(o));
+    o.handle = t->handle;
+    o.idem_key = t->job_ok ? t->ck.idem_key : NULL;
+    o.idem_op = idem_op(t, st);
+    o.owner = t->env.tok;
+    o.hash = t->ck.hash;
+    o.id = job_id(t);
+    o.idempotency_key = t->ck.job.idem_key;
+    o.provider = t->ck.job.provider;
+    o.action = t->ck.job.action;
+    o.status = st;
+    o.attempts = t->env.attempts;
+    o.http_status = http;
+    o.error = error;
+    o.message = redacted;
+    o.duration_ms = now - (t->env.first_ms > 0 ? t->env.first_ms : now);
+    o.finished_at_ms = now;
+    if (dup != NULL) {
+        o.original[0] = dup->other_id;
+        o.original[1] = dup->other_status;
+        o.original[2] = dup->other_finished_at;
+    }
+    if (!cq_status_ok(st))
+        dead = cq_dead_entry(t->env.job, t->env.job_len, cq_status_name(st), error, redacted,
+                             t->env.attempts, t->env.history, t->env.nhistory, now, ts->c.worker);
+    if (t->ck.job.meta != NULL)
+        meta = cJSON_PrintUnformatted(t->ck.job.meta);
+    o.dead = dead;
+    o.meta = meta;
+    log_end(t, &o);
+    count_end(t, st);
+    if ((dead != NULL || cq_status_ok(st)) && (t->ck.job.meta == NULL || meta != NULL))
+        rc = ts->c.io.finish(ts->c.io.data, t, &o);
     free(dead);
     cJSON_free(meta);
     if (rc != 0)
         job_stuck(t);
 }
 
-/* Give the job back without an outcome: to delayed (due > 0) or to the
- * queue (due 0).  envelope NULL pushes the stored item unchanged. */
-static void task_release(task *t, int64_t due, const char *envelope)
+static void finish(cq_task *t, cq_status st, const char *error, const char *message, long http)
 {
-    cq_worker *w = t->w;
-    char d[24];
-    args a = {.n = 0};
+    finish_dup(t, st, error, message, http, NULL);
+}
 
-    mark_done(t);
-    snprintf(d, sizeof(d), "%lld", (long long)due);
-    arg(&a, w->k_inflight);
-    arg(&a, w->k_delayed);
-    arg(&a, w->k_jobs);
-    arg(&a, t->handle);
-    arg(&a, d);
-    arg(&a, envelope);
-    if (cq_redis_script(w->main, "release", written_cb, t, 3, a.n, a.v, a.l) != 0) {
+/* Give the job back without an outcome: to delayed (delay_ms > 0) or to
+ * the queue, with its envelope brought up to date (attempts, history,
+ * whether the last call's outcome is unknown). */
+static void release(cq_task *t, uint64_t delay_ms)
+{
+    cq_tasks *ts = t->ts;
+    cq_release r;
+    char *env = cq_envelope_build(&t->env);
+    int rc;
+
+    set_state(t, CQ_TS_ENDING);
+    t->finishing = false;
+    keep_redo(t, CQ_ST_COUNT, NULL, NULL, 0, NULL, delay_ms);
+    r.handle = t->handle;
+    r.item = env; /* NULL (no memory) keeps the older envelope: loses only history */
+    r.delay_ms = delay_ms;
+    r.idem_key = t->job_ok ? t->ck.idem_key : NULL;
+    r.owner = t->env.tok;
+    r.unknown = t->env.unknown;
+    r.hold_ms = t->hold_ms;
+    rc = ts->c.io.release(ts->c.io.data, t, &r);
+    free(env);
+    if (rc != 0)
+        job_stuck(t);
+}
+
+/* Put the job back without spending an attempt; a pending status lookup
+ * stays pending. */
+static void defer(cq_task *t, cq_defer why, uint64_t hint_ms)
+{
+    cq_tasks *ts = t->ts;
+
+    if (t->check != CQ_CHECK_NONE)
+        t->env.unknown = true;
+    ts->stats.deferred[why]++;
+    if (why == CQ_DEFER_FAIR && cq_log_enabled(CQ_LOG_DEBUG))
+        cq_log(CQ_LOG_DEBUG, "job_deferred", "id", job_id(t), "provider", t->ck.job.provider,
+               "reason", "too many jobs of this provider wait here already", NULL);
+    release(t, cq_policy_defer(ts->c.policy, why, hint_ms));
+}
+
+/* The end's write may have been lost in a failover: send it again (the
+ * scripts are ownership-checked, so a write that did go through makes the
+ * second one a no-op). */
+static void redo_end(cq_task *t)
+{
+    struct redo *r = t->redo;
+    cq_claim_result dup;
+
+    t->redone = true;
+    if (r == NULL) { /* no memory kept it: reconcile returns the job, marked unknown */
         job_stuck(t);
         return;
     }
-    if (due > 0)
-        cq_worker_delayed_at(w, due);
-}
-
-/* Put the job back with its envelope updated. */
-static void task_requeue(task *t, int64_t due)
-{
-    char *env = cq_envelope_build(&t->env);
-
-    if (env == NULL) {
-        task_release(t, due, NULL); /* keeps the older envelope: loses only history */
+    if (!t->finishing) {
+        release(t, r->delay_ms);
         return;
     }
-    task_release(t, due, env);
-    free(env);
+    memset(&dup, 0, sizeof(dup));
+    dup.other_id = r->orig[0], dup.other_status = r->orig[1], dup.other_finished_at = r->orig[2];
+    finish_dup(t, r->status, r->error, r->message, r->http, r->dup ? &dup : NULL);
 }
 
-/* A transient failure: retry later, or end as exhausted / expired. */
-static void task_retry(task *t, const cq_verdict *v, long http_status, bool unknown)
+void cq_task_written(void *task, cq_write w, const char *error)
 {
-    const cq_worker_conf *wc = &t->w->cfg->worker;
-    int max = t->job.max_attempts > 0 ? t->job.max_attempts : wc->max_attempts;
-    int64_t now = cq_now_ms();
-    uint64_t delay;
+    cq_task *t = task;
 
-    if (t->env.attempts >= max) {
-        char msg[CQ_ERR_MSG_MAX];
-
-        snprintf(msg, sizeof(msg), "gave up after %d attempts: %.200s", t->env.attempts,
-                 v->message);
-        task_finish(t, "exhausted", v->error, msg, http_status);
+    if (w == CQ_WRITE_UNSURE) {
+        redo_end(t);
         return;
     }
-    delay = cq_retry_delay(v->has_retry_after, v->retry_after_ms, wc->retry_after_max_ms,
-                           wc->backoff_base_ms, wc->backoff_max_ms,
-                           (unsigned)(t->env.attempts > 0 ? t->env.attempts - 1 : 0),
-                           cq_rand_default, NULL);
-    if (t->job.deadline_ms > 0 && now + (int64_t)delay >= t->job.deadline_ms) {
-        task_finish(t, "expired", v->error, "deadline passes before the next attempt", http_status);
-        return;
-    }
-    t->env.unknown = unknown;
-    t->w->stats.retried++;
-    {
-        char ds[24], at[16];
-
-        snprintf(ds, sizeof(ds), "%llu", (unsigned long long)delay);
-        snprintf(at, sizeof(at), "%d", t->env.attempts);
-        cq_log(CQ_LOG_INFO, "job_retry", "id", job_id(t), "provider", t->job.provider, "attempts",
-               at, "error", v->error, "delay_ms", ds, NULL);
-    }
-    task_requeue(t, now + (int64_t)(delay > 0 ? delay : 1));
-}
-
-/* --- provider queue: slot, rate limit, token, breaker -------------------- */
-
-/* Put the job back without spending an attempt (breaker open, fairness,
- * token endpoint failing): to delayed due at `due`, or to the queue when
- * due is 0.  A pending status check stays pending. */
-static void task_defer(task *t, int64_t due)
-{
-    if (t->mode != M_CALL)
+    if (w == CQ_WRITE_NOT_OURS && t->redone) {
+        /* the first write went through after all: nothing to do */
+    } else if (w == CQ_WRITE_NOT_OURS) {
+        t->ts->stats.lost_ownership++;
+        cq_log(CQ_LOG_WARN, "job_not_ours", "id", job_id(t), "handle", t->handle, "detail",
+               "taken back by another worker while we held it; nothing written", NULL);
+    } else if (w == CQ_WRITE_OK && error != NULL) {
+        cq_log(strcmp(error, "kept") == 0 ? CQ_LOG_INFO : CQ_LOG_ERR, "idem_record_kept", "id",
+               job_id(t), "detail", error, NULL);
+    } else if (w == CQ_WRITE_FAILED && t->finishing) {
+        /* nothing was written: put the job back, so it ends exactly once
+         * later; its call may have been made, the next taker looks first */
+        t->ts->stats.finish_failed++;
+        cq_log(CQ_LOG_ERR, "finish_failed", "id", job_id(t), "handle", t->handle, "error", error,
+               "detail", "the outcome was not written; the job goes back to delayed", NULL);
         t->env.unknown = true;
-    task_requeue(t, due);
-}
-
-/* When a job the breaker turned away comes back: the end of the cooldown,
- * spread over up to CQ_BREAKER_SPREAD_MS so the jobs do not all return at
- * the same instant (and the next probe is not always the same job). */
-#define CQ_BREAKER_SPREAD_MS 500
-
-static int64_t breaker_due(int64_t retry_at)
-{
-    return retry_at + (int64_t)cq_backoff_delay(CQ_BREAKER_SPREAD_MS, CQ_BREAKER_SPREAD_MS, 0,
-                                                cq_rand_default, NULL);
-}
-
-static void breaker_note(cq_provider *p)
-{
-    cq_breaker_state st = p->breaker.state;
-
-    p->breaker_changes[st]++;
-    cq_log(st == CQ_BR_OPEN ? CQ_LOG_WARN : CQ_LOG_NOTICE, "breaker_state", "provider",
-           p->conf->name, "state", cq_breaker_state_name(st), "detail",
-           st == CQ_BR_OPEN     ? "transient failures in a row: jobs wait without spending attempts"
-           : st == CQ_BR_CLOSED ? "the provider answers again"
-                                : "cooldown over: one probe goes",
-           NULL);
-    cq_worker_notify_status(p->w);
-}
-
-static task *queue_pop(cq_provider *p)
-{
-    task *t = p->wait_head;
-
-    p->wait_head = t->wait_next;
-    if (p->wait_head == NULL)
-        p->wait_tail = NULL;
-    t->wait_next = NULL;
-    p->nwait--;
-    return t;
-}
-
-static void queue_push(cq_provider *p, task *t)
-{
-    t->wait_next = NULL;
-    if (p->wait_tail != NULL)
-        p->wait_tail->wait_next = t;
-    else
-        p->wait_head = t;
-    p->wait_tail = t;
-    p->nwait++;
-}
-
-static void provider_pump(cq_provider *p);
-
-static void cred_ready(cq_cred_waiter *cw, int status, uint64_t retry_ms)
-{
-    task *t = (task *)((char *)cw - offsetof(task, cw));
-    cq_provider *p = t->prov;
-
-    p->ncred--;
-    if (status == 0 && !t->w->stopping) {
-        queue_push(p, t);
-        provider_pump(p);
+        release(t, cq_policy_defer(t->ts->c.policy, CQ_DEFER_ERROR, 0));
         return;
+    } else if (w == CQ_WRITE_FAILED) {
+        cq_log(CQ_LOG_ERR, "redis_script_error", "id", job_id(t), "error", error, "detail",
+               "the job stays inflight until it is reconciled", NULL);
     }
-    if (status == -EAGAIN && !t->w->stopping) {
-        task_defer(t, cq_now_ms() + (int64_t)retry_ms);
-        return;
-    }
-    task_defer(t, 0); /* shutdown: straight back to the queue */
+    set_state(t, CQ_TS_FREED);
 }
 
-/* Send what may go now, in FIFO order: a request needs a slot of the
- * instance, a token of its bucket, a usable credential and the breaker's
- * consent.  A job whose credential is being renewed leaves the queue for
- * the credential's waiter list; one the breaker refuses goes back to
- * delayed.  Each job is looked at once per pass, so a pass is O(jobs sent
- * or moved). */
-static void provider_pump(cq_provider *p)
+/* --- requests ---------------------------------------------------------------- */
+
+static void admit_go(cq_admit *a, const char *token, unsigned gen);
+static void admit_defer(cq_admit *a, cq_defer why, uint64_t hint_ms);
+
+/* Wait for the provider instance.  fresh: the job has not waited there
+ * yet (the fairness bound applies). */
+static void submit(cq_task *t, bool fresh)
 {
-    cq_worker *w = p->w;
-    task *t;
-
-    while (p->wait_head != NULL && p->active < p->conf->concurrency) {
-        if (w->http_active >= (size_t)w->cfg->worker.concurrency) {
-            w->global_wait = true; /* woken by the next slot freed anywhere */
-            return;
-        }
-        uint64_t now = uv_now(w->loop);
-        int64_t wait = cq_bucket_wait_ms(&p->bucket, (int64_t)now), retry_at = 0;
-        const char *tok;
-        unsigned gen;
-        bool changed;
-
-        if (w->stopping) {
-            t = queue_pop(p);
-            task_release(t, 0, NULL);
-            continue;
-        }
-        if (wait > 0) {
-            if (!p->pump_armed) {
-                p->pump_armed = true;
-                p->rate_waits++;
-                uv_timer_start(&p->pump_timer, cq_task_pump_timer_cb, (uint64_t)wait, 0);
-            }
-            return;
-        }
-        tok = cq_cred_token(p->cred, &gen);
-        if (tok == NULL) {
-            uint64_t retry_in = cq_cred_retry_in(p->cred);
-
-            t = queue_pop(p);
-            if (retry_in > 0) {
-                task_defer(t, cq_now_ms() + (int64_t)retry_in);
-            } else {
-                p->ncred++;
-                t->cw.cb = cred_ready;
-                cq_cred_wait(p->cred, &t->cw);
-            }
-            continue;
-        }
-        if (!cq_breaker_allow(&p->breaker, cq_now_ms(), &retry_at, &changed)) {
-            if (changed)
-                breaker_note(p);
-            t = queue_pop(p);
-            p->breaker_deferred++;
-            task_defer(t, breaker_due(retry_at));
-            continue;
-        }
-        if (changed)
-            breaker_note(p);
-        t = queue_pop(p);
-        cq_bucket_take(&p->bucket, (int64_t)now);
-        p->active++;
-        w->http_active++;
-        t->tok_gen = gen;
-        t->probe = p->breaker.state == CQ_BR_HALF_OPEN;
-        task_request(t, tok);
-    }
+    set_state(t, CQ_TS_QUEUED);
+    t->adm.go = admit_go;
+    t->adm.defer = admit_defer;
+    t->adm.check = t->check != CQ_CHECK_NONE;
+    cq_provider_submit(t->prov, &t->adm, fresh);
 }
 
-void cq_task_pump_timer_cb(uv_timer_t *h)
+static cq_task *of_admit(cq_admit *a)
 {
-    cq_provider *p = h->data;
-
-    p->pump_armed = false;
-    provider_pump(p);
+    return (cq_task *)((char *)a - offsetof(cq_task, adm));
 }
 
-/* A request ended: its instance may send the next, and when the worker's
- * limit held other instances' queues back, they may too. */
-static void slot_release(cq_provider *p)
+static void admit_defer(cq_admit *a, cq_defer why, uint64_t hint_ms)
 {
-    cq_worker *w = p->w;
-    size_t i;
-
-    p->active--;
-    w->http_active--;
-    provider_pump(p);
-    if (!w->global_wait)
-        return;
-    w->global_wait = false;
-    for (i = 0; i < w->nproviders && w->http_active < (size_t)w->cfg->worker.concurrency; i++)
-        provider_pump(&w->providers[i]);
+    defer(of_admit(a), why, hint_ms);
 }
 
-/* Queue the job for a request to its provider.  fresh: a job that has not
- * waited here yet, subject to the fairness bound (see CQ_FAIR_WAIT_MAX). */
-static void task_call_when_free(task *t, bool fresh)
+/* The decision after an answer (or a request that could not start). */
+static void carry_out(cq_task *t, const cq_decision *d);
+
+/* What the policy needs to know about the job and its request. */
+static void policy_job(const cq_task *t, cq_policy_job *j)
 {
-    cq_provider *p = t->prov;
-
-    if (fresh && p->nwait + p->ncred >= CQ_FAIR_WAIT_MAX(p->conf)) {
-        uint64_t d = CQ_FAIR_DELAY_MS +
-                     cq_backoff_delay(CQ_FAIR_DELAY_MS, CQ_FAIR_DELAY_MS, 0, cq_rand_default, NULL);
-
-        p->fair_bounced++;
-        cq_log(CQ_LOG_DEBUG, "job_deferred", "id", job_id(t), "provider", p->conf->name, "reason",
-               "too many jobs of this provider wait here already", NULL);
-        task_defer(t, cq_now_ms() + (int64_t)d);
-        return;
-    }
-    queue_push(p, t);
-    provider_pump(p);
+    memset(j, 0, sizeof(*j));
+    j->attempts = t->env.attempts;
+    j->max_attempts = t->ck.job.max_attempts;
+    j->deadline_ms = t->ck.job.deadline_ms;
+    j->has_check = t->ck.action->build_check != NULL;
+    j->renewed = t->renewed;
+    j->check = t->check;
+    j->ambiguous = t->ambiguous;
 }
 
-void cq_task_release_waiting(cq_worker *w)
+static void claim(cq_task *t);
+
+/* Does the claim cover a request started now, to its timeout and a
+ * margin?  (A call never outlives its claim: docs/design.md §7.) */
+static bool claim_covers(const cq_task *t)
 {
-    size_t i;
+    const cq_tasks *ts = t->ts;
+    uint64_t now = ts->c.io.mono_ms(ts->c.io.data);
 
-    for (i = 0; i < w->nproviders; i++) {
-        cq_provider *p = &w->providers[i];
-        task *t;
-
-        while (p->wait_head != NULL) {
-            t = queue_pop(p);
-            task_release(t, 0, NULL);
-        }
-        cq_cred_cancel_waiters(p->cred);
-    }
+    return now + cq_provider_cfg(t->prov)->timeout_ms + CQ_CLAIM_MARGIN_MS <= t->claim_until;
 }
 
-/* --- answers ------------------------------------------------------------- */
-
-static void on_answer(void *data, const cq_response *resp);
-
-/* The request of a task that took a slot will not go.  Only called from
- * inside provider_pump (through task_request), whose loop goes on: no
- * nested pump. */
-static void request_dropped(task *t)
+static void send_failed(cq_task *t, int rc)
 {
-    if (t->probe)
-        cq_breaker_abandon(&t->prov->breaker);
-    t->probe = false;
-    t->prov->active--;
-    t->w->http_active--;
+    cq_tasks *ts = t->ts;
+    cq_response resp;
+    cq_verdict v;
+    cq_decision d;
+    cq_policy_job j;
+
+    cq_provider_abandon(t->prov, &t->adm);
+    memset(&resp, 0, sizeof(resp));
+    resp.now_ms = ts->c.io.now_ms(ts->c.io.data);
+    cq_verdict_set(&v, CQ_V_RETRY, "internal", "could not start the request (%d)", rc);
+    policy_job(t, &j);
+    cq_policy_answer(ts->c.policy, &j, &resp, &v, &d);
+    carry_out(t, &d);
 }
 
-static void task_request(task *t, const char *token)
+/* A slot and a token: build the request and send it. */
+static void admit_go(cq_admit *a, const char *token, unsigned gen)
 {
-    cq_worker *w = t->w;
-    cq_provider *p = t->prov;
+    cq_task *t = of_admit(a);
+    cq_tasks *ts = t->ts;
+    const cq_provider_conf *pc = cq_provider_cfg(t->prov);
+    const cq_action *act = t->ck.action;
     cq_request req;
     cq_http_opts o;
     cq_err err;
     int rc;
 
-    if (w->stopping) {
-        /* not sent yet: back to the queue for the next worker */
-        request_dropped(t);
-        task_release(t, 0, NULL);
+    if (!claim_covers(t)) {
+        /* waited here too long: extend the claim first (or learn it is gone) */
+        cq_provider_abandon(t->prov, a);
+        claim(t);
         return;
     }
     memset(&req, 0, sizeof(req));
     cq_err_clear(&err);
-    rc = t->mode == M_CALL ? t->action->build(p->conf, t->job.params, &req, &err)
-                           : t->action->build_check(p->conf, t->job.params, &req, &err);
+    rc = t->check == CQ_CHECK_NONE ? act->build(pc, t->ck.job.params, &req, &err)
+                                   : act->build_check(pc, t->ck.job.params, &req, &err);
     if (rc != 0) {
         cq_request_clear(&req);
-        request_dropped(t);
-        task_finish(t, "failed", err.code[0] ? err.code : "build_failed", err.msg, 0);
+        cq_provider_abandon(t->prov, a);
+        finish(t, CQ_ST_FAILED, err.code[0] ? err.code : "build_failed", err.msg, 0);
         return;
     }
-    o.timeout_ms = p->conf->timeout_ms;
-    o.connect_timeout_ms = p->conf->connect_timeout_ms;
-    o.max_response = p->conf->max_response;
-    o.allow_http = p->conf->allow_insecure_http;
-    o.auth_prefix = p->adapter->auth_prefix;
-    o.token = token;
-    if (t->mode == M_CALL) {
+    cq_provider_http_opts(t->prov, token, &o);
+    t->tok_gen = gen;
+    if (t->check == CQ_CHECK_NONE) {
         if (t->env.first_ms == 0)
-            t->env.first_ms = cq_now_ms();
+            t->env.first_ms = ts->c.io.now_ms(ts->c.io.data);
         t->env.attempts++;
-        w->stats.calls++;
-        p->attempts++;
+        set_state(t, CQ_TS_CALLING);
     } else {
-        w->stats.checks++;
-        p->checks++;
+        set_state(t, CQ_TS_CHECKING);
     }
-    t->req_start = uv_now(w->loop);
-    t->in_http = true;
-    rc = cq_http_send(w->http, &req, &o, on_answer, t);
+    rc = ts->c.io.send(ts->c.io.data, t, &req, &o);
     cq_request_clear(&req);
-    if (rc != 0) {
-        cq_verdict v;
-
-        t->in_http = false;
-        request_dropped(t);
-        cq_verdict_set(&v, CQ_V_RETRY, "internal", "could not start the request (%d)", rc);
-        task_retry(t, &v, 0, false);
-    }
+    if (rc != 0)
+        send_failed(t, rc);
 }
 
-static void record_attempt(task *t, const cq_response *resp, const cq_verdict *v)
+/* --- answers ------------------------------------------------------------------ */
+
+static void record_attempt(cq_task *t, const cq_response *resp, const cq_verdict *v)
 {
     cq_envelope_add_attempt(&t->env, resp->now_ms, resp->status,
                             v->kind == CQ_V_SUCCEEDED ? "" : v->error);
 }
 
-static void renew_and_repeat(task *t, const cq_verdict *v, long status)
+static void retry(cq_task *t, const cq_decision *d)
 {
-    if (t->auth_renewed) {
-        task_finish(t, "failed", "unauthorized",
-                    "the provider refused the credentials twice (after renewing the token)",
-                    status);
-        return;
-    }
-    (void)v;
-    t->auth_renewed = true;
-    /* one renewal per token: requests that carried the same token wait for it */
-    cq_cred_invalid(t->prov->cred, t->tok_gen);
-    if (t->mode == M_CALL && t->env.attempts > 0)
-        t->env.attempts--; /* the renewal's repeat is the same attempt */
-    task_call_when_free(t, false);
+    char ds[24], at[16];
+
+    t->env.unknown = d->unknown;
+    t->ts->stats.retried++;
+    snprintf(ds, sizeof(ds), "%llu", (unsigned long long)d->delay_ms);
+    snprintf(at, sizeof(at), "%d", t->env.attempts);
+    cq_log(CQ_LOG_INFO, "job_retry", "id", job_id(t), "provider", t->ck.job.provider, "attempts",
+           at, "error", d->error, "delay_ms", ds, NULL);
+    release(t, d->delay_ms);
 }
 
-static void on_call_answer(task *t, const cq_response *resp, const cq_verdict *v)
+static void carry_out(cq_task *t, const cq_decision *d)
 {
-    switch (v->kind) {
-    case CQ_V_SUCCEEDED:
-        task_finish(t, "succeeded", "", v->message, resp->status);
+    switch (d->next) {
+    case CQ_NEXT_FINISH:
+        finish(t, d->status, d->error, d->message, d->http_status);
         break;
-    case CQ_V_ALREADY_DONE:
-        task_finish(t, "already_done", v->error, v->message, resp->status);
+    case CQ_NEXT_RETRY:
+        retry(t, d);
         break;
-    case CQ_V_AUTH:
-        renew_and_repeat(t, v, resp->status);
+    case CQ_NEXT_CHECK:
+        t->check = CQ_CHECK_AMBIGUOUS;
+        submit(t, false);
         break;
-    case CQ_V_CHECK:
-        if (t->action->build_check == NULL) {
-            task_finish(t, "failed", v->error, v->message, resp->status);
-            break;
-        }
-        if (t->ambiguous == NULL && (t->ambiguous = malloc(sizeof(*t->ambiguous))) == NULL) {
-            task_finish(t, "failed", v->error, v->message, resp->status);
-            break;
-        }
-        *t->ambiguous = *v;
-        t->ambiguous->has_retry_after = false;
-        t->mode = M_CHECK_AMBIGUOUS;
-        task_call_when_free(t, false);
+    case CQ_NEXT_CALL:
+        t->env.unknown = false;
+        t->check = CQ_CHECK_NONE;
+        submit(t, false);
         break;
-    case CQ_V_RETRY:
-        task_retry(t, v, resp->status, resp->maybe_sent);
-        break;
-    default:
-        task_finish(t, "failed", v->error, v->message, resp->status);
+    case CQ_NEXT_RENEW:
+        t->renewed = true;
+        cq_provider_token_refused(t->prov, t->tok_gen);
+        if (t->check == CQ_CHECK_NONE && t->env.attempts > 0)
+            t->env.attempts--; /* the renewal's repeat is the same attempt */
+        submit(t, false);
         break;
     }
 }
 
-static void on_check_answer(task *t, const cq_response *resp, const cq_verdict *v)
+/* Shutdown aborted the request: back to the queue; the next taker looks
+ * the status up first if it may have been sent. */
+static void aborted(cq_task *t, const cq_response *resp)
 {
-    switch (v->kind) {
-    case CQ_V_ALREADY_DONE:
-        task_finish(t, "already_done", v->error[0] ? v->error : "status_check", v->message,
-                    resp->status);
-        break;
-    case CQ_V_AUTH:
-        renew_and_repeat(t, v, resp->status);
-        break;
-    case CQ_V_RETRY:
-        /* keep the check pending: the next attempt starts with it again */
-        task_retry(t, v, resp->status, true);
-        break;
-    default: /* NOT_DONE */
-        if (t->mode == M_CHECK_AMBIGUOUS) {
-            task_finish(t, "failed", t->ambiguous->error, t->ambiguous->message, 0);
-        } else {
-            t->env.unknown = false;
-            t->mode = M_CALL;
-            task_call_when_free(t, false);
-        }
-        break;
-    }
+    cq_provider_done(t->prov, &t->adm, resp, NULL);
+    /* a lookup cut short stays pending, like every check that did not answer */
+    t->env.unknown = t->env.unknown || resp->maybe_sent || t->check != CQ_CHECK_NONE;
+    /* the provider may still act on a request that left: the claim stays
+     * for the request's timeout */
+    if (resp->maybe_sent)
+        t->hold_ms = cq_provider_cfg(t->prov)->timeout_ms;
+    if (t->check == CQ_CHECK_NONE && t->env.attempts > 0)
+        t->env.attempts--;
+    release(t, 0);
 }
 
-/* What an answer tells about the instance: a 429 with Retry-After pauses
- * it; every verdict but RETRY shows it working (breaker). */
-static void provider_learn(task *t, const cq_response *resp, const cq_verdict *v)
+/* The breaker's probe failed: the breaker's choice, not the job's retry.
+ * Kept in the history, not counted against max_attempts. */
+static void probe_failed(cq_task *t, const cq_response *resp, const cq_verdict *v)
 {
-    cq_provider *p = t->prov;
-    bool probe = t->probe;
-
-    t->probe = false;
-    if (v->kind == CQ_V_RETRY && resp->status == 429) {
-        if (v->has_retry_after) {
-            uint64_t ms = v->retry_after_ms;
-            char s[24];
-
-            if (ms > t->w->cfg->worker.retry_after_max_ms)
-                ms = t->w->cfg->worker.retry_after_max_ms;
-            cq_bucket_pause(&p->bucket, (int64_t)(uv_now(t->w->loop) + ms));
-            p->pauses++;
-            snprintf(s, sizeof(s), "%llu", (unsigned long long)ms);
-            cq_log(CQ_LOG_NOTICE, "provider_paused", "provider", p->conf->name, "pause_ms", s,
-                   "reason", "429 with Retry-After", NULL);
-        }
-        if (probe)
-            cq_breaker_abandon(&p->breaker);
-        return; /* rate limiting, not an outage: the breaker does not count it */
-    }
-    if (cq_breaker_record(&p->breaker, v->kind != CQ_V_RETRY, cq_now_ms()))
-        breaker_note(p);
-}
-
-static void on_answer(void *data, const cq_response *resp)
-{
-    task *t = data;
-    cq_verdict v;
-    bool probe;
-
-    t->in_http = false;
-    cq_histogram_observe(&t->prov->duration, (double)(uv_now(t->w->loop) - t->req_start) / 1000.0);
-    memset(&v, 0, sizeof(v));
-    if (resp->transport == CQ_TR_ABORTED) {
-        if (t->probe)
-            cq_breaker_abandon(&t->prov->breaker);
-        t->probe = false;
-        slot_release(t->prov);
-        /* shutdown: back to the queue; the next taker checks first if sent */
-        t->env.unknown = t->env.unknown || resp->maybe_sent;
-        if (t->mode == M_CALL && t->env.attempts > 0)
+    if (t->check == CQ_CHECK_NONE) {
+        record_attempt(t, resp, v);
+        if (t->env.attempts > 0)
             t->env.attempts--;
-        task_requeue(t, 0);
+        t->env.unknown = resp->maybe_sent;
+    }
+    cq_log(CQ_LOG_INFO, "job_probe_failed", "id", job_id(t), "provider", t->ck.job.provider,
+           "error", v->error, NULL);
+    defer(t, CQ_DEFER_BREAKER, cq_provider_reopens_in(t->prov));
+}
+
+static bool keep_ambiguous(cq_task *t, const cq_verdict *v)
+{
+    if (t->ambiguous == NULL && (t->ambiguous = malloc(sizeof(*t->ambiguous))) == NULL)
+        return false;
+    *t->ambiguous = *v;
+    t->ambiguous->has_retry_after = false;
+    return true;
+}
+
+void cq_task_answered(void *task, const cq_response *resp)
+{
+    cq_task *t = task;
+    const cq_provider_conf *pc = cq_provider_cfg(t->prov);
+    cq_policy_job j;
+    cq_verdict v;
+    cq_decision d;
+
+    if (resp->transport == CQ_TR_ABORTED) {
+        aborted(t, resp);
         return;
     }
-    if (t->mode == M_CALL)
-        t->action->classify(t->prov->conf, t->job.params, resp, &v);
+    memset(&v, 0, sizeof(v));
+    if (t->check == CQ_CHECK_NONE)
+        t->ck.action->classify(pc, t->ck.job.params, resp, &v);
     else
-        t->action->classify_check(t->prov->conf, t->job.params, resp, &v);
-    probe = t->probe;
-    provider_learn(t, resp, &v);
-    slot_release(t->prov);
-    if (probe && v.kind == CQ_V_RETRY && t->prov->breaker.state == CQ_BR_OPEN) {
-        /* The failed probe was the breaker's choice, not the job's retry:
-         * kept in the history, not counted against max_attempts. */
-        if (t->mode == M_CALL) {
-            record_attempt(t, resp, &v);
-            if (t->env.attempts > 0)
-                t->env.attempts--;
-            t->env.unknown = resp->maybe_sent;
-        }
-        t->prov->breaker_deferred++;
-        cq_log(CQ_LOG_INFO, "job_probe_failed", "id", job_id(t), "provider", t->job.provider,
-               "error", v.error, NULL);
-        task_defer(t, breaker_due(t->prov->breaker.open_end));
+        t->ck.action->classify_check(pc, t->ck.job.params, resp, &v);
+    if (cq_provider_done(t->prov, &t->adm, resp, &v)) {
+        probe_failed(t, resp, &v);
         return;
     }
-    if (t->mode == M_CALL) {
+    if (t->check == CQ_CHECK_NONE)
         record_attempt(t, resp, &v);
-        on_call_answer(t, resp, &v);
-    } else {
-        on_check_answer(t, resp, &v);
+    policy_job(t, &j);
+    cq_policy_answer(t->ts->c.policy, &j, resp, &v, &d);
+    if (d.next == CQ_NEXT_CHECK && !keep_ambiguous(t, &v)) {
+        finish(t, CQ_ST_FAILED, v.error, v.message, resp->status);
+        return;
     }
+    carry_out(t, &d);
 }
 
-/* --- claim --------------------------------------------------------------- */
+/* --- claim ---------------------------------------------------------------------- */
 
-static const char *elem(const redisReply *r, size_t i)
+/* The key is ours: look the status up first when the outcome of an
+ * earlier attempt is unknown (and the adapter can), then call. */
+static void claimed_go(cq_task *t, bool check_first)
 {
-    if (r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
-        r->element[i]->type != REDIS_REPLY_STRING)
-        return "";
-    return r->element[i]->str;
-}
-
-static void task_go(task *t, bool check_first)
-{
-    if (check_first && t->action->build_check != NULL) {
-        t->mode = M_CHECK_UNKNOWN;
+    if (check_first && t->ck.action->build_check != NULL) {
+        t->check = CQ_CHECK_UNKNOWN;
         cq_log(CQ_LOG_INFO, "job_status_check", "id", job_id(t), "reason",
                "outcome of an earlier attempt is unknown", NULL);
     } else {
-        t->mode = M_CALL;
+        t->check = CQ_CHECK_NONE;
     }
-    task_call_when_free(t, true);
+    submit(t, true);
 }
 
-static void claim_cb(void *data, redisReply *reply)
+/* The claim is ours (taken, extended or taken over). */
+static void claim_taken(cq_task *t, const cq_claim_result *r)
 {
-    task *t = data;
-    const char *v;
+    bool first = !t->claimed;
 
-    t->w->nclaiming--;
-    if (reply == NULL) {
-        task_free(t); /* shutting down hard: the job stays inflight for reclaim */
+    t->claimed = true;
+    t->claim_until = t->claim_sent + cq_claim_lease(t->ts->c.cfg, cq_provider_cfg(t->prov));
+    if (first)
+        claimed_go(t, r->check_first);
+    else
+        submit(t, false); /* an extension: the request it was for goes now */
+}
+
+void cq_task_claimed(void *task, const cq_claim_result *r)
+{
+    cq_task *t = task;
+    char msg[CQ_ERR_MSG_MAX];
+
+    if (r->verdict == CQ_CLAIM_LOST) {
+        set_state(t, CQ_TS_FREED); /* shutting down hard: the job stays inflight for reclaim */
         return;
     }
-    v = elem(reply, 0);
-    if (t->w->stopping) {
-        task_release(t, 0, NULL);
-    } else if (strcmp(v, "claimed") == 0) {
-        task_go(t, false);
-    } else if (strcmp(v, "reclaimed") == 0) {
-        task_go(t, t->env.unknown);
-    } else if (strcmp(v, "takeover") == 0) {
-        task_go(t, true);
-    } else if (strcmp(v, "duplicate") == 0) {
-        t->orig[0] = elem(reply, 1);
-        t->orig[1] = elem(reply, 2);
-        t->orig[2] = elem(reply, 3);
-        task_finish(t, "duplicate", "", "already carried out by an earlier job", 0);
-    } else if (strcmp(v, "conflict") == 0) {
-        char msg[CQ_ERR_MSG_MAX];
-
+    if (r->verdict == CQ_CLAIM_NOT_OURS) {
+        t->ts->stats.dropped++;
+        cq_log(CQ_LOG_WARN, "job_dropped", "id", job_id(t), "handle", t->handle, "detail",
+               "taken back by another worker while we could not reach Redis; no call", NULL);
+        set_state(t, CQ_TS_FREED);
+        return;
+    }
+    if (r->verdict == CQ_CLAIM_UNSURE) {
+        claim(t); /* maybe lost in a failover: the same claim again */
+        return;
+    }
+    if (t->ts->stopping) {
+        defer(t, CQ_DEFER_STOP, 0);
+        return;
+    }
+    switch (r->verdict) {
+    case CQ_CLAIM_CLAIMED:
+    case CQ_CLAIM_HELD:
+    case CQ_CLAIM_RECLAIMED:
+    case CQ_CLAIM_TAKEOVER:
+        claim_taken(t, r);
+        break;
+    case CQ_CLAIM_DUPLICATE:
+        finish_dup(t, CQ_ST_DUPLICATE, "", "already carried out by an earlier job", 0, r);
+        break;
+    case CQ_CLAIM_CONFLICT:
         snprintf(msg, sizeof(msg), "idempotency key already used by job '%s' with different params",
-                 elem(reply, 1));
-        task_finish(t, "conflict", "idempotency_conflict", msg, 0);
-    } else if (strcmp(v, "busy") == 0) {
-        const cq_worker_conf *wc = &t->w->cfg->worker;
-        uint64_t d =
-            wc->backoff_base_ms +
-            cq_backoff_delay(wc->backoff_base_ms, wc->backoff_base_ms, 0, cq_rand_default, NULL);
-
-        cq_log(CQ_LOG_INFO, "job_key_busy", "id", job_id(t), "holder", elem(reply, 1), NULL);
-        task_requeue(t, cq_now_ms() + (int64_t)d);
-    } else {
+                 r->other_id);
+        finish(t, CQ_ST_CONFLICT, "idempotency_conflict", msg, 0);
+        break;
+    case CQ_CLAIM_BUSY:
+        cq_log(CQ_LOG_INFO, "job_key_busy", "id", job_id(t), "holder", r->other_id, NULL);
+        defer(t, CQ_DEFER_BUSY, 0);
+        break;
+    default:
         cq_log(CQ_LOG_ERR, "redis_script_error", "id", job_id(t), "error",
-               reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected claim reply", NULL);
-        task_requeue(t, cq_now_ms() + (int64_t)t->w->cfg->worker.backoff_base_ms);
+               r->error != NULL ? r->error : "unexpected claim reply", NULL);
+        defer(t, CQ_DEFER_ERROR, 0);
+        break;
     }
 }
 
-static void task_claim(task *t)
+uint64_t cq_claim_lease(const cq_config *cfg, const cq_provider_conf *pc)
 {
-    cq_worker *w = t->w;
-    const cq_provider_conf *pc = t->prov->conf;
-    cq_batch *b = &w->claims;
-    char lease[24];
+    return cfg->worker.lease_ms + pc->timeout_ms + CQ_CLAIM_MARGIN_MS;
+}
 
-    /* the claim must outlive a request and its retry of a renewed token */
-    snprintf(lease, sizeof(lease), "%llu",
-             (unsigned long long)w->cfg->worker.lease_ms + 2ULL * pc->timeout_ms);
-    cq_batch_begin(b, t);
-    cq_batch_key(b, t->idem_key, strlen(t->idem_key));
-    cq_batch_arg_str(b, t->env.tok);
-    cq_batch_arg_str(b, job_id(t));
-    cq_batch_arg_str(b, t->hash);
-    cq_batch_arg_str(b, lease);
-    if (cq_batch_end(b) != 0) {
+static void claim(cq_task *t)
+{
+    cq_tasks *ts = t->ts;
+    const cq_provider_conf *pc = cq_provider_cfg(t->prov);
+    cq_claim c;
+
+    set_state(t, CQ_TS_CLAIMING);
+    c.idem_key = t->ck.idem_key;
+    c.handle = t->handle;
+    c.owner = t->env.tok;
+    c.job_id = job_id(t);
+    c.hash = t->ck.hash;
+    c.lease_ms = cq_claim_lease(ts->c.cfg, pc);
+    c.unknown = t->env.unknown;
+    t->claim_sent = ts->c.io.mono_ms(ts->c.io.data);
+    if (ts->c.io.claim(ts->c.io.data, t, &c) != 0)
         job_stuck(t);
+}
+
+/* --- the set ---------------------------------------------------------------------- */
+
+/* A task for the item, not yet counted: NULL when memory is short (the job
+ * stays inflight; our restart or a peer takes it back). */
+static cq_task *task_new(const char *handle, const char *item, size_t len)
+{
+    cq_task *t = calloc(1, sizeof(*t));
+
+    if (t == NULL || (t->item = malloc(len + 1)) == NULL)
+        goto fail;
+    memcpy(t->item, item, len);
+    t->item[len] = '\0';
+    t->item_len = len;
+    snprintf(t->handle, sizeof(t->handle), "%s", handle);
+    if (cq_envelope_parse(t->item, t->item_len, &t->env) == 0)
+        return t;
+fail:
+    if (t != NULL)
+        free(t->item);
+    free(t);
+    cq_log(CQ_LOG_ERR, "job_stuck", "handle", handle, "error", "out of memory", NULL);
+    return NULL;
+}
+
+void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t len)
+{
+    cq_task *t = task_new(handle, item, len);
+    cq_err err;
+
+    ts->stats.fetched++;
+    if (t == NULL) {
+        ts->stats.stuck++;
         return;
     }
-    w->nclaiming++;
-    cq_worker_flush_soon(w);
+    t->ts = ts;
+    t->next = ts->head;
+    if (ts->head != NULL)
+        ts->head->prev = t;
+    ts->head = t;
+    ts->held++;
+    ts->count[CQ_TS_NEW]++;
+    if (t->env.tok[0] == '\0')
+        snprintf(t->env.tok, sizeof(t->env.tok), "%s/%s", ts->c.worker, handle);
+    cq_err_clear(&err);
+    if (cq_job_check(ts->c.cfg, ts->c.keys, t->env.job, t->env.job_len, &t->ck, &err) != 0) {
+        /* attributed to its provider when the job named a known one */
+        t->prov = t->ck.action != NULL ? cq_providers_find(ts->c.providers, t->ck.pc->name) : NULL;
+        finish(t, CQ_ST_INVALID, err.code, err.msg, 0);
+        return;
+    }
+    t->job_ok = true;
+    t->prov = cq_providers_find(ts->c.providers, t->ck.pc->name);
+    if (t->prov == NULL) { /* a config without this instance's runtime: cannot happen */
+        finish(t, CQ_ST_INVALID, "unknown_provider", "provider: not running here", 0);
+        return;
+    }
+    if (cq_deadline_passed(t->ck.job.deadline_ms, ts->c.io.now_ms(ts->c.io.data))) {
+        finish(t, CQ_ST_EXPIRED, "deadline", "the job's deadline passed before it ended", 0);
+        return;
+    }
+    claim(t);
 }
 
-void cq_task_batches_init(cq_worker *w)
+cq_tasks *cq_tasks_new(const cq_tasks_conf *conf)
 {
-    const char *claim_args[] = {w->id, w->claim_now, w->idem_ttl};
-    const char *finish_keys[] = {w->k_inflight, w->k_results, w->k_dead};
-    const char *finish_args[] = {w->maxlen, w->idem_ttl, w->id};
+    cq_tasks *ts = calloc(1, sizeof(*ts));
 
-    cq_batch_init(&w->claims, w->main, "claim", claim_cb, 1, 0, NULL, 3, claim_args);
-    cq_batch_init(&w->finishes, w->main, "finish", written_cb, 1, 3, finish_keys, 3, finish_args);
+    if (ts != NULL)
+        ts->c = *conf;
+    return ts;
 }
 
-/* --- start --------------------------------------------------------------- */
-
-static cq_provider *find_provider(cq_worker *w, const char *name)
+void cq_tasks_free(cq_tasks *ts)
 {
-    size_t i;
+    if (ts == NULL)
+        return;
+    ts->c.io.moved = NULL; /* the owner is going away */
+    while (ts->head != NULL) {
+        cq_task *t = ts->head;
 
-    for (i = 0; name != NULL && i < w->nproviders; i++) {
-        if (strcmp(w->providers[i].conf->name, name) == 0)
-            return &w->providers[i];
+        if (t->state == CQ_TS_QUEUED)
+            cq_provider_withdraw(t->prov, &t->adm);
+        ts->count[t->state]--;
+        task_release_memory(t);
+    }
+    free(ts);
+}
+
+void cq_tasks_stop(cq_tasks *ts)
+{
+    ts->stopping = true;
+    cq_providers_stop(ts->c.providers);
+}
+
+size_t cq_tasks_count(const cq_tasks *ts, cq_task_state st)
+{
+    return (unsigned)st < CQ_TS_COUNT ? ts->count[st] : 0;
+}
+
+size_t cq_tasks_held(const cq_tasks *ts)
+{
+    return ts->held;
+}
+
+bool cq_tasks_holds(const cq_tasks *ts, const char *handle)
+{
+    const cq_task *t;
+
+    for (t = ts->head; t != NULL; t = t->next) {
+        if (strcmp(t->handle, handle) == 0)
+            return true;
+    }
+    return false;
+}
+
+const cq_task_stats *cq_tasks_stats(const cq_tasks *ts)
+{
+    return &ts->stats;
+}
+
+const char **cq_tasks_waiting(const cq_tasks *ts, size_t *n)
+{
+    const char **v;
+    const cq_task *t;
+    size_t k = 0, cap = ts->count[CQ_TS_QUEUED] + ts->count[CQ_TS_CLAIMING];
+
+    *n = 0;
+    if (cap == 0 || (v = malloc(cap * sizeof(*v))) == NULL)
+        return NULL;
+    for (t = ts->head; t != NULL && k < cap; t = t->next) {
+        if (t->state == CQ_TS_QUEUED || t->state == CQ_TS_CLAIMING)
+            v[k++] = t->handle;
+    }
+    *n = k;
+    return v;
+}
+
+static cq_task *find(const cq_tasks *ts, const char *handle)
+{
+    cq_task *t;
+
+    for (t = ts->head; t != NULL; t = t->next) {
+        if (strcmp(t->handle, handle) == 0)
+            return t;
     }
     return NULL;
 }
 
-/* Validate the job against its provider and action; 0 or fills err. */
-static int task_validate(task *t, cq_err *err)
+void cq_tasks_drop(cq_tasks *ts, const char *handle)
 {
-    char target[CQ_TARGET_MAX];
-    int rc;
+    cq_task *t = find(ts, handle);
 
-    rc = cq_job_parse(t->env.job, t->env.job_len, &t->job, err);
-    if (rc != 0)
-        return rc;
-    t->prov = find_provider(t->w, t->job.provider);
-    if (t->prov == NULL)
-        return cq_err_set(err, -EINVAL, "unknown_provider",
-                          "provider: '%s' is not a provider instance of this deployment",
-                          t->job.provider);
-    t->action = cq_adapter_action(t->prov->adapter, t->job.action);
-    if (t->action == NULL)
-        return cq_err_set(err, -EINVAL, "unknown_action",
-                          "action: '%s' is not an action of adapter '%s'", t->job.action,
-                          t->prov->adapter->name);
-    rc = t->action->validate(t->job.params, target, sizeof(target), err);
-    if (rc != 0)
-        return rc;
-    rc = cq_job_derive_key(&t->job, target);
-    if (rc != 0)
-        return cq_err_set(err, rc, rc == -ENOMEM ? "no_memory" : "bad_value",
-                          "idempotency_key: cannot be derived from the params");
-    cq_job_params_hash(t->job.params, t->hash);
-    {
-        char key[CQ_KEY_MAX];
-
-        if (snprintf(key, sizeof(key), "%sidem:%s", t->w->k_prefix, t->job.idem_key) >=
-            (int)sizeof(key))
-            return cq_err_set(err, -EINVAL, "bad_value", "idempotency_key: too long");
-        t->idem_key = strdup(key);
-        if (t->idem_key == NULL)
-            return cq_err_set(err, -ENOMEM, "no_memory", "out of memory");
-    }
-    return 0;
+    /* a claim on its way answers not_ours: the script checks the handle */
+    if (t == NULL || t->state != CQ_TS_QUEUED || !cq_provider_withdraw(t->prov, &t->adm))
+        return;
+    ts->stats.dropped++;
+    cq_log(CQ_LOG_WARN, "job_dropped", "id", job_id(t), "handle", t->handle, "detail",
+           "taken back by another worker while we could not reach Redis; no call", NULL);
+    set_state(t, CQ_TS_FREED);
 }
 
-void cq_task_start(cq_worker *w, const char *handle, const char *item, size_t len)
+void cq_tasks_sweep(cq_tasks *ts)
 {
-    task *t = calloc(1, sizeof(*t));
-    cq_err err;
+    uint64_t now = ts->c.io.mono_ms(ts->c.io.data), beat = ts->c.cfg->worker.heartbeat_ms;
+    cq_task *t, *next;
 
-    if (t == NULL || (t->item = malloc(len + 1)) == NULL) {
-        free(t);
-        cq_log(CQ_LOG_ERR, "job_stuck", "handle", handle, "error", "out of memory", NULL);
-        return; /* stays inflight; reclaimed at our restart */
+    for (t = ts->head; t != NULL; t = next) {
+        next = t->next; /* a deferred task stays in the list (ENDING) */
+        if (t->state != CQ_TS_QUEUED || !t->claimed)
+            continue;
+        /* the next sweep would come too late for a request to end in time */
+        if (now + beat + cq_provider_cfg(t->prov)->timeout_ms + CQ_CLAIM_MARGIN_MS <=
+            t->claim_until)
+            continue;
+        if (!cq_provider_withdraw(t->prov, &t->adm))
+            continue;
+        defer(t, CQ_DEFER_LAPSE, cq_provider_wait_hint(t->prov));
     }
-    memcpy(t->item, item, len);
-    t->item[len] = '\0';
-    t->item_len = len;
-    t->w = w;
-    snprintf(t->handle, sizeof(t->handle), "%s", handle);
-    t->next = w->tasks;
-    if (w->tasks != NULL)
-        w->tasks->prev = t;
-    w->tasks = t;
-    w->ntasks++;
-    w->stats.fetched++;
-    if (cq_envelope_parse(t->item, t->item_len, &t->env) != 0) {
-        task_free(t);
-        return;
-    }
-    if (t->env.tok[0] == '\0')
-        snprintf(t->env.tok, sizeof(t->env.tok), "%s/%s", w->id, handle);
-    cq_err_clear(&err);
-    if (task_validate(t, &err) != 0) {
-        t->job_ok = false;
-        task_finish(t, "invalid", err.code, err.msg, 0);
-        return;
-    }
-    t->job_ok = true;
-    if (cq_deadline_passed(t->job.deadline_ms, cq_now_ms())) {
-        task_finish(t, "expired", "deadline", "the job's deadline passed before it ended", 0);
-        return;
-    }
-    task_claim(t);
 }

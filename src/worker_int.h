@@ -1,6 +1,9 @@
 /*
- * worker_int.h - what worker.c (life cycle, fetching, timers) and task.c
- * (one job from fetch to outcome) share.  Not installed.
+ * worker_int.h - what the pieces of the worker share: worker.c (wiring,
+ * fetching, signals, the graceful stop), worker_live.c (identity,
+ * heartbeat, reclaim, promotion of due retries) and worker_metrics.c
+ * (/metrics and STATUS=).  Not installed; task.c and the other modules
+ * never see it.
  */
 #ifndef CANCELQ_WORKER_INT_H
 #define CANCELQ_WORKER_INT_H
@@ -10,21 +13,15 @@
 
 #include <uv.h>
 
-#include "cancelq/adapter.h"
-#include "cancelq/batch.h"
-#include "cancelq/breaker.h"
 #include "cancelq/config.h"
-#include "cancelq/cred.h"
-#include "cancelq/envelope.h"
 #include "cancelq/http.h"
-#include "cancelq/job.h"
 #include "cancelq/metrics.h"
-#include "cancelq/ratelimit.h"
-#include "cancelq/redis.h"
+#include "cancelq/policy.h"
+#include "cancelq/provider.h"
+#include "cancelq/store.h"
+#include "cancelq/task.h"
 #include "cancelq/worker.h"
 
-#define CQ_KEY_MAX 320     /* "{prefix}:idem:" + a 200-byte key, with room */
-#define CQ_FETCH_BATCH 256 /* jobs taken per round trip at most */
 /* While a fetch is in flight, another goes only for this many free slots:
  * a slot freed now and then waits for the reply instead of costing a
  * round trip of its own. */
@@ -35,112 +32,43 @@
  * claim round trips (at 50 ms per request and 1000 slots those held ~40 %
  * of the slots idle; docs/bench.md).  An eighth: each held job costs ~2 KiB of heap. */
 #define CQ_PREFETCH(conc) ((conc) / 8 > 0 ? (conc) / 8 : 1)
-#define CQ_HANDLE_MAX 32
-#define CQ_MAX_ACTIONS 8 /* actions per adapter counted in metrics */
 
-/* The final statuses of DESIGN.md section 5, in metrics order. */
-typedef enum cq_status {
-    CQ_ST_SUCCEEDED,
-    CQ_ST_ALREADY_DONE,
-    CQ_ST_DUPLICATE,
-    CQ_ST_FAILED,
-    CQ_ST_EXHAUSTED,
-    CQ_ST_EXPIRED,
-    CQ_ST_INVALID,
-    CQ_ST_CONFLICT,
-    CQ_ST_COUNT
-} cq_status;
-
-struct task;
-
-/* Fairness: a job that finds this many jobs of its provider already
- * waiting locally (for a slot, a rate-limit token or an OAuth token) goes
- * back to {P}:delayed for CQ_FAIR_DELAY_MS (+ up to as much jitter)
- * without spending an attempt, so one slow or failing provider holds at
- * most concurrency (in flight) + concurrency + burst (waiting) of the
- * worker's slots. */
-#define CQ_FAIR_WAIT_MAX(pc) ((pc)->concurrency + ((pc)->rate > 0 ? (pc)->burst : 0))
-#define CQ_FAIR_DELAY_MS 300
-
-/* A provider instance at run time. */
-typedef struct cq_provider {
-    cq_worker *w;
-    const cq_provider_conf *conf;
-    const cq_adapter *adapter;
-    cq_cred *cred;          /* the token (static file or OAuth2) */
-    int active;             /* requests in flight */
-    struct task *wait_head; /* tasks waiting for a slot or a rate token, FIFO */
-    struct task *wait_tail;
-    int nwait;        /* tasks in the wait queue */
-    int ncred;        /* tasks waiting for an OAuth token */
-    cq_bucket bucket; /* rate limit, with the 429 pause */
-    cq_breaker breaker;
-    uv_timer_t pump_timer; /* wakes the wait queue when the bucket refills */
-    bool pump_armed;
-    bool timer_init;
-    uint64_t rate_waits;                        /* times the queue waited for the bucket */
-    uint64_t pauses;                            /* 429 pauses of the instance */
-    uint64_t breaker_deferred;                  /* jobs put back because the breaker was open */
-    uint64_t breaker_changes[3];                /* transitions into closed, open, half_open */
-    uint64_t fair_bounced;                      /* jobs put back by the fairness bound */
-    uint64_t jobs[CQ_MAX_ACTIONS][CQ_ST_COUNT]; /* outcomes by action and status */
-    uint64_t attempts;                          /* provider calls (status checks not included) */
-    uint64_t checks;                            /* status lookups */
-    cq_histogram duration;                      /* request durations, seconds */
-} cq_provider;
-
-typedef struct cq_stats {
-    uint64_t fetched, finished, retried, lost_ownership, calls, checks;
-    uint64_t invalid_unknown_provider; /* invalid jobs not attributable to a provider */
-    long long depth_jobs, depth_delayed, depth_dead; /* polled for metrics, -1 unknown */
-} cq_stats;
+/* Fenced when the last acknowledged heartbeat went this long ago: below
+ * the lease after which peers take our jobs (docs/design.md §7), with a
+ * heartbeat interval (lease / 3) to spare for clock rates and the time a
+ * started request needs to be claimed and sent. */
+#define CQ_FENCE_MS(lease) ((lease)*2 / 3)
+/* Every this many heartbeats the inflight hash is reconciled with the
+ * tasks held (jobs left there by a write that failed go back). */
+#define CQ_RECONCILE_EVERY 4
 
 struct cq_worker {
     uv_loop_t *loop;
     const cq_config *cfg;
     const char *id;
-    char k_prefix[CQ_KEY_MAX]; /* "{P}:" */
-    char k_jobs[CQ_KEY_MAX];
-    char k_inflight[CQ_KEY_MAX];
-    char k_seq[CQ_KEY_MAX];
-    char k_workers[CQ_KEY_MAX];
-    char k_delayed[CQ_KEY_MAX];
-    char k_dead[CQ_KEY_MAX];
-    char k_results[CQ_KEY_MAX];
-    char maxlen[24];
-    char idem_ttl[24];
-
-    cq_redis *main;     /* scripts and everything else */
-    cq_batch claims;    /* claim.lua calls of this turn of the loop */
-    cq_batch finishes;  /* finish.lua calls of this turn of the loop */
-    char claim_now[24]; /* the claims' "now", set when they are sent */
-    uv_prepare_t flush; /* sends the batches before the loop waits for I/O */
-    bool flush_on;
-    cq_redis *block; /* the blocking wait for new jobs */
+    char holder[160]; /* "<id>/<incarnation>": this process in claims */
+    cq_store *store;
     cq_http *http;
-    cq_provider *providers;
-    size_t nproviders;
+    cq_providers *providers;
+    cq_policy policy;
+    cq_tasks *tasks;
 
-    struct task *tasks; /* every job held, doubly linked */
-    size_t ntasks;
-    size_t http_active;    /* requests in flight, all instances: <= [worker] concurrency */
-    bool global_wait;      /* an instance's queue waits for that limit */
-    size_t nclaiming;      /* of those, jobs whose claim is on its way to Redis */
-    size_t nending;        /* of those, jobs whose finish or release is on its way
-                            * to Redis: their slots may be fetched for already (the
-                            * fetch reply comes after the writes on the same
-                            * connection, so at most a fetch batch more is held) */
-    bool started;          /* identity settled, leftovers reclaimed */
     size_t fetch_reserved; /* slots that fetches in flight may fill */
     unsigned fetches_in_flight;
     bool want_fetch; /* slots were freed: fetch at the next flush */
-    bool blocking;
+    bool blocking;   /* the blocking wait for new jobs is armed */
+    bool started;    /* identity settled, leftovers reclaimed */
     bool stopping;
     bool closed;
     int exit_code;
-    int64_t promote_at;    /* when the promote timer fires, unix ms */
-    uint64_t hb_last_seen; /* identity check: the other holder's heartbeat */
-    cq_stats stats;
+    uint64_t promote_at;    /* loop time the promote timer fires, UINT64_MAX: not armed */
+    long long hb_last_seen; /* identity check: the other holder's heartbeat */
+    uint64_t hb_acked;      /* loop time the last acknowledged heartbeat was sent */
+    unsigned beats;         /* heartbeats sent */
+    bool fenced;            /* no request starts (docs/design.md §7) */
+    bool owned_checking;    /* an ownership check is on its way */
+    uint64_t fences;        /* times fenced */
+    long long depth[3];     /* jobs, delayed, dead: polled for metrics, -1 unknown */
 
     uv_timer_t hb_timer;
     uv_timer_t promote_timer;
@@ -152,50 +80,29 @@ struct cq_worker {
     cq_metrics *metrics; /* NULL unless [worker] metrics_listen */
 };
 
-/* task.c ------------------------------------------------------------------ */
+/* worker.c ------------------------------------------------------------------ */
 
-/* Start processing an item taken from the queue under handle.  The item is
- * copied. */
-void cq_task_start(cq_worker *w, const char *handle, const char *item, size_t len);
+/* Fill the free slots (now, or at the next flush when one is in flight). */
+void cq_worker_fetch(cq_worker *w);
 
-/* Set up w->claims and w->finishes on w->main (after it exists). */
-void cq_task_batches_init(cq_worker *w);
+/* Every job has ended or gone back: leave the worker set and stop. */
+void cq_worker_stop_finish(cq_worker *w);
 
-/* Shutdown: give back every job that has not reached the provider yet. */
-void cq_task_release_waiting(cq_worker *w);
+/* worker_live.c ----------------------------------------------------------------- */
 
-/* A provider's pump timer fired: send what the bucket allows now. */
-void cq_task_pump_timer_cb(uv_timer_t *h);
+/* Settle our identity (docs/design.md §3), then start working. */
+void cq_live_identity(cq_worker *w);
 
-/* Free every task left after the connections closed (their jobs stay in
- * Redis for reclaim). */
-void cq_task_free_all(cq_worker *w);
+/* The main connection is ready again after a loss. */
+void cq_live_reconnected(cq_worker *w);
 
-/* Is a task holding this handle? */
-bool cq_task_known(const cq_worker *w, const char *handle, size_t len);
+/* The providers' gate: false while fenced (checked before every request). */
+bool cq_live_may_send(void *data);
 
-/* worker.c ---------------------------------------------------------------- */
+/* A retry is due in delay_ms: make sure promotion runs by then. */
+void cq_live_promote_in(cq_worker *w, uint64_t delay_ms);
 
-int64_t cq_now_ms(void);
-
-/* A task ended and released its slot: fetch more, or finish stopping. */
-void cq_worker_slot_freed(cq_worker *w);
-
-/* Something was added to a batch (or slots were freed): send the batches
- * (and a fetch) once this turn of the loop is over. */
-void cq_worker_flush_soon(cq_worker *w);
-
-/* A retry was scheduled at due_ms: make sure promotion runs by then. */
-void cq_worker_delayed_at(cq_worker *w, int64_t due_ms);
-
-/* worker_metrics.c --------------------------------------------------------- */
-
-/* Name of a status; cq_status_from_name returns CQ_ST_COUNT when unknown. */
-const char *cq_status_name(cq_status st);
-cq_status cq_status_from_name(const char *name);
-
-/* Count an ended job (p NULL when the job named no known provider). */
-void cq_metrics_job_done(cq_worker *w, cq_provider *p, const cq_action *a, const char *status);
+/* worker_metrics.c ----------------------------------------------------------------- */
 
 /* Start the metrics listener when configured.  0 or -errno with err. */
 int cq_worker_metrics_start(cq_worker *w, cq_err *err);

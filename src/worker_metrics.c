@@ -7,45 +7,9 @@
 #include <string.h>
 
 #include "cancelq/log.h"
+#include "cancelq/status.h"
 #include "cancelq/notify.h"
 #include "worker_int.h"
-
-static const char *const status_names[CQ_ST_COUNT] = {
-    "succeeded", "already_done", "duplicate", "failed",
-    "exhausted", "expired",      "invalid",   "conflict",
-};
-
-const char *cq_status_name(cq_status st)
-{
-    return st < CQ_ST_COUNT ? status_names[st] : "unknown";
-}
-
-cq_status cq_status_from_name(const char *name)
-{
-    int i;
-
-    for (i = 0; i < CQ_ST_COUNT; i++) {
-        if (strcmp(status_names[i], name) == 0)
-            return (cq_status)i;
-    }
-    return CQ_ST_COUNT;
-}
-
-void cq_metrics_job_done(cq_worker *w, cq_provider *p, const cq_action *a, const char *status)
-{
-    cq_status st = cq_status_from_name(status);
-    size_t ai;
-
-    if (st == CQ_ST_COUNT)
-        return;
-    if (p == NULL || a == NULL) {
-        w->stats.invalid_unknown_provider++;
-        return;
-    }
-    ai = (size_t)(a - p->adapter->actions);
-    if (ai < CQ_MAX_ACTIONS)
-        p->jobs[ai][st]++;
-}
 
 static void render_jobs(cq_worker *w, cq_buf *out)
 {
@@ -54,18 +18,19 @@ static void render_jobs(cq_worker *w, cq_buf *out)
 
     cq_metrics_family(out, "cancelq_jobs_total", "Jobs ended, by provider, action and status.",
                       CQ_METRIC_COUNTER);
-    for (i = 0; i < w->nproviders; i++) {
-        const cq_provider *p = &w->providers[i];
+    for (i = 0; i < cq_providers_count(w->providers); i++) {
+        const cq_provider *p = cq_providers_at(w->providers, i);
 
         for (a = 0; a < p->adapter->nactions && a < CQ_MAX_ACTIONS; a++) {
             for (s = 0; s < CQ_ST_COUNT; s++)
                 cq_metrics_sample(out, "cancelq_jobs_total", (double)p->jobs[a][s], "provider",
                                   p->conf->name, "action", p->adapter->actions[a].name, "status",
-                                  status_names[s], NULL);
+                                  cq_status_name((cq_status)s), NULL);
         }
     }
-    cq_metrics_sample(out, "cancelq_jobs_total", (double)w->stats.invalid_unknown_provider,
-                      "provider", "", "action", "", "status", "invalid", NULL);
+    cq_metrics_sample(out, "cancelq_jobs_total",
+                      (double)cq_tasks_stats(w->tasks)->invalid_unknown_provider, "provider", "",
+                      "action", "", "status", "invalid", NULL);
 }
 
 static void render_providers(cq_worker *w, cq_buf *out)
@@ -74,25 +39,28 @@ static void render_providers(cq_worker *w, cq_buf *out)
 
     cq_metrics_family(out, "cancelq_provider_attempts_total",
                       "Cancellation calls made (status lookups not included).", CQ_METRIC_COUNTER);
-    for (i = 0; i < w->nproviders; i++)
-        cq_metrics_sample(out, "cancelq_provider_attempts_total", (double)w->providers[i].attempts,
-                          "provider", w->providers[i].conf->name, NULL);
+    for (i = 0; i < cq_providers_count(w->providers); i++)
+        cq_metrics_sample(out, "cancelq_provider_attempts_total",
+                          (double)cq_providers_at(w->providers, i)->attempts, "provider",
+                          cq_providers_at(w->providers, i)->conf->name, NULL);
     cq_metrics_family(out, "cancelq_provider_status_checks_total",
                       "Status lookups made before or after an ambiguous answer.",
                       CQ_METRIC_COUNTER);
-    for (i = 0; i < w->nproviders; i++)
+    for (i = 0; i < cq_providers_count(w->providers); i++)
         cq_metrics_sample(out, "cancelq_provider_status_checks_total",
-                          (double)w->providers[i].checks, "provider", w->providers[i].conf->name,
-                          NULL);
+                          (double)cq_providers_at(w->providers, i)->checks, "provider",
+                          cq_providers_at(w->providers, i)->conf->name, NULL);
     cq_metrics_family(out, "cancelq_provider_inflight", "Requests in flight.", CQ_METRIC_GAUGE);
-    for (i = 0; i < w->nproviders; i++)
-        cq_metrics_sample(out, "cancelq_provider_inflight", (double)w->providers[i].active,
-                          "provider", w->providers[i].conf->name, NULL);
+    for (i = 0; i < cq_providers_count(w->providers); i++)
+        cq_metrics_sample(out, "cancelq_provider_inflight",
+                          (double)cq_providers_at(w->providers, i)->active, "provider",
+                          cq_providers_at(w->providers, i)->conf->name, NULL);
     cq_metrics_family(out, "cancelq_http_request_duration_seconds", "Provider request durations.",
                       CQ_METRIC_HISTOGRAM);
-    for (i = 0; i < w->nproviders; i++)
-        cq_histogram_render(out, "cancelq_http_request_duration_seconds", &w->providers[i].duration,
-                            "provider", w->providers[i].conf->name, NULL);
+    for (i = 0; i < cq_providers_count(w->providers); i++)
+        cq_histogram_render(out, "cancelq_http_request_duration_seconds",
+                            &cq_providers_at(w->providers, i)->duration, "provider",
+                            cq_providers_at(w->providers, i)->conf->name, NULL);
 }
 
 static void provider_counter(cq_worker *w, cq_buf *out, const char *name, const char *help,
@@ -101,10 +69,11 @@ static void provider_counter(cq_worker *w, cq_buf *out, const char *name, const 
     size_t i;
 
     cq_metrics_family(out, name, help, CQ_METRIC_COUNTER);
-    for (i = 0; i < w->nproviders; i++)
-        cq_metrics_sample(out, name,
-                          (double)*(const uint64_t *)((const char *)&w->providers[i] + off),
-                          "provider", w->providers[i].conf->name, NULL);
+    for (i = 0; i < cq_providers_count(w->providers); i++)
+        cq_metrics_sample(
+            out, name,
+            (double)*(const uint64_t *)((const char *)cq_providers_at(w->providers, i) + off),
+            "provider", cq_providers_at(w->providers, i)->conf->name, NULL);
 }
 
 /* Tokens, rate limits, breakers. */
@@ -115,28 +84,30 @@ static void render_resilience(cq_worker *w, cq_buf *out)
 
     cq_metrics_family(out, "cancelq_token_mints_total",
                       "Tokens obtained (minted, or read from token_file).", CQ_METRIC_COUNTER);
-    for (i = 0; i < w->nproviders; i++)
+    for (i = 0; i < cq_providers_count(w->providers); i++)
         cq_metrics_sample(out, "cancelq_token_mints_total",
-                          (double)cq_cred_stats_get(w->providers[i].cred)->mints, "provider",
-                          w->providers[i].conf->name, NULL);
+                          (double)cq_cred_stats_get(cq_providers_at(w->providers, i)->cred)->mints,
+                          "provider", cq_providers_at(w->providers, i)->conf->name, NULL);
     cq_metrics_family(out, "cancelq_token_mint_failures_total",
                       "Failed token requests (retried with backoff).", CQ_METRIC_COUNTER);
-    for (i = 0; i < w->nproviders; i++)
-        cq_metrics_sample(out, "cancelq_token_mint_failures_total",
-                          (double)cq_cred_stats_get(w->providers[i].cred)->failures, "provider",
-                          w->providers[i].conf->name, NULL);
+    for (i = 0; i < cq_providers_count(w->providers); i++)
+        cq_metrics_sample(
+            out, "cancelq_token_mint_failures_total",
+            (double)cq_cred_stats_get(cq_providers_at(w->providers, i)->cred)->failures, "provider",
+            cq_providers_at(w->providers, i)->conf->name, NULL);
     cq_metrics_family(out, "cancelq_breaker_state",
                       "Circuit breaker state: 0 closed, 1 open, 2 half-open.", CQ_METRIC_GAUGE);
-    for (i = 0; i < w->nproviders; i++)
-        cq_metrics_sample(out, "cancelq_breaker_state", (double)w->providers[i].breaker.state,
-                          "provider", w->providers[i].conf->name, NULL);
+    for (i = 0; i < cq_providers_count(w->providers); i++)
+        cq_metrics_sample(out, "cancelq_breaker_state",
+                          (double)cq_providers_at(w->providers, i)->breaker.state, "provider",
+                          cq_providers_at(w->providers, i)->conf->name, NULL);
     cq_metrics_family(out, "cancelq_breaker_transitions_total",
                       "Circuit breaker state changes, by the state entered.", CQ_METRIC_COUNTER);
-    for (i = 0; i < w->nproviders; i++) {
+    for (i = 0; i < cq_providers_count(w->providers); i++) {
         for (s = 0; s < 3; s++)
             cq_metrics_sample(out, "cancelq_breaker_transitions_total",
-                              (double)w->providers[i].breaker_changes[s], "provider",
-                              w->providers[i].conf->name, "state",
+                              (double)cq_providers_at(w->providers, i)->breaker_changes[s],
+                              "provider", cq_providers_at(w->providers, i)->conf->name, "state",
                               cq_breaker_state_name((cq_breaker_state)s), NULL);
     }
     provider_counter(w, out, "cancelq_breaker_deferred_total",
@@ -164,17 +135,39 @@ static void gauge(cq_buf *out, const char *name, const char *help, double v)
  * their end written.  The rest are being parsed or between steps. */
 static void render_stages(const cq_worker *w, cq_buf *out)
 {
-    size_t i, wait = 0, http = 0;
+    const cq_tasks *ts = w->tasks;
 
-    for (i = 0; i < w->nproviders; i++) {
-        wait += (size_t)w->providers[i].nwait + (size_t)w->providers[i].ncred;
-        http += (size_t)w->providers[i].active;
-    }
     cq_metrics_family(out, "cancelq_jobs_stage", "Held jobs by stage.", CQ_METRIC_GAUGE);
-    cq_metrics_sample(out, "cancelq_jobs_stage", (double)w->nclaiming, "stage", "claim", NULL);
-    cq_metrics_sample(out, "cancelq_jobs_stage", (double)wait, "stage", "wait", NULL);
-    cq_metrics_sample(out, "cancelq_jobs_stage", (double)http, "stage", "http", NULL);
-    cq_metrics_sample(out, "cancelq_jobs_stage", (double)w->nending, "stage", "end", NULL);
+    cq_metrics_sample(out, "cancelq_jobs_stage", (double)cq_tasks_count(ts, CQ_TS_CLAIMING),
+                      "stage", "claim", NULL);
+    cq_metrics_sample(out, "cancelq_jobs_stage", (double)cq_tasks_count(ts, CQ_TS_QUEUED), "stage",
+                      "wait", NULL);
+    cq_metrics_sample(
+        out, "cancelq_jobs_stage",
+        (double)(cq_tasks_count(ts, CQ_TS_CALLING) + cq_tasks_count(ts, CQ_TS_CHECKING)), "stage",
+        "http", NULL);
+    cq_metrics_sample(out, "cancelq_jobs_stage", (double)cq_tasks_count(ts, CQ_TS_ENDING), "stage",
+                      "end", NULL);
+}
+
+static void render_store(const cq_worker *w, cq_buf *out)
+{
+    gauge(out, "cancelq_queue_jobs", "Jobs waiting in {P}:jobs (polled, -1 unknown).",
+          (double)w->depth[0]);
+    gauge(out, "cancelq_queue_delayed", "Retries waiting in {P}:delayed (polled).",
+          (double)w->depth[1]);
+    gauge(out, "cancelq_queue_dead", "Dead-letter entries in {P}:dead (polled).",
+          (double)w->depth[2]);
+    cq_metrics_family(out, "cancelq_redis_reconnects_total", "Redis reconnects.",
+                      CQ_METRIC_COUNTER);
+    cq_metrics_sample(out, "cancelq_redis_reconnects_total",
+                      w->store != NULL ? (double)cq_store_reconnects(w->store, false) : 0, "conn",
+                      "main", NULL);
+    cq_metrics_sample(out, "cancelq_redis_reconnects_total",
+                      w->store != NULL ? (double)cq_store_reconnects(w->store, true) : 0, "conn",
+                      "block", NULL);
+    gauge(out, "cancelq_redis_up", "1 when the main Redis connection is ready.",
+          w->store != NULL && cq_store_ready(w->store) ? 1 : 0);
 }
 
 static void render(void *data, cq_buf *out)
@@ -183,37 +176,24 @@ static void render(void *data, cq_buf *out)
 
     cq_metrics_family(out, "cancelq_build_info", "Build information.", CQ_METRIC_GAUGE);
     cq_metrics_sample(out, "cancelq_build_info", 1, "version", CQ_VERSION, "worker", w->id, NULL);
+    if (w->tasks == NULL || w->providers == NULL)
+        return; /* still starting */
     render_jobs(w, out);
     render_providers(w, out);
     render_resilience(w, out);
     gauge(out, "cancelq_jobs_held", "Jobs this worker holds (in flight or being written).",
-          (double)w->ntasks);
+          (double)cq_tasks_held(w->tasks));
     render_stages(w, out);
-    gauge(out, "cancelq_queue_jobs", "Jobs waiting in {P}:jobs (polled, -1 unknown).",
-          (double)w->stats.depth_jobs);
-    gauge(out, "cancelq_queue_delayed", "Retries waiting in {P}:delayed (polled).",
-          (double)w->stats.depth_delayed);
-    gauge(out, "cancelq_queue_dead", "Dead-letter entries in {P}:dead (polled).",
-          (double)w->stats.depth_dead);
+    render_store(w, out);
     cq_metrics_family(out, "cancelq_retries_total", "Retries scheduled.", CQ_METRIC_COUNTER);
-    cq_metrics_sample(out, "cancelq_retries_total", (double)w->stats.retried, NULL);
-    cq_metrics_family(out, "cancelq_redis_reconnects_total", "Redis reconnects.",
-                      CQ_METRIC_COUNTER);
-    cq_metrics_sample(out, "cancelq_redis_reconnects_total",
-                      w->main != NULL ? (double)cq_redis_reconnects(w->main) : 0, "conn", "main",
+    cq_metrics_sample(out, "cancelq_retries_total", (double)cq_tasks_stats(w->tasks)->retried,
                       NULL);
-    cq_metrics_sample(out, "cancelq_redis_reconnects_total",
-                      w->block != NULL ? (double)cq_redis_reconnects(w->block) : 0, "conn", "block",
-                      NULL);
-    gauge(out, "cancelq_redis_up", "1 when the main Redis connection is ready.",
-          w->main != NULL && cq_redis_ready(w->main) ? 1 : 0);
 }
 
 int cq_worker_metrics_start(cq_worker *w, cq_err *err)
 {
     const char *listen = w->cfg->worker.metrics_listen;
 
-    w->stats.depth_jobs = w->stats.depth_delayed = w->stats.depth_dead = -1;
     if (listen == NULL || listen[0] == '\0')
         return 0;
     w->metrics = cq_metrics_new(w->loop, listen, render, w, err);
@@ -223,27 +203,20 @@ int cq_worker_metrics_start(cq_worker *w, cq_err *err)
     return 0;
 }
 
-static void depth_cb(void *data, redisReply *reply)
+static void depths_cb(void *data, long long jobs, long long delayed, long long dead)
 {
-    long long *slot = data;
+    cq_worker *w = data;
 
-    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
-        *slot = reply->integer;
+    w->depth[0] = jobs;
+    w->depth[1] = delayed;
+    w->depth[2] = dead;
 }
 
 void cq_worker_metrics_poll(cq_worker *w)
 {
-    const char *a1[] = {"LLEN", w->k_jobs};
-    const char *a2[] = {"ZCARD", w->k_delayed};
-    const char *a3[] = {"LLEN", w->k_dead};
-    size_t l1[] = {4, strlen(w->k_jobs)}, l2[] = {5, strlen(w->k_delayed)},
-           l3[] = {4, strlen(w->k_dead)};
-
     if (w->metrics == NULL)
         return; /* no extra round trips unless someone scrapes */
-    cq_redis_cmd(w->main, depth_cb, &w->stats.depth_jobs, 2, a1, l1);
-    cq_redis_cmd(w->main, depth_cb, &w->stats.depth_delayed, 2, a2, l2);
-    cq_redis_cmd(w->main, depth_cb, &w->stats.depth_dead, 2, a3, l3);
+    cq_store_depths(w->store, depths_cb, w);
 }
 
 /* The providers that need attention: "; keliweb token FAILING; ap breaker open". */
@@ -253,8 +226,8 @@ static void provider_trouble(cq_worker *w, char *buf, size_t size)
     int n;
 
     buf[0] = '\0';
-    for (i = 0; i < w->nproviders && len < size; i++) {
-        const cq_provider *p = &w->providers[i];
+    for (i = 0; i < cq_providers_count(w->providers) && len < size; i++) {
+        const cq_provider *p = cq_providers_at(w->providers, i);
         const cq_cred_stats *cs = p->cred != NULL ? cq_cred_stats_get(p->cred) : NULL;
 
         if (cs != NULL && cs->failing) {
@@ -272,12 +245,14 @@ static void provider_trouble(cq_worker *w, char *buf, size_t size)
 void cq_worker_notify_status(cq_worker *w)
 {
     char trouble[512];
-    const char *dur = w->main != NULL ? cq_redis_durability(w->main) : "";
+    const char *dur = w->store != NULL ? cq_store_durability(w->store) : "";
+    const cq_task_stats *st = cq_tasks_stats(w->tasks);
 
     provider_trouble(w, trouble, sizeof(trouble));
     /* the durability warning goes last: the status line is cut at 256 bytes */
-    cq_notify_status("%zu jobs held, %llu ended, %llu retries, redis %s%s%s%s", w->ntasks,
-                     (unsigned long long)w->stats.finished, (unsigned long long)w->stats.retried,
-                     w->main != NULL && cq_redis_ready(w->main) ? "up" : "DOWN", trouble,
+    cq_notify_status("%zu jobs held, %llu ended, %llu retries, redis %s%s%s%s",
+                     cq_tasks_held(w->tasks), (unsigned long long)st->finished,
+                     (unsigned long long)st->retried,
+                     w->store != NULL && cq_store_ready(w->store) ? "up" : "DOWN", trouble,
                      dur[0] != '\0' ? "; WARNING " : "", dur);
 }

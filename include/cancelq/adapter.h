@@ -1,13 +1,14 @@
 /*
  * adapter.h - provider adapters: pure request building and answer
- * classification (DESIGN.md section 4).  No I/O here: the HTTP engine sends
+ * classification (docs/design.md §4).  No I/O here: the HTTP engine sends
  * what an adapter builds and hands the answer back for classification.
  *
  * Adding a provider means one new src/adapter_NAME.c defining a cq_adapter
  * and one line in the table in src/adapter.c.
  *
- * Ownership: cq_request owns its url, header lines, body and form values;
- * release with cq_request_clear().  cq_response is borrowed by classifiers.
+ * The request an adapter builds and the answer it classifies are
+ * cq_request and cq_response (request.h).  cq_response is borrowed by
+ * classifiers.
  */
 #ifndef CANCELQ_ADAPTER_H
 #define CANCELQ_ADAPTER_H
@@ -20,53 +21,9 @@
 
 #include "cancelq/config.h"
 #include "cancelq/err.h"
+#include "cancelq/request.h"
 
-#define CQ_REQ_MAX_HEADERS 8
-#define CQ_REQ_MAX_FORM 8
 #define CQ_TARGET_MAX 160 /* the target part of a derived idempotency key */
-
-/* A built request.  Header lines are "Name: value", without the credential
- * header: the engine adds adapter->auth_prefix + token at send time, so a
- * renewed token never means rebuilding the request and requests can be
- * logged without secrets. */
-typedef struct cq_form_field {
-    const char *name; /* static */
-    char *value;      /* owned */
-} cq_form_field;
-
-typedef struct cq_request {
-    const char *method;                /* "POST" or "GET" (static) */
-    char *url;                         /* owned, path segments percent-encoded */
-    char *headers[CQ_REQ_MAX_HEADERS]; /* owned "Name: value" lines */
-    size_t nheaders;
-    char *body; /* owned, NULL when none */
-    size_t body_len;
-    cq_form_field form[CQ_REQ_MAX_FORM]; /* multipart/form-data fields (curl_mime) */
-    size_t nform;
-} cq_request;
-
-/* How a request ended at the transport level. */
-typedef enum cq_transport {
-    CQ_TR_OK = 0,    /* an HTTP answer was read (status > 0) */
-    CQ_TR_CONNECT,   /* never reached the provider: DNS, refused, TLS handshake */
-    CQ_TR_TIMEOUT,   /* timed out; may have been sent (see maybe_sent) */
-    CQ_TR_TOO_LARGE, /* answer exceeded the response cap */
-    CQ_TR_ABORTED,   /* cancelled by us (shutdown) */
-    CQ_TR_OTHER,     /* any other transport failure */
-} cq_transport;
-
-typedef struct cq_response {
-    long status; /* HTTP status, 0 when no answer */
-    cq_transport transport;
-    bool maybe_sent;  /* the provider may have received the request */
-    const char *body; /* NUL-terminated copy, body_len bytes, may be "" */
-    size_t body_len;
-    const char *retry_after;   /* Retry-After header value or NULL */
-    const char *location;      /* Location header value or NULL */
-    const char *content_type;  /* Content-Type header value or NULL */
-    const char *transport_msg; /* curl's error text or NULL */
-    int64_t now_ms;            /* when the answer arrived (for HTTP-date Retry-After) */
-} cq_response;
 
 typedef enum cq_verdict_kind {
     CQ_V_SUCCEEDED = 0, /* the documented success */
@@ -125,23 +82,7 @@ const cq_action *cq_adapter_action(const cq_adapter *a, const char *name);
 /* All adapters, for listings; *n is set to the count. */
 const cq_adapter *const *cq_adapters(size_t *n);
 
-/* Release what a request owns and zero it. */
-void cq_request_clear(cq_request *req);
-
 /* Helpers for adapters -------------------------------------------------- */
-
-/* Append a header line (copied). 0 or -ENOMEM/-E2BIG. */
-int cq_request_add_header(cq_request *req, const char *line);
-
-/* Append a multipart field (value copied). 0 or -ENOMEM/-E2BIG. */
-int cq_request_add_form(cq_request *req, const char *name, const char *value);
-
-/* Build "<base><seg0-or-literal>..." where each of the nsegs entries of segs
- * is either a literal path piece (literal[i] true, copied as is) or a
- * parameter value that is percent-encoded as one path segment (so "a b/c"
- * becomes "a%20b%2Fc").  *out is heap, caller frees.  0 or -errno. */
-int cq_url_build(const char *base, const char *const *segs, const bool *literal, size_t nsegs,
-                 char **out);
 
 /* The rows every adapter shares, applied first: transport failures and
  * timeouts, 401, 408, 425, 429 and 5xx (with Retry-After).  Returns true

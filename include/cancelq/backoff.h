@@ -1,5 +1,5 @@
 /*
- * backoff.h - retry timing, pure (DESIGN.md section 8).
+ * backoff.h - retry timing, pure (docs/design.md §8).
  *
  * Full jitter: delay = random(0, min(max, base * 2^attempt)).  The random
  * source is injected so tests are deterministic; cq_rand_default uses a

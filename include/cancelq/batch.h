@@ -17,7 +17,7 @@
  * with an array of one element per item, in order; each element (or, when
  * the script failed as a whole, the error reply; or NULL when the
  * connection is freed first) goes to the batch's callback together with
- * that item's data pointer, exactly once per item.
+ * that item's data pointer and the batch's ctx, exactly once per item.
  *
  * Ownership: the batch copies every key and arg; the data pointers are the
  * caller's.  Memory is bounded: a batch is flushed when it reaches
@@ -42,10 +42,15 @@
 
 typedef struct cq_batch_fill cq_batch_fill;
 
+/* Per item: the batch's ctx, the item's data pointer, its reply element
+ * (or the whole error reply, or NULL). */
+typedef void (*cq_batch_cb)(void *ctx, void *item, redisReply *reply);
+
 typedef struct cq_batch {
     cq_redis *r;        /* where flushes go (not owned) */
     const char *script; /* embedded script name, e.g. "finish" */
-    cq_redis_cb cb;     /* per item: (item data, its reply element) */
+    cq_batch_cb cb;     /* per item */
+    void *ctx;          /* first argument of cb */
     int item_keys;      /* keys per item */
     int nfixed_keys, nfixed_args;
     const char *fixed_keys[CQ_BATCH_MAX_FIXED]; /* borrowed: must outlive the batch */
@@ -57,8 +62,8 @@ typedef struct cq_batch {
 
 /* Set up an empty batch.  fixed_keys / fixed_args are borrowed (strings that
  * live as long as the batch, e.g. key names in the worker). */
-void cq_batch_init(cq_batch *b, cq_redis *r, const char *script, cq_redis_cb cb, int item_keys,
-                   int nfixed_keys, const char *const *fixed_keys, int nfixed_args,
+void cq_batch_init(cq_batch *b, cq_redis *r, const char *script, cq_batch_cb cb, void *ctx,
+                   int item_keys, int nfixed_keys, const char *const *fixed_keys, int nfixed_args,
                    const char *const *fixed_args);
 
 /* Start an item whose reply goes to data.  Flushes first when the batch is

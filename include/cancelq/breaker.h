@@ -1,5 +1,5 @@
 /*
- * breaker.h - a circuit breaker per provider instance (DESIGN.md section 8).
+ * breaker.h - a circuit breaker per provider instance (docs/design.md §8).
  *
  * Pure: the caller passes the time (ms) and logs the state changes this
  * reports.  Rule: closed -> open after `failures` consecutive transient

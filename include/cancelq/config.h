@@ -1,5 +1,5 @@
 /*
- * config.h - the cancelq configuration file (DESIGN.md section 9).
+ * config.h - the cancelq configuration file (docs/design.md §9).
  *
  * INI, parsed with inih.  Sections: [redis], [worker], and one
  * [provider NAME] per provider instance.  Every key has one row in the
@@ -57,6 +57,8 @@ typedef struct cq_redis_conf {
     char *sentinels;             /* "host:port,host:port" or NULL: find the master via Sentinel */
     char *master_name;           /* the Sentinel master name (required with sentinels) */
     char *cluster;               /* "host:port,..." seed nodes of a Redis Cluster, or NULL */
+    int wait_replicas;           /* claims and ends count once this many replicas have them */
+    uint64_t wait_timeout_ms;    /* how long WAIT waits for them, default 1s */
 } cq_redis_conf;
 
 typedef struct cq_worker_conf {
@@ -146,6 +148,12 @@ void cq_secret_free(char *secret);
 int cq_parse_duration_ms(const char *s, uint64_t *out); /* "250ms" "15s" "7d" "10" (=s) */
 int cq_parse_rate(const char *s, double *per_sec);      /* "20/s" "600/m" "20" */
 int cq_parse_bool(const char *s, bool *out);
+
+/* Split "host:port" / "[v6]:port" into host (brackets removed, at most
+ * host_size - 1 bytes) and port (0..65535).  The one host:port parser:
+ * [redis] sentinels and cluster, Cluster MOVED replies, and the metrics
+ * listener.  0 or -EINVAL. */
+int cq_parse_hostport(const char *s, char *host, size_t host_size, int *port);
 
 /* Print a human summary (no secrets: file paths only) to f. */
 void cq_config_print_summary(const cq_config *cfg, void *file /* FILE* */);

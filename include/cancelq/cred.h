@@ -1,5 +1,5 @@
 /*
- * cred.h - the credential of one provider instance (DESIGN.md section 9):
+ * cred.h - the credential of one provider instance (docs/design.md §9):
  * a static token_file, or OAuth2 tokens minted on the loop (Intronis client
  * credentials; Keliweb password grant, then refresh_token grants).
  *

@@ -23,8 +23,8 @@
 
 #include <uv.h>
 
-#include "cancelq/adapter.h"
 #include "cancelq/err.h"
+#include "cancelq/request.h"
 
 typedef struct cq_http cq_http;
 

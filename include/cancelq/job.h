@@ -1,5 +1,5 @@
 /*
- * job.h - the cancellation job (DESIGN.md section 2) and the records cancelq
+ * job.h - the cancellation job (docs/design.md §2) and the records cancelq
  * writes about it (dead-letter entries, section 6).
  *
  * cJSON ownership rule for all of cancelq: a function that returns a cJSON*
@@ -25,7 +25,7 @@
 
 #include "cancelq/err.h"
 
-#define CQ_JOB_MAX_BYTES ((size_t)64 * 1024) /* DESIGN.md section 2 */
+#define CQ_JOB_MAX_BYTES ((size_t)64 * 1024) /* docs/design.md §2 */
 #define CQ_JOB_MAX_DEPTH 8                   /* params/meta nesting; real jobs use 2 */
 #define CQ_JOB_ID_MAX 128
 #define CQ_IDEM_KEY_MAX 200
@@ -65,24 +65,6 @@ int cq_job_derive_key(cq_job *job, const char *target);
  * out[17].  Equal params (in any key order) give equal hashes. */
 void cq_job_params_hash(const cJSON *params, char out[17]);
 
-/* Strict integer read of obj[key]: present, a number, an exact integer in
- * [min, max].  Returns 0, -ENOENT (absent), or -EINVAL; err names
- * "<prefix>.<key>". Shared by the adapters. */
-int cq_json_get_int(const cJSON *obj, const char *key, int64_t min, int64_t max, int64_t *out,
-                    const char *prefix, cq_err *err);
-
-/* Strict string read of obj[key] (case-sensitive key): present, a string,
- * length in [minlen, maxlen].  *out is borrowed from obj. */
-int cq_json_get_string(const cJSON *obj, const char *key, size_t minlen, size_t maxlen,
-                       const char **out, const char *prefix, cq_err *err);
-
-/* Parse an RFC 3339 UTC timestamp ("2026-11-30T00:00:00Z", optional
- * fraction, "Z" or +hh:mm offset) into unix ms.  0 or -EINVAL. */
-int cq_parse_rfc3339(const char *s, int64_t *ms);
-
-/* Format unix ms as RFC 3339 UTC with milliseconds into out[32]. */
-void cq_format_rfc3339(int64_t ms, char out[32]);
-
 /* One attempt in a job's history (no secrets: codes and statuses only). */
 typedef struct cq_attempt {
     int64_t at_ms;
@@ -90,7 +72,7 @@ typedef struct cq_attempt {
     char error[32];   /* short code, "" on success */
 } cq_attempt;
 
-/* Build a dead-letter entry (DESIGN.md section 6) as JSON text (heap,
+/* Build a dead-letter entry (docs/design.md §6) as JSON text (heap,
  * caller frees with free()).  raw/raw_len is the job as received: embedded
  * as a JSON value when it parses, else as a string.  NULL on ENOMEM. */
 char *cq_dead_entry(const char *raw, size_t raw_len, const char *status, const char *error,

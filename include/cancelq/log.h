@@ -51,6 +51,9 @@ void cq_log_shutdown(void);
  *   cq_log(CQ_LOG_INFO, "job_done", "id", id, "status", "succeeded", NULL);
  * A NULL value is written as an empty string. */
 void cq_log(cq_log_level level, const char *event, ...) __attribute__((sentinel));
+
+/* Would an event at level be written?  For callers that prepare values. */
+bool cq_log_enabled(cq_log_level level);
 void cq_logv(cq_log_level level, const char *event, va_list ap);
 
 /* Format into buf the line cq_log would write (without the newline), for

@@ -164,8 +164,4 @@ int cq_metrics_port(const cq_metrics *m);
  * is a no-op. */
 void cq_metrics_free(cq_metrics *m);
 
-/* Split "host:port" / "[v6]:port" into host (brackets removed) and port.
- * 0 or -EINVAL.  Exposed for tests. */
-int cq_metrics_parse_listen(const char *listen, char *host, size_t host_size, int *port);
-
 #endif

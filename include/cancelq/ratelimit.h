@@ -1,5 +1,5 @@
 /*
- * ratelimit.h - a token bucket per provider instance (DESIGN.md section 8).
+ * ratelimit.h - a token bucket per provider instance (docs/design.md §8).
  *
  * Pure: no clock, no I/O; the caller passes the time (ms, any monotonic
  * origin).  The bucket holds at most `burst` tokens and refills at `rate`

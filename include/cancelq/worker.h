@@ -1,6 +1,6 @@
 /*
  * worker.h - cancelqd's engine: takes jobs from Redis, calls providers,
- * retries, publishes outcomes (DESIGN.md sections 3-8).  Everything runs on
+ * retries, publishes outcomes (docs/design.md §3-§8).  Everything runs on
  * one libuv loop; see worker.c for the job life cycle.
  */
 #ifndef CANCELQ_WORKER_H

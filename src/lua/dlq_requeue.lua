@@ -1,5 +1,5 @@
 -- dlq_requeue.lua: put a dead letter's job back on the queue (cancelqctl dlq
--- requeue, DESIGN.md 6) in one atomic step: the entry leaves {P}:dead only
+-- requeue, docs/design.md §6) in one atomic step: the entry leaves {P}:dead only
 -- when its job lands on {P}:jobs.  The job's idempotency record is released
 -- so the retry calls the provider -- unless another job holds a live claim
 -- on the key (two calls at once) or carried the key out since ('done': the
@@ -8,7 +8,8 @@
 -- errors half-way is not rolled back.
 -- KEYS[1] {P}:dead   KEYS[2] {P}:jobs   KEYS[3] {P}:idem:<key>
 -- ARGV[1] the entry, exactly as stored   ARGV[2] the job text to push (bare:
--- attempts start again)   ARGV[3] 'release' | 'redo'   ARGV[4] now ms
+-- attempts start again)   ARGV[3] 'release' | 'redo'
+-- (a claim's lease is compared with Redis server time)
 -- Returns {0, 'gone'} when the entry is no longer in the list, else
 -- {1, what, holder job id, holder status, holder params hash} with what one
 -- of 'absent' (no record), 'released', 'kept_done', 'kept_busy'.
@@ -21,7 +22,9 @@ if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return {0, 'gone'} end
 redis.call('LPUSH', KEYS[2], ARGV[2])
 if it == 'none' then return {1, 'absent', '', '', ''} end
 local id, st, h = r[2] or '', r[3] or '', r[5] or ''
-if r[1] == 'inflight' and tonumber(r[4] or '0') >= tonumber(ARGV[4]) then
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if r[1] == 'inflight' and tonumber(r[4] or '0') >= now then
   return {1, 'kept_busy', id, st, h}
 end
 if r[1] == 'done' and ARGV[3] ~= 'redo' then return {1, 'kept_done', id, st, h} end

@@ -1,20 +1,23 @@
--- finish.lua: end a batch of jobs, each in one step (DESIGN.md 3, 5, 6, 7):
--- release the inflight entry, publish the outcome, write the dead letter,
--- settle the idempotency record -- only if this worker still owns the job,
--- so a worker presumed dead that comes back cannot publish a second outcome.
+-- finish.lua: end a batch of jobs, each in one step (docs/design.md §3, §5,
+-- §6, §7): release the inflight entry, publish the outcome, write the dead
+-- letter, settle the idempotency record -- only if this worker still holds
+-- the job, so a worker presumed dead that comes back cannot publish a
+-- second outcome.
 -- The shared keys' types are checked before the first write: a script that
 -- fails half-way is not rolled back, and a job must never leave inflight
--- without its outcome.
+-- without its outcome.  An error reply therefore means nothing was written.
 -- KEYS[1] {P}:inflight:<w>  KEYS[2] {P}:results  KEYS[3] {P}:dead
 -- KEYS[3 + i] {P}:idem:<key of job i> (any key of the deployment when none)
 -- ARGV[1] results MAXLEN (~)   ARGV[2] idem TTL ms   ARGV[3] worker id
 -- then per job i: ARGV count, handle, dead entry JSON or '', idem op
--- ('done' | 'release' | 'none'), owner token, then the outcome's values in
--- the order of FIELDS below (meta '' when the job had none), then for a
--- duplicate original_id, original_status, original_finished_at
+-- ('done' | 'release' | 'none'), owner token, params hash, then the
+-- outcome's values in the order of FIELDS below (meta '' when the job had
+-- none), then for a duplicate original_id, original_status,
+-- original_finished_at
 -- Returns an array with one element per job: 1 when written, 0 when the job
--- is no longer ours (nothing written), or an error reply when its
--- idempotency record could not be settled (the outcome is written).
+-- is no longer ours (nothing written), or a string when the outcome is
+-- written but the idempotency record was left alone: 'kept' (another job
+-- holds it now) or 'record: <error>' (it could not be read or written).
 local FIELDS = {'id', 'idempotency_key', 'provider', 'action', 'status', 'attempts',
                 'http_status', 'error', 'message', 'duration_ms', 'finished_at'}
 local ORIGINAL = {'original_id', 'original_status', 'original_finished_at'}
@@ -26,12 +29,30 @@ local function must_be(key, want)
 end
 local e = must_be(KEYS[2], 'stream') or must_be(KEYS[3], 'list')
 if e then return e end
+local function settle(key, op, owner, hash, v)
+  if op == 'none' then return 1 end
+  local o = redis.pcall('HGET', key, 'owner')
+  if type(o) == 'table' and o.err then return 'record: ' .. o.err end
+  if o and o ~= owner then return 'kept' end
+  if op == 'release' then
+    if o then redis.call('DEL', key) end
+    return 1
+  end
+  -- done: id, status and finished_at of the outcome, and the params hash
+  -- that later jobs with the same key are compared with
+  redis.call('DEL', key)
+  redis.call('HSET', key, 'state', 'done', 'owner', owner, 'id', ARGV[v], 'hash', hash,
+             'status', ARGV[v + 4], 'finished_at', ARGV[v + 10])
+  redis.call('PEXPIRE', key, ARGV[2])
+  return 1
+end
 local out = {}
 local a = 4
 for i = 1, #KEYS - 3 do
   local n = tonumber(ARGV[a])
-  local handle, dead, op, owner = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  local v = a + 5 -- the first outcome value
+  local handle, dead, op, owner, hash = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
+                                        ARGV[a + 5]
+  local v = a + 6 -- the first outcome value
   if redis.call('HDEL', KEYS[1], handle) == 0 then
     out[i] = 0
   else
@@ -47,24 +68,13 @@ for i = 1, #KEYS - 3 do
       fields[#fields + 1] = 'meta'
       fields[#fields + 1] = meta
     end
-    for f = 1, n - 5 - #FIELDS do
+    for f = 1, n - 6 - #FIELDS do
       fields[#fields + 1] = ORIGINAL[f]
       fields[#fields + 1] = ARGV[v + #FIELDS + f]
     end
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
     if dead ~= '' then redis.call('LPUSH', KEYS[3], dead) end
-    local key, r = KEYS[3 + i], 1
-    if op == 'done' then
-      -- id, status and finished_at of the outcome
-      local ok = redis.pcall('HSET', key, 'state', 'done', 'owner', owner, 'id', ARGV[v],
-                             'status', ARGV[v + 4], 'finished_at', ARGV[v + 10])
-      if type(ok) == 'table' and ok.err then r = ok else redis.call('PEXPIRE', key, ARGV[2]) end
-    elseif op == 'release' then
-      local o = redis.pcall('HGET', key, 'owner')
-      if type(o) == 'table' and o.err then r = o
-      elseif o == owner then redis.call('DEL', key) end
-    end
-    out[i] = r
+    out[i] = settle(KEYS[3 + i], op, owner, hash, v)
   end
   a = a + n + 1
 end

@@ -14,14 +14,67 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/cancelq-test.XXXXXX")
 PASSED=0
 FAILED=0
 PIDS=()
+SCHEMA_PREFIXES=() # prefixes a cancelqd of this script ran on (see schema_dump)
 
 cleanup() {
     local p
+    schema_dump
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
     if [ "$FAILED" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$T"; else echo "   (files kept in $T)"; fi
 }
 trap cleanup EXIT
+
+# schema_dump: when CQ_SCHEMA_DUMP names a directory (tests/integration/run.sh
+# sets it), write what this script's redis-server holds -- every *:results
+# stream entry (its fields as a JSON object), every *:dead and *:jobs list
+# entry -- with the jobs pushed through enqueue/enqueue_many and the prefixes
+# cancelqd ran on, to $CQ_SCHEMA_DUMP/<script>-<pid>/ for
+# tools/schema_check.py.  One EVAL (SCAN inside: other prefixes exist); a
+# redis that is gone or stuck is skipped quietly.
+SCHEMA_DUMP_LUA='
+local out = {streams = {}, lists = {}}
+local function each_key(pattern, fn)
+  local cursor = "0"
+  repeat
+    local r = redis.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+    cursor = r[1]
+    for _, k in ipairs(r[2]) do fn(k) end
+  until cursor == "0"
+end
+each_key("*:results", function(k)
+  if redis.call("TYPE", k).ok ~= "stream" then return end
+  local entries = {}
+  for _, e in ipairs(redis.call("XRANGE", k, "-", "+")) do
+    local f = {}
+    for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end
+    entries[#entries + 1] = {id = e[1], fields = f}
+  end
+  out.streams[k] = entries
+end)
+for _, pat in ipairs({"*:dead", "*:jobs"}) do
+  each_key(pat, function(k)
+    if redis.call("TYPE", k).ok == "list" then out.lists[k] = redis.call("LRANGE", k, 0, -1) end
+  end)
+end
+return cjson.encode(out)'
+schema_dump() {
+    local d out
+    [ -n "${CQ_SCHEMA_DUMP:-}" ] && [ -n "${REDIS_PORT:-}" ] || return 0
+    d="$CQ_SCHEMA_DUMP/$(basename "$0" .sh)-$$"
+    mkdir -p "$d" || return 0
+    out=$(timeout 10 redis-cli -p "$REDIS_PORT" --raw EVAL "$SCHEMA_DUMP_LUA" 0 2>/dev/null)
+    case $out in '{'*) printf '%s\n' "$out" > "$d/redis.json" ;; esac
+    printf '%s\n' "${SCHEMA_PREFIXES[@]}" > "$d/prefixes"
+    [ -f "$T/schema-jobs" ] && mv "$T/schema-jobs" "$d/pushed.bin"
+    return 0
+}
+
+# schema_note_jobs JOB...: remember pushed jobs for schema_dump (NUL-separated).
+schema_note_jobs() {
+    [ -n "${CQ_SCHEMA_DUMP:-}" ] || return 0
+    printf '%s\0' "$@" >> "$T/schema-jobs"
+}
 
 # free_port: print a TCP port nothing listens on right now.
 free_port() {
@@ -114,6 +167,7 @@ write_conf() {
 # start_daemon CONF [LOG]: sets DAEMON_PID.
 start_daemon() {
     local conf=$1 log=${2:-$T/cancelqd.log}
+    SCHEMA_PREFIXES+=("$(awk -F' *= *' '$1 == "prefix" { p = $2 } END { print p == "" ? "cancelq" : p }' "$conf")")
     "$BIN/cancelqd" -c "$conf" >> "$log" 2>&1 &
     DAEMON_PID=$!
     PIDS+=("$DAEMON_PID")
@@ -156,7 +210,11 @@ outcome() {
 }
 
 # enqueue JSON...: LPUSH jobs.
-enqueue() { local j; for j in "$@"; do rraw LPUSH "{${PREFIX:-cq}}:jobs" "$j" > /dev/null; done; }
+enqueue() {
+    local j
+    schema_note_jobs "$@"
+    for j in "$@"; do rraw LPUSH "{${PREFIX:-cq}}:jobs" "$j" > /dev/null; done
+}
 
 # target_calls TARGET: how many cancellation calls the sandbox saw for TARGET.
 target_calls() {
@@ -176,6 +234,7 @@ enqueue_many() {
         1) j="{\"id\":\"$tag-$i\",\"provider\":\"activeplatform\",\"action\":\"delete_subscription\",\"params\":{\"reseller_id\":7,\"subscription_id\":$((i + ${3:-0}))}}" ;;
         2) j="{\"id\":\"$tag-$i\",\"provider\":\"keliweb\",\"action\":\"cancel_service\",\"params\":{\"serviceid\":$((i + ${3:-0}))}}" ;;
         esac
+        schema_note_jobs "$j"
         printf "LPUSH {%s}:jobs '%s'\n" "${PREFIX:-cq}" "$j"
     done | redis-cli -p "$REDIS_PORT" > /dev/null
 }

@@ -25,7 +25,7 @@ iso() { date -u -d "@$(( $1 / 1000 ))" +%Y-%m-%dT%H:%M:%S.000Z; }
 rc() { "$@" > "$T/out" 2> "$T/err"; echo $?; }
 
 # dead_entry JOB_JSON STATUS ERROR ATTEMPTS FAILED_AT_MS: a dead letter as
-# cancelqd writes it (DESIGN.md section 6).
+# cancelqd writes it (docs/design.md §6).
 dead_entry() {
     local f; f=$(iso "$5")
     jq -cn --argjson job "$1" --arg s "$2" --arg e "$3" --argjson a "$4" --arg f "$f" \

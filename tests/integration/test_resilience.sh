@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_resilience.sh - provider resilience end to end (DESIGN.md 8, 9):
+# test_resilience.sh - provider resilience end to end (docs/design.md §8, §9):
 # OAuth2 tokens minted once, renewed once after a revocation and before
 # expiry; the rate limit (rate + burst in any second) and the pause after a
 # 429 with Retry-After; the circuit breaker through a 10 s outage while the

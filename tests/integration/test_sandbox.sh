@@ -2,8 +2,9 @@
 # test_sandbox.sh - cancelq-sandbox answers the three providers' documented
 # requests like the vendors do (seed examples in /work/shared/seeds), refuses
 # malformed ones with 400 and a reason, mints and revokes OAuth tokens, plays
-# scripted failures (5xx, 429 + Retry-After, hangs, dropped connections) and
-# counts what it saw.  Talks to a real sandbox over loopback with curl.
+# scripted failures (5xx, 429 + Retry-After, hangs, dropped connections),
+# switches endpoints off per provider and kind (outages) and counts what it
+# saw.  Talks to a real sandbox over loopback with curl.
 . "$(dirname "$0")/lib.sh"
 
 start_sandbox
@@ -55,6 +56,7 @@ kw_cancel() { call -X POST "$S/api/v2/keliweb/add-cancel-request" "$@"; }
 echo "-- cli"
 check "--help describes endpoints and control API" \
     sh -c "'$BIN/cancelq-sandbox' --help | grep -q '/_sandbox/script' && '$BIN/cancelq-sandbox' --help | grep -q delete_operation"
+check "--help describes outages" sh -c "'$BIN/cancelq-sandbox' --help | grep -q '/_sandbox/outage'"
 check_eq "--version" "cancelq-sandbox" "$("$BIN/cancelq-sandbox" --version | cut -d' ' -f1)"
 "$BIN/cancelq-sandbox" --listen nonsense >/dev/null 2>&1
 check_eq "bad --listen is a usage error (exit 2)" 2 "$?"
@@ -260,6 +262,56 @@ check_eq "keep-alive: two requests, one connection" "1 0" "$(curl -s -o /dev/nul
 check_eq "pipelined requests answered in order" "200 200 404" "$(exec 3<>"/dev/tcp/127.0.0.1/$SANDBOX_PORT"; \
     printf 'GET /_sandbox/stats HTTP/1.1\r\nHost: x\r\n\r\nGET /_sandbox/target?name=keliweb:1 HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3; \
     grep -ao 'HTTP/1.1 [0-9]*' <&3 | cut -d' ' -f2 | tr '\n' ' ' | sed 's/ $//'; exec 3>&-)"
+
+echo "-- outages"
+control reset '' >/dev/null
+kind_stat() { curl -s "$S/_sandbox/stats" | jq -r ".by_kind.$1.$2 | \"\\(.requests) \\(.outage)\""; }
+control script '{"target":"activeplatform:40/2","responses":[{"status":500}]}' >/dev/null
+check_eq "outage on activeplatform cancel" 1 "$(control outage \
+    '{"provider":"activeplatform","kind":"cancel","status":503,"retry_after":"1"}' | jq .matched)"
+check_eq "delete -> 503 with Retry-After" "503 1" "$(ap_op 40/1 delete) $(header Retry-After)"
+check_eq "... JSON:API error body" 503 "$(jbody '.errors[0].status')"
+check_eq "stop -> 503" 503 "$(ap_op 40/1 stop -d "$AP_STOP")"
+check_eq "... answered before the auth check" 503 "$(AUTH='' ap_op 40/1 delete)"
+check_eq "a scripted target -> 503 too" 503 "$(ap_op 40/2 delete)"
+check_eq "status GETs still answer: reads up" "200 Active" "$(ap_status 40/1) $(jbody .data.attributes.status)"
+check_eq "... no effect, no cancellation recorded" "Active 0" "$(target activeplatform:40/1 | jq -r '"\(.state) \(.cancel)"')"
+check_eq "other providers' cancels unaffected" 303 "$(in_cancel out1)"
+check_eq "wrong method still 405" 405 "$(call "$S/api/v3/resellers/40/subscriptions/1/delete_operation" -H "$AP_TOKEN")"
+check_eq "counters: cancel requests, of them outage" "4 4" "$(kind_stat activeplatform cancel)"
+check_eq "counters: status requests, none outage" "1 0" "$(kind_stat activeplatform status)"
+check_eq "counters: intronis cancel" "1 0" "$(kind_stat intronis cancel)"
+check_eq "GET /_sandbox/outage lists it" "activeplatform cancel 503 null" \
+    "$(curl -s "$S/_sandbox/outage" | jq -r '.[] | "\(.provider) \(.kind) \(.status) \(.remaining_ms)"')"
+check_eq "clear" 0 "$(control outage '{"provider":"activeplatform","kind":"cancel","clear":true}' | jq '.outages | length')"
+check_eq "after clear: the script was not consumed" 500 "$(ap_op 40/2 delete)"
+check_eq "after clear: delete -> 200" "200 Deleted" "$(ap_op 40/1 delete) $(ap_status 40/1 >/dev/null; jbody .data.attributes.status)"
+control outage '{"provider":"keliweb","kind":"cancel","status":502,"for_ms":400}' >/dev/null
+check_eq "outage with for_ms" "502 Bad Gateway" "$(kw_cancel -H "$KW_AUTH" -F serviceid=400) $(jbody .message)"
+sleep 0.6
+check_eq "... expired after for_ms" "200 success" "$(kw_cancel -H "$KW_AUTH" -F serviceid=400) $(jbody .result)"
+check_eq "... gone from the list" 0 "$(curl -s "$S/_sandbox/outage" | jq length)"
+control outage '{"provider":"intronis","kind":"token","status":503}' >/dev/null
+check_eq "token outage: token endpoint fails" "503 temporarily_unavailable" "$(call -X POST "$S/oauth2/token" \
+    -d client_id=sandbox-client -d client_secret=sandbox-secret -d grant_type=client_credentials) $(jbody .error)"
+check_eq "... nothing minted" 0 "$(curl -s "$S/_sandbox/stats" | jq .tokens_minted.intronis)"
+check_eq "... intronis cancels still work" 303 "$(in_cancel out2)"
+check_eq "... keliweb tokens unaffected" 200 "$(call -X POST "$S/oauth/token" -d grant_type=password \
+    -d client_id=sandbox-client -d client_secret=sandbox-secret -d username=sandbox-user -d password=sandbox-password)"
+check_eq "every provider's token endpoint" 2 "$(control outage '{"provider":"*","kind":"token","status":500}' | jq .matched)"
+check_eq "... keliweb token -> 500" 500 "$(call -X POST "$S/oauth/token" -d grant_type=password \
+    -d client_id=sandbox-client -d client_secret=sandbox-secret -d username=sandbox-user -d password=sandbox-password)"
+check_eq "kind * covers token, cancel and status" 3 "$(control outage '{"provider":"intronis","kind":"*","status":503}' | jq .matched)"
+check_eq "... cancel and status -> 503" "503 503" "$(in_cancel out3) $(in_status out3)"
+check_eq "a kind the provider lacks -> 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$S/_sandbox/outage" \
+    -d '{"provider":"keliweb","kind":"status","status":503}')"
+check_eq "status 200 -> 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$S/_sandbox/outage" \
+    -d '{"provider":"keliweb","kind":"cancel","status":200}')"
+check_eq "unknown key -> 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$S/_sandbox/outage" \
+    -d '{"provider":"keliweb","kind":"cancel","status":503,"for":1}')"
+control reset '' >/dev/null
+check_eq "reset clears outages" "0 303 200" "$(curl -s "$S/_sandbox/outage" | jq length) $(in_cancel out4) $(call -X POST "$S/oauth/token" \
+    -d grant_type=password -d client_id=sandbox-client -d client_secret=sandbox-secret -d username=sandbox-user -d password=sandbox-password)"
 
 echo "-- stats"
 control reset '' >/dev/null

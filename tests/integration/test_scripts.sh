@@ -1,40 +1,86 @@
 #!/usr/bin/env bash
-# test_scripts.sh - the batched claim and finish scripts (src/lua/) against a
-# real redis-server: one verdict per job, in order; one job's bad key does
-# not stop the others; nothing leaves inflight without its outcome.
+# test_scripts.sh - the Redis scripts (src/lua/) against a real redis-server:
+# one verdict per job, in order; one job's bad key does not stop the
+# others; nothing leaves inflight without its outcome; every time is Redis
+# server time; a claim is taken over only after its lease; whether a key's
+# outcome is unknown is kept in its record.
 . "$(dirname "$0")/lib.sh"
 
 start_redis
 LUA="$ROOT/src/lua"
-claim() { rraw EVAL "$(cat "$LUA/claim.lua")" "$@"; }
-fin() { rraw EVAL "$(cat "$LUA/finish.lua")" "$@"; }
-NOW=1800000000000
+ev() { local s=$1; shift; rraw EVAL "$(cat "$LUA/$s.lua")" "$@"; }
+claim() { ev claim "$@"; }
+fin() { ev finish "$@"; }
+rnow() { rraw TIME | { read -r s; read -r us; echo $((s * 1000 + us / 1000)); }; }
+hm() { rraw HMGET "$@" | tr '\n' ' ' | sed 's/ $//'; }
+NOW=$(rnow)
 
 echo "claim.lua"
 # records: k-done (done), k-busy (another job, lease alive), k-old (another
-# job, lease over), k-mine (this owner), k-hash (other params), k-str (not a hash)
+# job, lease over, its worker vanished), k-park (another job, parked by its
+# worker: no holder, unknown 0), k-mine (this process), k-gone (this job,
+# another process: a restart or a peer), k-hash (other params), k-str (not a hash)
 rcli HSET '{p}:idem:k-done' state done owner o9 id j9 hash H status succeeded finished_at F9 > /dev/null
-rcli HSET '{p}:idem:k-busy' state inflight owner o8 id j8 hash H lease_until $((NOW + 60000)) > /dev/null
-rcli HSET '{p}:idem:k-old' state inflight owner o7 id j7 hash H lease_until $((NOW - 1)) > /dev/null
-rcli HSET '{p}:idem:k-mine' state inflight owner o4 id j4 hash H lease_until $((NOW + 60000)) > /dev/null
+rcli HSET '{p}:idem:k-busy' state inflight owner o8 id j8 worker wx/1 hash H lease_until $((NOW + 60000)) > /dev/null
+rcli HSET '{p}:idem:k-old' state inflight owner o7 id j7 worker wx/1 hash H lease_until $((NOW - 1)) unknown 0 > /dev/null
+rcli HSET '{p}:idem:k-park' state inflight owner o12 id j12 worker '' hash H lease_until $((NOW - 1)) unknown 0 > /dev/null
+rcli HSET '{p}:idem:k-mine' state inflight owner o4 id j4 worker w1/a hash H lease_until $((NOW + 60000)) unknown 1 > /dev/null
+rcli HSET '{p}:idem:k-gone' state inflight owner o13 id j13 worker w1/old hash H lease_until $((NOW + 60000)) > /dev/null
 rcli HSET '{p}:idem:k-hash' state done owner o6 id j6 hash OTHER status succeeded finished_at F6 > /dev/null
 rcli SET '{p}:idem:k-str' x > /dev/null
-out=$(claim 7 '{p}:idem:k-new' '{p}:idem:k-done' '{p}:idem:k-busy' '{p}:idem:k-old' '{p}:idem:k-mine' \
-    '{p}:idem:k-str' '{p}:idem:k-hash' \
-    w1 "$NOW" 604800000 \
-    4 o1 j1 H 30000  4 o2 j2 H 30000  4 o3 j3 H 30000  4 o5 j5 H 30000  4 o4 j4 H 30000 \
-    4 o10 j10 H 30000  4 o11 j11 H 30000 2>&1 | tr '\n' ' ' | tr -s ' ')
+rcli HSET '{p}:inflight:w1' h1 x h2 x h3 x h5 x h4 x h10 x h11 x h12 x h13 x > /dev/null
+out=$(claim 11 '{p}:inflight:w1' '{p}:idem:k-new' '{p}:idem:k-done' '{p}:idem:k-busy' '{p}:idem:k-old' \
+    '{p}:idem:k-mine' '{p}:idem:k-str' '{p}:idem:k-hash' '{p}:idem:k-park' '{p}:idem:k-gone' '{p}:idem:k-x' \
+    w1/a 604800000 \
+    6 h1 o1 j1 H 30000 0  6 h2 o2 j2 H 30000 0  6 h3 o3 j3 H 30000 0  6 h5 o5 j5 H 30000 0 \
+    6 h4 o4 j4 H 30000 0  6 h10 o10 j10 H 30000 0  6 h11 o11 j11 H 30000 0 \
+    6 h12 o14 j14 H 30000 0  6 h13 o13 j13 H 30000 0  6 h99 o99 j99 H 30000 0 2>&1 | tr '\n' ' ' | tr -s ' ')
 check_eq "one verdict per job, in order" \
-    "claimed duplicate j9 succeeded F9 busy j8 takeover j7 reclaimed WRONGTYPE Operation against a key holding the wrong kind of value conflict j6 " \
+    "claimed 0 duplicate j9 succeeded F9 busy j8 takeover 1 j7 held 1 WRONGTYPE Operation against a key holding the wrong kind of value conflict j6 takeover 0 j12 busy j13 not_ours " \
     "$out"
-check_eq "new claim recorded" "inflight o1 j1 w1 H" \
-    "$(rraw HMGET '{p}:idem:k-new' state owner id worker hash | tr '\n' ' ' | sed 's/ $//')"
-check_eq "lease = now + lease ms" "$((NOW + 30000))" "$(rraw HGET '{p}:idem:k-new' lease_until)"
+check_eq "new claim recorded with this process as holder" "inflight o1 j1 w1/a H 0" \
+    "$(hm '{p}:idem:k-new' state owner id worker hash unknown)"
+lease=$(rraw HGET '{p}:idem:k-new' lease_until)
+check "lease = Redis now + lease ms" [ "$lease" -ge $((NOW + 30000)) ] && [ "$lease" -lt $((NOW + 40000)) ]
 ttl=$(rraw PTTL '{p}:idem:k-new')
 check "record TTL set" [ "$ttl" -gt 604000000 ]
-check_eq "takeover rewrites the owner" "o5 j5" "$(rraw HMGET '{p}:idem:k-old' owner id | tr '\n' ' ' | sed 's/ $//')"
-check_eq "done record untouched" "done o9" "$(rraw HMGET '{p}:idem:k-done' state owner | tr '\n' ' ' | sed 's/ $//')"
+check_eq "a vanished holder's claim: taken over, unknown kept in the record" "o5 j5 w1/a 1" \
+    "$(hm '{p}:idem:k-old' owner id worker unknown)"
+check_eq "a parked claim whose holder said known: taken over, no lookup" "o14 0" "$(hm '{p}:idem:k-park' owner unknown)"
+check_eq "this process's claim extended, still unknown" "w1/a 1" "$(hm '{p}:idem:k-mine' worker unknown)"
+check_eq "same job, another process, lease alive: busy (untouched)" "w1/old" "$(rraw HGET '{p}:idem:k-gone' worker)"
+check_eq "done record untouched" "done o9" "$(hm '{p}:idem:k-done' state owner)"
 check_eq "busy record untouched" "o8" "$(rraw HGET '{p}:idem:k-busy' owner)"
+check_eq "a job no longer held is not claimed" 0 "$(rraw EXISTS '{p}:idem:k-x')"
+# a resent claim (its reply lost) still says: look it up first
+out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-old' w1/a 604800000 6 h5 o5 j5 H 30000 0 | tr '\n' ' ')
+check_eq "takeover answered again: held, still check first" "held 1 " "$out"
+# the same job after its holder's lease: reclaimed, looking up first
+rcli HSET '{p}:idem:k-gone' lease_until $((NOW - 1)) > /dev/null
+out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-gone' w1/a 604800000 6 h13 o13 j13 H 30000 0 | tr '\n' ' ')
+check_eq "own job, other process, lease over: reclaimed, check first" "reclaimed 1 " "$out"
+# a fresh key claimed by a job that says its outcome is unknown
+out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-u' w1/a 604800000 6 h1 o20 j20 H 30000 1 | tr '\n' ' ')
+check_eq "the job's own unknown flag counts" "claimed 1 " "$out"
+
+echo "release.lua"
+rcli DEL '{p}:inflight:w1' '{p}:delayed' '{p}:jobs' > /dev/null
+rcli HSET '{p}:inflight:w1' r1 item1 r2 '{"id":"bare"}' r3 item3 > /dev/null
+rcli HSET '{p}:idem:r1' state inflight owner t1 worker w1/a lease_until $((NOW + 60000)) unknown 0 > /dev/null
+rcli HSET '{p}:idem:r3' state inflight owner other worker w9/z lease_until $((NOW + 60000)) > /dev/null
+NOW=$(rnow)
+out=$(ev release 6 '{p}:inflight:w1' '{p}:delayed' '{p}:jobs' '{p}:idem:r1' '{p}:idem:r2' '{p}:idem:r3' \
+    6 r1 5000 env1 t1 1 0  6 r2 0 '' '' 1 0  6 r3 5000 env3 t3 0 0  2>&1 | tr '\n' ' ')
+check_eq "all three moved" "1 1 1 " "$out"
+due=$(rraw ZSCORE '{p}:delayed' env1)
+check "due time is Redis now + delay" [ "${due%.*}" -ge $((NOW + 5000)) ] && [ "${due%.*}" -lt $((NOW + 6000)) ]
+check_eq "the claim parked: no holder, unknown kept" " 1" "$(hm '{p}:idem:r1' worker unknown)"
+check "parked lease ends now" [ "$(rraw HGET '{p}:idem:r1' lease_until)" -le "$(rnow)" ]
+check_eq "another job's claim untouched" "w9/z" "$(rraw HGET '{p}:idem:r3' worker)"
+stored=$(rraw LRANGE '{p}:jobs' 0 -1)
+check "a stored bare item goes back wrapped, marked unknown" grep -q '"unknown":1' <<< "$stored"
+out=$(ev release 4 '{p}:inflight:w1' '{p}:delayed' '{p}:jobs' '{p}:idem:r1' 6 r1 0 x t1 0 0 | tr '\n' ' ')
+check_eq "a job no longer held: 0" "0 " "$out"
 
 echo "finish.lua"
 rcli DEL '{p}:results' '{p}:dead' > /dev/null
@@ -56,15 +102,16 @@ job j5 failed 404 http_404 5; J5=("${J[@]}")
 job j6 succeeded 303 '' 6; J6=("${J[@]}")
 job j7 succeeded 303 '' 7; J7=("${J[@]}")
 job j8 succeeded 303 '' 8; J8=("${J[@]}")
+job j9 succeeded 303 '' 9; J9=("${J[@]}")
 out=$(fin 8 '{p}:inflight:w1' '{p}:results' '{p}:dead' '{p}:idem:f1' '{p}:idem:f2' '{p}:idem:f3' \
     '{p}:idem:f4' '{p}:idem:f5' \
     1000 604800000 w1 \
-    16 h1 '' done o1 "${J1[@]}" '{"m":1}' \
-    16 h2 '{"job":"j2"}' release o2 "${J2[@]}" '' \
-    16 h3 '' done o3 "${J3[@]}" '' \
-    19 h4 '' none o4 "${J4[@]}" '' j0 succeeded F0 \
-    16 h5 '{"job":"j5"}' release o5 "${J5[@]}" '' 2>&1 | tr '\n' ' ')
-check_eq "one result per job: written, written, not ours, written, written" "1 1 0 1 1 " "$out"
+    17 h1 '' done o1 HASH1 "${J1[@]}" '{"m":1}' \
+    17 h2 '{"job":"j2"}' release o2 H "${J2[@]}" '' \
+    17 h3 '' done o3 H "${J3[@]}" '' \
+    20 h4 '' none o4 H "${J4[@]}" '' j0 succeeded F0 \
+    17 h5 '{"job":"j5"}' release o5 H "${J5[@]}" '' 2>&1 | tr '\n' ' ')
+check_eq "one result per job: written, written, not ours, written, written (record kept)" "1 1 0 1 kept " "$out"
 check_eq "four outcomes" 4 "$(rraw XLEN '{p}:results')"
 check_eq "inflight keeps only what was not ours" "" "$(rraw HKEYS '{p}:inflight:w1' | tr '\n' ' ' | sed 's/ $//')"
 first=$(rraw XRANGE '{p}:results' - + COUNT 1 | tr '\n' ' ')
@@ -74,27 +121,77 @@ check_eq "fields in the documented order" \
 dup=$(rraw XREVRANGE '{p}:results' + - COUNT 2 | tr '\n' ' ')
 check "duplicate carries original_*" grep -q 'original_id j0 original_status succeeded original_finished_at F0' <<< "$dup"
 check_eq "meta only for the job that had it" 1 "$(rraw XRANGE '{p}:results' - + | grep -c '^meta$')"
-check_eq "done record" "done o1 j1 succeeded 2026-12-01T00:00:01.000Z" \
-    "$(rraw HMGET '{p}:idem:f1' state owner id status finished_at | tr '\n' ' ' | sed 's/ $//')"
+check_eq "done record, with the params hash" "done o1 j1 succeeded 2026-12-01T00:00:01.000Z HASH1" \
+    "$(hm '{p}:idem:f1' state owner id status finished_at hash)"
+check_eq "done record holds nothing else" 6 "$(rraw HLEN '{p}:idem:f1')"
 check_eq "released record gone" 0 "$(rraw EXISTS '{p}:idem:f2')"
 check_eq "another owner's record kept" "someone-else" "$(rraw HGET '{p}:idem:f5' owner)"
 check_eq "dead letters for the failed" '{"job":"j5"} {"job":"j2"}' "$(rraw LRANGE '{p}:dead' 0 -1 | tr '\n' ' ' | sed 's/ $//')"
 
-# a wrongly typed idempotency record: the outcome is written, the error
+# done after another job took the claim over: the outcome is written, the
+# other job's record stays; done with no record left: recreated with its hash
+rcli HSET '{p}:inflight:w1' h9 job9 h10 job10 > /dev/null
+rcli HSET '{p}:idem:f9' state inflight owner taker hash H > /dev/null
+out=$(fin 5 '{p}:inflight:w1' '{p}:results' '{p}:dead' '{p}:idem:f9' '{p}:idem:f10' 1000 604800000 w1 \
+    17 h9 '' done o9 H "${J9[@]}" '' 17 h10 '' done o10 H10 "${J9[@]}" '' | tr '\n' ' ')
+check_eq "done over a taken claim: kept; done with no record: written" "kept 1 " "$out"
+check_eq "the taker's record untouched" "inflight taker" "$(hm '{p}:idem:f9' state owner)"
+check_eq "a vanished record comes back done with its hash" "done H10" "$(hm '{p}:idem:f10' state hash)"
+
+# a wrongly typed idempotency record: the outcome is written, the problem
 # reported for that job only
 rcli HSET '{p}:inflight:w1' h6 job6 h7 job7 > /dev/null
 out=$(fin 5 '{p}:inflight:w1' '{p}:results' '{p}:dead' '{p}:idem:f4' '{p}:idem:f7' 1000 604800000 w1 \
-    16 h6 '' done o6 "${J6[@]}" '' \
-    16 h7 '' done o7 "${J7[@]}" '' 2>&1 | tr '\n' ' ')
-check "bad record: error for that job, 1 for the next" grep -qE '^WRONGTYPE.* 1 $' <<< "$out"
-check_eq "both outcomes written" 6 "$(rraw XLEN '{p}:results')"
+    17 h6 '' done o6 H "${J6[@]}" '' \
+    17 h7 '' done o7 H "${J7[@]}" '' 2>&1 | tr '\n' ' ')
+check "bad record: a note for that job, 1 for the next" grep -qE '^record: WRONGTYPE.* 1 $' <<< "$out"
+check_eq "both outcomes written" 8 "$(rraw XLEN '{p}:results')"
 
 # shared keys of the wrong type: refused before any write
 rcli HSET '{p}:inflight:w1' h8 job8 > /dev/null
 rcli SET '{p}:badresults' x > /dev/null
 out=$(fin 4 '{p}:inflight:w1' '{p}:badresults' '{p}:dead' '{p}:idem:f8' 1000 604800000 w1 \
-    16 h8 '' done o8 "${J8[@]}" '' 2>&1)
+    17 h8 '' done o8 H "${J8[@]}" '' 2>&1)
 check "results key of the wrong type: error" grep -q 'not a stream' <<< "$out"
 check_eq "the job stays inflight" job8 "$(rraw HGET '{p}:inflight:w1' h8)"
+
+echo "heartbeats, fetch, reclaim, promote (Redis time)"
+rcli DEL '{p}:workers' '{p}:jobs' '{p}:holders' > /dev/null
+out=$(ev fetch 5 '{p}:jobs' '{p}:inflight:w2' '{p}:seq:w2' '{p}:workers' '{p}:holders' 10 w2 | tr '\n' ' ')
+check_eq "an unregistered worker does not fetch" "-1 " "$out"
+check_eq "first beat registers" 0 "$(ev beat 1 '{p}:workers' w2)"
+check_eq "next beat: was registered" 1 "$(ev beat 1 '{p}:workers' w2)"
+score=$(rraw ZSCORE '{p}:workers' w2)
+check "heartbeat score is Redis time" [ "$((${score%.*} - $(rnow)))" -le 0 ] && [ "$(($(rnow) - ${score%.*}))" -lt 2000 ]
+rcli LPUSH '{p}:jobs' a b > /dev/null
+out=$(ev fetch 5 '{p}:jobs' '{p}:inflight:w2' '{p}:seq:w2' '{p}:workers' '{p}:holders' 10 w2 | tr '\n' ' ')
+check_eq "a registered worker fetches" "1 a b " "$out"
+check "the fetch is recorded in holders" [ -n "$(rraw ZSCORE '{p}:holders' w2)" ]
+check_eq "identity: fresh score" "$score" "$(ev identity 1 '{p}:workers' w2 15000)"
+check_eq "identity: none" -1 "$(ev identity 1 '{p}:workers' w-none 15000)"
+# a live worker (fresh beat) is not reclaimed; one whose beat is older than
+# the lease in Redis time is
+rcli ZADD '{p}:workers' $(($(rnow) - 20000)) w3 > /dev/null
+rcli HSET '{p}:inflight:w3' h1 '{"id":"x3"}' > /dev/null
+check_eq "identity: stale" -2 "$(ev identity 1 '{p}:workers' w3 15000)"
+check_eq "reclaim takes the dead worker's one job" 1 \
+    "$(ev reclaim 3 '{p}:workers' '{p}:jobs' '{p}:holders' 15000 '{p}:' '' w9)"
+check_eq "the live worker's jobs stay" 2 "$(rraw HLEN '{p}:inflight:w2')"
+check "the reclaimed job is marked unknown with its token" grep -q '"unknown":1' <<< "$(rraw LRANGE '{p}:jobs' 0 -1)"
+check_eq "the dead worker is removed" "" "$(rraw ZSCORE '{p}:workers' w3)"
+# an orphan: an inflight hash whose worker is not registered, last fetch
+# older than the lease
+rcli HSET '{p}:inflight:w4' h1 orphan > /dev/null
+rcli ZADD '{p}:holders' $(($(rnow) - 20000)) w4 $(rnow) w5 > /dev/null
+rcli HSET '{p}:inflight:w5' h1 young > /dev/null
+check_eq "reclaim takes the orphaned hash after the lease, not the young one" 1 \
+    "$(ev reclaim 3 '{p}:workers' '{p}:jobs' '{p}:holders' 15000 '{p}:' '' w9)"
+check_eq "the orphan is gone" 0 "$(rraw EXISTS '{p}:inflight:w4')"
+check_eq "the young one stays" 1 "$(rraw EXISTS '{p}:inflight:w5')"
+rcli DEL '{p}:delayed' > /dev/null
+rcli ZADD '{p}:delayed' $(($(rnow) - 1)) due1 $(($(rnow) + 60000)) later > /dev/null
+out=$(ev promote 2 '{p}:delayed' '{p}:jobs' 500 | tr '\n' ' ')
+check "promote moves the due one and says how long until the next" \
+    awk -v o="$out" 'BEGIN { split(o, a, " "); exit !(a[1] == 1 && a[2] > 58000 && a[2] <= 60000) }'
 
 finish

@@ -68,10 +68,13 @@ typedef struct seen {
 
 static seen got[ITEMS];
 
-static void item_cb(void *data, redisReply *reply)
+static int ctx_token; /* the ctx every callback must get */
+
+static void item_cb(void *ctx, void *data, redisReply *reply)
 {
     seen *s = data;
 
+    assert_ptr_equal(ctx, &ctx_token);
     s->calls++;
     s->null = reply == NULL;
     s->type = reply != NULL ? reply->type : -1;
@@ -86,7 +89,7 @@ static int setup(void **state)
 
     memset(&fake, 0, sizeof(fake));
     memset(got, 0, sizeof(got));
-    cq_batch_init(&b, (cq_redis *)&fake, "finish", item_cb, 1, 2, keys, 2, args);
+    cq_batch_init(&b, (cq_redis *)&fake, "finish", item_cb, &ctx_token, 1, 2, keys, 2, args);
     *state = &b;
     return 0;
 }
@@ -297,10 +300,11 @@ static void test_failed_flush_keeps_items(void **state)
 /* Callbacks may add to the batch they were answered from. */
 static cq_batch *readd_batch;
 
-static void readd_cb(void *data, redisReply *reply)
+static void readd_cb(void *ctx, void *data, redisReply *reply)
 {
     seen *s = data;
 
+    assert_ptr_equal(ctx, &ctx_token);
     s->calls++;
     s->null = reply == NULL;
     if (s == &got[0]) {

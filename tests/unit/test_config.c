@@ -225,6 +225,32 @@ static void test_parse_bool(void **state)
             fail_msg("'%s' accepted", bad[i]);
 }
 
+static void test_parse_hostport(void **state)
+{
+    char host[64];
+    int port = -1;
+
+    (void)state;
+    assert_int_equal(cq_parse_hostport("127.0.0.1:9464", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 9464);
+    assert_int_equal(cq_parse_hostport("[::1]:0", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 0);
+    assert_int_equal(cq_parse_hostport("localhost:80", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "localhost");
+    assert_int_equal(cq_parse_hostport("::1:9464", host, sizeof(host), &port), -EINVAL);
+    assert_int_equal(cq_parse_hostport("[::1]9464", host, sizeof(host), &port), -EINVAL);
+    assert_int_equal(cq_parse_hostport("[::1]:", host, sizeof(host), &port), -EINVAL);
+    assert_int_equal(cq_parse_hostport(":9464", host, sizeof(host), &port), -EINVAL);
+    assert_int_equal(cq_parse_hostport("h:65536", host, sizeof(host), &port), -EINVAL);
+    assert_int_equal(cq_parse_hostport("h:-1", host, sizeof(host), &port), -EINVAL);
+    assert_int_equal(cq_parse_hostport("h:12x", host, sizeof(host), &port), -EINVAL);
+    assert_int_equal(cq_parse_hostport("9464", host, sizeof(host), &port), -EINVAL);
+    assert_int_equal(cq_parse_hostport(NULL, host, sizeof(host), &port), -EINVAL);
+    assert_int_equal(cq_parse_hostport("averyveryverylonghostname:1", host, 8, &port), -EINVAL);
+}
+
 static void test_sizes(void **state)
 {
     cq_config *cfg;
@@ -1086,6 +1112,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_parse_duration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_rate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_bool, setup, teardown),
+        cmocka_unit_test(test_parse_hostport),
         cmocka_unit_test_setup_teardown(test_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ints_and_bools_in_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),

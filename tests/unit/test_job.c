@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "cancelq/job.h"
+#include "cancelq/json.h"
+#include "cancelq/rfc3339.h"
 
 #define FULL_JOB                                                                                   \
     "{\"id\":\"inv-2026-11-0042\",\"idempotency_key\":\"acme:sub:3007255\","                       \

@@ -12,8 +12,8 @@
 #include <errno.h>
 #include <time.h>
 
-#include "cancelq/job.h"
 #include "cancelq/log.h"
+#include "cancelq/rfc3339.h"
 
 static void test_format_plain(void **state)
 {

@@ -188,33 +188,6 @@ static void test_histogram_buckets(void **state)
     cq_buf_free(&b);
 }
 
-static void test_parse_listen(void **state)
-{
-    char host[64];
-    int port = -1;
-
-    (void)state;
-    assert_int_equal(cq_metrics_parse_listen("127.0.0.1:9464", host, sizeof(host), &port), 0);
-    assert_string_equal(host, "127.0.0.1");
-    assert_int_equal(port, 9464);
-    assert_int_equal(cq_metrics_parse_listen("[::1]:0", host, sizeof(host), &port), 0);
-    assert_string_equal(host, "::1");
-    assert_int_equal(port, 0);
-    assert_int_equal(cq_metrics_parse_listen("localhost:80", host, sizeof(host), &port), 0);
-    assert_string_equal(host, "localhost");
-    assert_int_equal(cq_metrics_parse_listen("::1:9464", host, sizeof(host), &port), -EINVAL);
-    assert_int_equal(cq_metrics_parse_listen("[::1]9464", host, sizeof(host), &port), -EINVAL);
-    assert_int_equal(cq_metrics_parse_listen("[::1]:", host, sizeof(host), &port), -EINVAL);
-    assert_int_equal(cq_metrics_parse_listen(":9464", host, sizeof(host), &port), -EINVAL);
-    assert_int_equal(cq_metrics_parse_listen("h:65536", host, sizeof(host), &port), -EINVAL);
-    assert_int_equal(cq_metrics_parse_listen("h:-1", host, sizeof(host), &port), -EINVAL);
-    assert_int_equal(cq_metrics_parse_listen("h:12x", host, sizeof(host), &port), -EINVAL);
-    assert_int_equal(cq_metrics_parse_listen("9464", host, sizeof(host), &port), -EINVAL);
-    assert_int_equal(cq_metrics_parse_listen(NULL, host, sizeof(host), &port), -EINVAL);
-    assert_int_equal(cq_metrics_parse_listen("averyveryverylonghostname:1", host, 8, &port),
-                     -EINVAL);
-}
-
 /* --- the endpoint -------------------------------------------------------- */
 
 typedef struct page {
@@ -645,7 +618,6 @@ int main(void)
         cmocka_unit_test(test_samples_and_label_escaping),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_histogram_buckets),
-        cmocka_unit_test(test_parse_listen),
         cmocka_unit_test_setup_teardown(test_get_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_half_close_after_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),

@@ -25,23 +25,12 @@ static struct timeval tv_ms(uint64_t ms)
     return tv;
 }
 
-int ctl_key(const ctl *c, char *out, const char *suffix)
-{
-    int n = snprintf(out, CTL_KEY_MAX, "%s%s", c->k_prefix, suffix);
-
-    if (n < 0 || n >= CTL_KEY_MAX) {
-        fprintf(stderr, "%s: key name too long: %s%.40s...\n", c->prog, c->k_prefix, suffix);
-        return -1;
-    }
-    return 0;
-}
-
 static int make_keys(ctl *c)
 {
-    snprintf(c->k_prefix, sizeof(c->k_prefix), "{%s}:", c->cfg->redis.prefix);
-    return ctl_key(c, c->k_jobs, "jobs") | ctl_key(c, c->k_dead, "dead") |
-           ctl_key(c, c->k_delayed, "delayed") | ctl_key(c, c->k_workers, "workers") |
-           ctl_key(c, c->k_results, "results");
+    if (cq_keys_init(&c->k, c->cfg->redis.prefix, NULL) == 0)
+        return 0;
+    fprintf(stderr, "%s: [redis] prefix too long: %.40s...\n", c->prog, c->cfg->redis.prefix);
+    return -1;
 }
 
 static int connect_redis(ctl *c)

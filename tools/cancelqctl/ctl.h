@@ -27,15 +27,17 @@
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 
+#include "cancelq/clock.h"
 #include "cancelq/config.h"
 #include "cancelq/job.h"
+#include "cancelq/job_check.h"
+#include "cancelq/keys.h"
 
 #define CTL_OK 0
 #define CTL_ERR 1
 #define CTL_USAGE 2
 
 #define CTL_DEFAULT_CONF "/etc/cancelq/cancelq.conf"
-#define CTL_KEY_MAX 320            /* "{prefix}:idem:" + a 200-byte key, with room */
 #define CTL_REPLY_TIMEOUT_MS 15000 /* any single reply; XREAD blocks far less */
 #define CTL_SCRIPTS 1              /* Lua scripts cancelqctl loads */
 
@@ -44,13 +46,8 @@ typedef struct ctl {
     const char *prog;
     cq_config *cfg;
     redisContext *rc;
-    char where[CTL_KEY_MAX];    /* "host:port" or the socket path, for messages */
-    char k_prefix[CTL_KEY_MAX]; /* "{P}:" */
-    char k_jobs[CTL_KEY_MAX];
-    char k_dead[CTL_KEY_MAX];
-    char k_delayed[CTL_KEY_MAX];
-    char k_workers[CTL_KEY_MAX];
-    char k_results[CTL_KEY_MAX];
+    char where[CQ_KEY_MAX];    /* "host:port" or the socket path, for messages */
+    cq_keys k;                 /* the key schema (keys.h), shared with cancelqd */
     char sha[CTL_SCRIPTS][41]; /* SCRIPT LOAD results, "" until loaded */
 } ctl;
 
@@ -103,13 +100,7 @@ bool ctl_reply_is(const redisReply *r, int type, const char *what);
 /* An integer reply's value, or -1 after reporting. Frees the reply. */
 long long ctl_int(redisReply *r, const char *what);
 
-/* "{P}:<suffix>" into out[CTL_KEY_MAX]; -1 (reported) when too long. */
-int ctl_key(const ctl *c, char *out, const char *suffix);
-
 /* out.c ----------------------------------------------------------------- */
-
-/* Wall clock, unix ms (the daemon writes heartbeats with the same clock). */
-int64_t ctl_now_ms(void);
 
 /* Write s[0..len) to buf[size] with every control character, DEL, C1
  * control and invalid UTF-8 byte escaped (\n, \t, \xNN, \u0085), cut at
@@ -134,15 +125,5 @@ void out_age(int64_t ms, char *buf, size_t size);
 
 /* FNV-1a 64 of s[0..len) as 16 lowercase hex digits + NUL. */
 void ctl_hash_hex(const char *s, size_t len, char out[17]);
-
-/* job_check.c ----------------------------------------------------------- */
-
-/* A job checked the way cancelqd checks it (task.c): cq_job_parse, the
- * provider instance in the config, its adapter's action and validate(), and
- * the idempotency key (given, or derived).  On success job is filled (the
- * caller clears it) and idem_key holds "{P}:idem:<key>".  On failure err
- * names the field; job must still be cleared. */
-int ctl_job_check(const ctl *c, const char *text, size_t len, cq_job *job,
-                  char idem_key[CTL_KEY_MAX], cq_err *err);
 
 #endif

@@ -126,7 +126,7 @@ static int cmd_list(ctl *c, int argc, char **argv)
     }
     if (ctl_open(c) != 0)
         return CTL_ERR;
-    st.now = ctl_now_ms();
+    st.now = cq_clock_unix_ms();
     if (st.json)
         fputs("[", stdout);
     if (dlq_scan(c, &f, list_visit, &st, NULL) == 0)
@@ -292,7 +292,7 @@ static int cmd_show(ctl *c, int argc, char **argv)
     }
     dlq_entry_parse(&e, st.text, st.len, st.pos);
     if (json) {
-        cJSON *o = dlq_entry_json(&e, ctl_now_ms());
+        cJSON *o = dlq_entry_json(&e, cq_clock_unix_ms());
 
         if (o != NULL) {
             out_json(stdout, o, true);
@@ -300,7 +300,7 @@ static int cmd_show(ctl *c, int argc, char **argv)
         }
         cJSON_Delete(o);
     } else {
-        show_entry(&e, &st, ctl_now_ms());
+        show_entry(&e, &st, cq_clock_unix_ms());
         rc = CTL_OK;
     }
     dlq_entry_clear(&e);
@@ -349,8 +349,8 @@ static int cmd_purge(ctl *c, int argc, char **argv)
     if (r == NULL)
         return CTL_ERR;
     freeReplyObject(r);
-    freeReplyObject(ctl_cmd(c, 2, "LLEN", c->k_dead));
-    freeReplyObject(ctl_cmd(c, 2, "DEL", c->k_dead));
+    freeReplyObject(ctl_cmd(c, 2, "LLEN", c->k.dead));
+    freeReplyObject(ctl_cmd(c, 2, "DEL", c->k.dead));
     r = ctl_cmd(c, 1, "EXEC");
     if (r != NULL && ctl_reply_is(r, REDIS_REPLY_ARRAY, "EXEC") && r->elements == 2 &&
         r->element[0]->type == REDIS_REPLY_INTEGER) {

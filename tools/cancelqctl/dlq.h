@@ -1,5 +1,5 @@
 /*
- * dlq.h - reading and selecting dead-letter entries (DESIGN.md section 6),
+ * dlq.h - reading and selecting dead-letter entries (docs/design.md §6),
  * shared by the dlq commands.
  *
  * Entries are read with LRANGE in chunks from the oldest end of {P}:dead,

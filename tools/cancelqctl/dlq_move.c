@@ -65,7 +65,7 @@ static void report_json(const move *m, const dlq_entry *e, const report *r)
         (r->reason != NULL && cJSON_AddStringToObject(o, "reason", r->reason) == NULL) ||
         (r->idem != NULL && cJSON_AddStringToObject(o, "idempotency_record", r->idem) == NULL) ||
         (r->key != NULL && cJSON_AddStringToObject(o, "idempotency_key", r->key) == NULL) ||
-        cJSON_AddNumberToObject(o, "at_ms", (double)ctl_now_ms()) == NULL ||
+        cJSON_AddNumberToObject(o, "at_ms", (double)cq_clock_unix_ms()) == NULL ||
         (m->total >= 0 && cJSON_AddNumberToObject(o, "n", (double)m->seen) == NULL) ||
         (m->total >= 0 && cJSON_AddNumberToObject(o, "of", (double)m->total) == NULL)) {
         fprintf(stderr, "cancelqctl: out of memory\n");
@@ -157,10 +157,10 @@ static bool pace(move *m)
 /* --- requeue ------------------------------------------------------------- */
 
 typedef struct plan {
-    char *job;             /* owned: the job text to push */
-    char key[CTL_KEY_MAX]; /* "{P}:idem:<key>" */
-    const char *idem_key;  /* the key itself, into key */
-    char hash[17];         /* the params hash the daemon will claim with */
+    char *job;            /* owned: the job text to push */
+    char key[CQ_KEY_MAX]; /* "{P}:idem:<key>" */
+    const char *idem_key; /* the key itself, into key */
+    char hash[17];        /* the params hash the daemon will claim with */
     char reason[CQ_ERR_MSG_MAX + 96];
 } plan;
 
@@ -168,7 +168,7 @@ typedef struct plan {
  * filled), -1 on ENOMEM. */
 static int plan_requeue(const ctl *c, const dlq_entry *e, int64_t now, plan *p)
 {
-    cq_job job;
+    cq_checked ck;
     cq_err err;
     int rc = 1;
 
@@ -193,17 +193,18 @@ static int plan_requeue(const ctl *c, const dlq_entry *e, int64_t now, plan *p)
     if (p->job == NULL)
         return -1;
     cq_err_clear(&err);
-    if (ctl_job_check(c, p->job, strlen(p->job), &job, p->key, &err) != 0) {
+    if (cq_job_check(c->cfg, &c->k, p->job, strlen(p->job), &ck, &err) != 0) {
         snprintf(p->reason, sizeof(p->reason), "%s (the daemon would dead-letter it again)",
                  err.msg);
-    } else if (job.deadline_ms > 0 && job.deadline_ms <= now) {
+    } else if (ck.job.deadline_ms > 0 && ck.job.deadline_ms <= now) {
         snprintf(p->reason, sizeof(p->reason), "its deadline has passed: it would expire again");
     } else {
-        p->idem_key = p->key + strlen(c->k_prefix) + strlen("idem:");
-        cq_job_params_hash(job.params, p->hash);
+        snprintf(p->key, sizeof(p->key), "%s", ck.idem_key);
+        p->idem_key = p->key + strlen(c->k.prefix) + strlen("idem:");
+        snprintf(p->hash, sizeof(p->hash), "%s", ck.hash);
         rc = 0;
     }
-    cq_job_clear(&job);
+    cq_checked_clear(&ck);
     return rc;
 }
 
@@ -246,8 +247,8 @@ static void set_str(char *dst, size_t size, const redisReply *r)
 /* Dry run: look, change nothing; judge the record as the script would. */
 static int peek(ctl *c, const dlq_entry *e, const plan *p, const move *m, fate *f)
 {
-    const char *argv[] = {"LPOS", c->k_dead, e->text};
-    size_t lens[] = {4, strlen(c->k_dead), e->len};
+    const char *argv[] = {"LPOS", c->k.dead, e->text};
+    size_t lens[] = {4, strlen(c->k.dead), e->len};
     redisReply *r = ctl_cmdv(c, 3, argv, lens);
     char state[16], lease[32];
     bool exists = false;
@@ -286,8 +287,8 @@ static int requeue_script(ctl *c, const dlq_entry *e, const plan *p, const move 
     redisReply *r;
     int rc = -1;
 
-    snprintf(now, sizeof(now), "%lld", (long long)ctl_now_ms());
-    argv[0] = c->k_dead, argv[1] = c->k_jobs, argv[2] = p->key;
+    snprintf(now, sizeof(now), "%lld", (long long)cq_clock_unix_ms());
+    argv[0] = c->k.dead, argv[1] = c->k.jobs, argv[2] = p->key;
     argv[3] = e->text, argv[4] = p->job, argv[5] = m->redo ? "redo" : "release";
     argv[6] = now;
     for (int i = 0; i < 7; i++)
@@ -381,9 +382,9 @@ static int drop_visit(ctl *c, dlq_entry *e, void *data)
 {
     move *m = data;
     report rp = {0};
-    const char *argv[] = {m->dry_run ? "LPOS" : "LREM", c->k_dead, m->dry_run ? e->text : "-1",
+    const char *argv[] = {m->dry_run ? "LPOS" : "LREM", c->k.dead, m->dry_run ? e->text : "-1",
                           e->text};
-    size_t lens[] = {4, strlen(c->k_dead), m->dry_run ? e->len : 2, e->len};
+    size_t lens[] = {4, strlen(c->k.dead), m->dry_run ? e->len : 2, e->len};
     redisReply *r;
     bool present;
 
@@ -434,7 +435,7 @@ static int run(ctl *c, move *m, dlq_filter *f)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     m->total = -1;
-    m->now = ctl_now_ms();
+    m->now = cq_clock_unix_ms();
     if (m->rate > 0 && !m->dry_run) {
         /* count first, for "[k/N]" progress */
         if (dlq_scan(c, f, count_visit, NULL, &n) != 0)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cancelq/rfc3339.h"
 #include "dlq.h"
 
 #define DLQ_RAW_JSON_MAX 4096 /* bytes of a garbage entry put in --json output */
@@ -264,7 +265,7 @@ static redisReply *read_chunk(ctl *c, long long off)
 
     snprintf(start, sizeof(start), "%lld", -(off + DLQ_CHUNK));
     snprintf(stop, sizeof(stop), "%lld", -(off + 1));
-    r = ctl_cmd(c, 4, "LRANGE", c->k_dead, start, stop);
+    r = ctl_cmd(c, 4, "LRANGE", c->k.dead, start, stop);
     if (r != NULL && !ctl_reply_is(r, REDIS_REPLY_ARRAY, "LRANGE")) {
         freeReplyObject(r);
         return NULL;
@@ -275,11 +276,11 @@ static redisReply *read_chunk(ctl *c, long long off)
 int dlq_scan(ctl *c, dlq_filter *f, dlq_visit_fn fn, void *data, long long *visited)
 {
     long long llen, off = 0, removed_total = 0, count = 0;
-    int64_t now = ctl_now_ms();
+    int64_t now = cq_clock_unix_ms();
     int rc = 0;
     bool stop = false;
 
-    llen = ctl_int(ctl_cmd(c, 2, "LLEN", c->k_dead), "LLEN");
+    llen = ctl_int(ctl_cmd(c, 2, "LLEN", c->k.dead), "LLEN");
     if (llen < 0)
         return -1;
     while (!stop) {

@@ -230,36 +230,35 @@ static int print_result(const ctl *c, const cq_job *job, const char *text, bool 
 
 static int check_and_push(ctl *c, const enq *q, const char *text, size_t len)
 {
-    char idem_key[CTL_KEY_MAX];
     const char *argv[3];
     size_t lens[3];
     redisReply *r;
-    cq_job job;
+    cq_checked ck;
     cq_err err;
     int rc = CTL_ERR;
 
     cq_err_clear(&err);
-    if (ctl_job_check(c, text, len, &job, idem_key, &err) != 0) {
+    if (cq_job_check(c->cfg, &c->k, text, len, &ck, &err) != 0) {
         fprintf(stderr, "%s: job not pushed: %s\n", c->prog, err.msg);
         goto out;
     }
-    if (job.deadline_ms > 0 && job.deadline_ms <= ctl_now_ms())
+    if (ck.job.deadline_ms > 0 && ck.job.deadline_ms <= cq_clock_unix_ms())
         fprintf(stderr,
                 "%s: note: the deadline has passed: the daemon will end the job as "
                 "expired\n",
                 c->prog);
-    idem_note(c, idem_key, &job);
+    idem_note(c, ck.idem_key, &ck.job);
     if (!q->dry_run) {
-        argv[0] = "LPUSH", argv[1] = c->k_jobs, argv[2] = text;
-        lens[0] = 5, lens[1] = strlen(c->k_jobs), lens[2] = len;
+        argv[0] = "LPUSH", argv[1] = c->k.jobs, argv[2] = text;
+        lens[0] = 5, lens[1] = strlen(c->k.jobs), lens[2] = len;
         r = ctl_cmdv(c, 3, argv, lens);
         if (r == NULL)
             goto out;
         freeReplyObject(r);
     }
-    rc = print_result(c, &job, text, q->json, q->dry_run);
+    rc = print_result(c, &ck.job, text, q->json, q->dry_run);
 out:
-    cq_job_clear(&job);
+    cq_checked_clear(&ck);
     return rc;
 }
 

@@ -1,6 +1,6 @@
 /*
  * main.c - cancelqctl: the ops tool for cancelq's queues, dead letters,
- * outcomes and workers (DESIGN.md section 10).
+ * outcomes and workers (docs/design.md §10).
  *
  *     cancelqctl [-c FILE] COMMAND [ARGS]
  *

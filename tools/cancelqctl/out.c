@@ -236,14 +236,6 @@ void out_age(int64_t ms, char *buf, size_t size)
         snprintf(buf, size, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
 }
 
-int64_t ctl_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void ctl_hash_hex(const char *s, size_t len, char out[17])
 {
     uint64_t h = 0xcbf29ce484222325ULL;

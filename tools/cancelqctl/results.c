@@ -1,6 +1,6 @@
 /*
  * results.c - `cancelqctl results tail [-f]`: the last outcomes of
- * {P}:results (DESIGN.md section 5), oldest first, then (with -f) new ones
+ * {P}:results (docs/design.md §5), oldest first, then (with -f) new ones
  * as they are added, read with XREAD BLOCK from the last id seen so that
  * nothing between two reads is missed.
  */
@@ -124,7 +124,7 @@ static int tail(ctl *c, long long count, bool json, char last[STREAM_ID_MAX])
     int rc = 0;
 
     snprintf(n, sizeof(n), "%lld", count > 0 ? count : 1);
-    r = ctl_cmd(c, 6, "XREVRANGE", c->k_results, "+", "-", "COUNT", n);
+    r = ctl_cmd(c, 6, "XREVRANGE", c->k.results, "+", "-", "COUNT", n);
     if (r == NULL)
         return -1;
     if (!ctl_reply_is(r, REDIS_REPLY_ARRAY, "XREVRANGE")) {
@@ -157,7 +157,7 @@ static int follow(ctl *c, bool json, char last[STREAM_ID_MAX])
     sigaction(SIGTERM, &sa, NULL);
     while (!stop_following) {
         redisReply *r = ctl_cmd(c, 8, "XREAD", "COUNT", FOLLOW_BATCH, "BLOCK", FOLLOW_BLOCK_MS,
-                                "STREAMS", c->k_results, last);
+                                "STREAMS", c->k.results, last);
         int rc = 0;
 
         if (r == NULL)

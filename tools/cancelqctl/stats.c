@@ -64,7 +64,7 @@ static void item_job_id(const char *item, size_t len, char *out, size_t size, in
 
 static int next_due(ctl *c, stats *s)
 {
-    redisReply *r = ctl_cmd(c, 5, "ZRANGE", c->k_delayed, "0", "0", "WITHSCORES");
+    redisReply *r = ctl_cmd(c, 5, "ZRANGE", c->k.delayed, "0", "0", "WITHSCORES");
     int rc = -1;
 
     if (r == NULL)
@@ -118,9 +118,9 @@ static int last_minute(ctl *c, stats *s)
     char start[48], page[16];
 
     snprintf(page, sizeof(page), "%d", RATE_PAGE);
-    snprintf(start, sizeof(start), "%lld", (long long)(ctl_now_ms() - RATE_WINDOW_MS));
+    snprintf(start, sizeof(start), "%lld", (long long)(cq_clock_unix_ms() - RATE_WINDOW_MS));
     for (;;) {
-        redisReply *r = ctl_cmd(c, 6, "XRANGE", c->k_results, start, "+", "COUNT", page);
+        redisReply *r = ctl_cmd(c, 6, "XRANGE", c->k.results, start, "+", "COUNT", page);
         const redisReply *last;
 
         if (r == NULL)
@@ -146,10 +146,10 @@ static int gather(ctl *c, stats *s)
 {
     dlq_filter all = {.limit = DEAD_SCAN_MAX};
 
-    s->jobs = count_of(c, "LLEN", c->k_jobs);
-    s->delayed = count_of(c, "ZCARD", c->k_delayed);
-    s->dead = count_of(c, "LLEN", c->k_dead);
-    s->results = count_of(c, "XLEN", c->k_results);
+    s->jobs = count_of(c, "LLEN", c->k.jobs);
+    s->delayed = count_of(c, "ZCARD", c->k.delayed);
+    s->dead = count_of(c, "LLEN", c->k.dead);
+    s->results = count_of(c, "XLEN", c->k.results);
     if (s->jobs < 0 || s->delayed < 0 || s->dead < 0 || s->results < 0)
         return -1;
     if (next_due(c, s) != 0 || last_minute(c, s) != 0 ||
@@ -176,7 +176,7 @@ static void print_human(const ctl *c, const stats *s)
     }
     printf("\n%-10s %lld", "delayed", s->delayed);
     if (s->next_due_ms > 0) {
-        int64_t in = s->next_due_ms - ctl_now_ms();
+        int64_t in = s->next_due_ms - cq_clock_unix_ms();
 
         out_age(in < 0 ? -in : in, age, sizeof(age));
         snprintf(due, sizeof(due), in < 0 ? "overdue by %s" : "in %s", age);

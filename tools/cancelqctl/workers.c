@@ -38,17 +38,16 @@ static ctl_worker *add(ctl_workers *w, const char *id, size_t len)
 
 static long long inflight_len(ctl *c, const char *id)
 {
-    char key[CTL_KEY_MAX], suffix[CTL_KEY_MAX];
+    char key[CQ_KEY_MAX];
 
-    snprintf(suffix, sizeof(suffix), "inflight:%s", id);
-    if (ctl_key(c, key, suffix) != 0)
+    if (cq_keys_inflight(&c->k, id, key, sizeof(key)) != 0)
         return -1;
     return ctl_int(ctl_cmd(c, 2, "HLEN", key), "HLEN");
 }
 
 static int read_heartbeats(ctl *c, ctl_workers *w)
 {
-    redisReply *r = ctl_cmd(c, 5, "ZRANGE", c->k_workers, "0", "-1", "WITHSCORES");
+    redisReply *r = ctl_cmd(c, 5, "ZRANGE", c->k.workers, "0", "-1", "WITHSCORES");
     int rc = -1;
 
     if (r == NULL)
@@ -93,7 +92,7 @@ static void scan_pattern(const ctl *c, char *out, size_t size)
 {
     size_t o = 0;
 
-    for (const char *p = c->k_prefix; *p != '\0' && o + 3 < size; p++) {
+    for (const char *p = c->k.prefix; *p != '\0' && o + 3 < size; p++) {
         if (strchr("*?[]\\", *p) != NULL)
             out[o++] = '\\';
         out[o++] = *p;
@@ -128,8 +127,8 @@ static int scan_page(ctl *c, ctl_workers *w, const redisReply *keys, size_t skip
 
 static int scan_orphans(ctl *c, ctl_workers *w)
 {
-    char pattern[CTL_KEY_MAX * 2], cursor[32] = "0";
-    size_t skip = strlen(c->k_prefix) + strlen("inflight:");
+    char pattern[CQ_KEY_MAX * 2], cursor[32] = "0";
+    size_t skip = strlen(c->k.prefix) + strlen("inflight:");
 
     scan_pattern(c, pattern, sizeof(pattern));
     do {
@@ -155,7 +154,7 @@ static int scan_orphans(ctl *c, ctl_workers *w)
 int ctl_workers_read(ctl *c, ctl_workers *w)
 {
     memset(w, 0, sizeof(*w));
-    w->now_ms = ctl_now_ms();
+    w->now_ms = cq_clock_unix_ms();
     w->lease_ms = c->cfg->worker.lease_ms;
     if (read_heartbeats(c, w) != 0 || scan_orphans(c, w) != 0)
         return -1;
@@ -204,7 +203,7 @@ cJSON *ctl_workers_warnings(const ctl *c, const ctl_workers *w)
                              "%sinflight:%.200s holds %lld job(s) but worker '%.200s' has no "
                              "heartbeat entry: no worker will reclaim them; hand them back "
                              "with: redis-cli ZADD '%s' 0 '%.200s'",
-                             c->k_prefix, x->id, x->inflight, x->id, c->k_workers, x->id);
+                             c->k.prefix, x->id, x->inflight, x->id, c->k.workers, x->id);
         } else if (!x->orphan && !x->alive && x->inflight > 0) {
             out_age(w->now_ms - x->heartbeat_ms, age, sizeof(age));
             rc = add_warning(arr,

@@ -6,13 +6,16 @@
  *   POST /_sandbox/latency  {"ms":N}
  *   POST /_sandbox/revoke   {"provider":P}
  *   POST /_sandbox/token    {"provider":P,"token":S}   (replace a static token)
+ *   POST /_sandbox/outage   {"provider":P,"kind":K,"status":N,...}   (control_outage.c)
+ *   GET  /_sandbox/outage
  *   POST /_sandbox/reset
  *   GET  /_sandbox/stats
  *   GET  /_sandbox/target?name=T
  *
  * Every body is checked strictly (unknown keys are refused), so a typo in a
  * test fails loudly instead of being ignored.  Script entries are parsed in
- * control_script.c.
+ * control_script.c.  Provider, target and state names are the provider
+ * table's (prov.h).
  */
 #include <errno.h>
 #include <http_parser.h>
@@ -23,10 +26,7 @@
 #include "form.h"
 #include "sandbox.h"
 
-/* Parse the body as a JSON object whose keys are all in allowed (NULL
- * terminated).  An empty body counts as {}.  Returns the tree (caller
- * deletes) or NULL with r filled. */
-static cJSON *body_object(const sb_request *req, const char *const *allowed, sb_response *r)
+cJSON *sb_body_object(const sb_request *req, const char *const *allowed, sb_response *r)
 {
     const char *end = NULL;
     cJSON *doc, *it;
@@ -53,8 +53,7 @@ static cJSON *body_object(const sb_request *req, const char *const *allowed, sb_
     return doc;
 }
 
-/* The string member k of o, or NULL (r filled) when absent or not a string. */
-static const char *need_string(const cJSON *o, const char *k, sb_response *r)
+const char *sb_need_string(const cJSON *o, const char *k, sb_response *r)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
 
@@ -65,7 +64,7 @@ static const char *need_string(const cJSON *o, const char *k, sb_response *r)
     return it->valuestring;
 }
 
-static void answer(sb_response *r, cJSON *o)
+void sb_control_answer(sb_response *r, cJSON *o)
 {
     sb_resp_json(r, 200, o);
 }
@@ -73,17 +72,17 @@ static void answer(sb_response *r, cJSON *o)
 static void do_script(sb_ctx *ctx, const sb_request *req, sb_response *r)
 {
     static const char *const keys[] = {"target", "responses", "replace", NULL};
-    cJSON *doc = body_object(req, keys, r), *o;
+    cJSON *doc = sb_body_object(req, keys, r), *o;
     const cJSON *replace;
     sb_script_list list = {0};
     const char *name;
     sb_target *t = NULL;
-    sb_provider p;
+    sb_prov_id p;
     bool wild;
     char key[SB_KEY_MAX + 1];
     sb_why why;
 
-    if (doc == NULL || (name = need_string(doc, "target", r)) == NULL)
+    if (doc == NULL || (name = sb_need_string(doc, "target", r)) == NULL)
         goto out;
     if (sb_target_parse(name, &p, &wild, key, &why) != 0) {
         sb_resp_reject(r, 400, "%s", why.msg);
@@ -117,7 +116,7 @@ static void do_script(sb_ctx *ctx, const sb_request *req, sb_response *r)
         cJSON_Delete(o);
         o = NULL;
     }
-    answer(r, o);
+    sb_control_answer(r, o);
 out:
     sb_script_list_free(&list);
     cJSON_Delete(doc);
@@ -126,25 +125,24 @@ out:
 static void do_state(sb_ctx *ctx, const sb_request *req, sb_response *r)
 {
     static const char *const keys[] = {"target", "state", NULL};
-    cJSON *doc = body_object(req, keys, r), *o;
+    cJSON *doc = sb_body_object(req, keys, r), *o;
     const char *name, *state;
     char key[SB_KEY_MAX + 1];
-    sb_provider p;
+    sb_prov_id p;
     sb_target *t;
     sb_state st;
     sb_why why;
     bool wild;
 
-    if (doc == NULL || (name = need_string(doc, "target", r)) == NULL ||
-        (state = need_string(doc, "state", r)) == NULL)
+    if (doc == NULL || (name = sb_need_string(doc, "target", r)) == NULL ||
+        (state = sb_need_string(doc, "state", r)) == NULL)
         goto out;
     if (sb_target_parse(name, &p, &wild, key, &why) != 0 || wild) {
         sb_resp_reject(r, 400, "%s", wild ? "state needs one target, not a wildcard" : why.msg);
         goto out;
     }
-    if (sb_state_parse(p, state, &st) != 0) {
-        sb_resp_reject(r, 400, "state must be active, cancelled or missing%s",
-                       p == SB_ACTIVEPLATFORM ? " (or stopped, deleted)" : "");
+    if (sb_state_parse(p, state, &st, &why) != 0) {
+        sb_resp_reject(r, 400, "%s", why.msg);
         goto out;
     }
     if (sb_store_get(ctx->store, key, p, &t) != 0) {
@@ -157,7 +155,7 @@ static void do_state(sb_ctx *ctx, const sb_request *req, sb_response *r)
         cJSON_Delete(o);
         o = NULL;
     }
-    answer(r, o);
+    sb_control_answer(r, o);
 out:
     cJSON_Delete(doc);
 }
@@ -165,7 +163,7 @@ out:
 static void do_latency(sb_ctx *ctx, const sb_request *req, sb_response *r)
 {
     static const char *const keys[] = {"ms", NULL};
-    cJSON *doc = body_object(req, keys, r), *o;
+    cJSON *doc = sb_body_object(req, keys, r), *o;
     int64_t ms;
 
     if (doc == NULL)
@@ -179,7 +177,7 @@ static void do_latency(sb_ctx *ctx, const sb_request *req, sb_response *r)
             cJSON_Delete(o);
             o = NULL;
         }
-        answer(r, o);
+        sb_control_answer(r, o);
     }
     cJSON_Delete(doc);
 }
@@ -189,17 +187,18 @@ static void do_provider_token(sb_ctx *ctx, const sb_request *req, bool set, sb_r
 {
     static const char *const revoke_keys[] = {"provider", NULL};
     static const char *const token_keys[] = {"provider", "token", NULL};
-    cJSON *doc = body_object(req, set ? token_keys : revoke_keys, r), *o;
+    cJSON *doc = sb_body_object(req, set ? token_keys : revoke_keys, r), *o;
     const char *name, *tok = NULL;
-    sb_provider p;
+    char list[SB_PROV_LIST_MAX];
+    sb_prov_id p;
     size_t n = 0;
 
-    if (doc == NULL || (name = need_string(doc, "provider", r)) == NULL ||
-        (set && (tok = need_string(doc, "token", r)) == NULL))
+    if (doc == NULL || (name = sb_need_string(doc, "provider", r)) == NULL ||
+        (set && (tok = sb_need_string(doc, "token", r)) == NULL))
         goto out;
-    p = sb_provider_parse(name, strlen(name));
-    if (p == SB_PROVIDERS) {
-        sb_resp_reject(r, 400, "provider must be intronis, activeplatform or keliweb");
+    if (sb_prov_find(name, strlen(name), &p) != 0) {
+        sb_prov_list(list, " or ");
+        sb_resp_reject(r, 400, "provider must be %s", list);
         goto out;
     }
     if (set && !sb_is_token(tok, SB_STATIC_TOKEN_MAX)) {
@@ -216,7 +215,7 @@ static void do_provider_token(sb_ctx *ctx, const sb_request *req, bool set, sb_r
         cJSON_Delete(o);
         o = NULL;
     }
-    answer(r, o);
+    sb_control_answer(r, o);
 out:
     cJSON_Delete(doc);
 }
@@ -224,13 +223,13 @@ out:
 static void do_reset(sb_ctx *ctx, const sb_request *req, sb_response *r)
 {
     static const char *const keys[] = {NULL};
-    cJSON *doc = body_object(req, keys, r);
+    cJSON *doc = sb_body_object(req, keys, r);
 
     if (doc == NULL)
         return;
     cJSON_Delete(doc);
     sb_ctx_reset(ctx);
-    answer(r, sb_json_obj1("reset", "ok"));
+    sb_control_answer(r, sb_json_obj1("reset", "ok"));
 }
 
 static void do_target(sb_ctx *ctx, const sb_request *req, sb_response *r)
@@ -238,7 +237,7 @@ static void do_target(sb_ctx *ctx, const sb_request *req, sb_response *r)
     sb_fields f = {0};
     const char *name;
     char key[SB_KEY_MAX + 1];
-    sb_provider p;
+    sb_prov_id p;
     sb_why why;
     bool wild;
     cJSON *o;
@@ -258,7 +257,7 @@ static void do_target(sb_ctx *ctx, const sb_request *req, sb_response *r)
             cJSON_Delete(o);
             o = NULL;
         }
-        answer(r, o);
+        sb_control_answer(r, o);
     }
     sb_fields_free(&f);
 }
@@ -278,10 +277,14 @@ void sb_control(sb_ctx *ctx, const sb_request *req, sb_seg name, sb_response *r)
         do_provider_token(ctx, req, false, r);
     else if (post && sb_seg_is(name, "token"))
         do_provider_token(ctx, req, true, r);
+    else if (post && sb_seg_is(name, "outage"))
+        sb_control_outage(ctx, req, r);
+    else if (get && sb_seg_is(name, "outage"))
+        sb_control_answer(r, sb_outages_json(&ctx->outages, sb_now_ms(ctx)));
     else if (post && sb_seg_is(name, "reset"))
         do_reset(ctx, req, r);
     else if (get && sb_seg_is(name, "stats"))
-        answer(r, sb_stats_json(ctx));
+        sb_control_answer(r, sb_stats_json(ctx));
     else if (get && sb_seg_is(name, "target"))
         do_target(ctx, req, r);
     else

@@ -23,16 +23,16 @@ static bool header_safe(const char *s, size_t max)
     return i > 0;
 }
 
-static int parse_retry_after(const cJSON *it, sb_script *sc, sb_why *why)
+int sb_retry_after_parse(const cJSON *it, char out[SB_RETRY_AFTER_MAX], sb_why *why)
 {
     int64_t secs;
 
     if (cJSON_IsString(it) && header_safe(it->valuestring, SB_RETRY_AFTER_MAX - 1)) {
-        memcpy(sc->retry_after, it->valuestring, strlen(it->valuestring) + 1);
+        memcpy(out, it->valuestring, strlen(it->valuestring) + 1);
         return 0;
     }
     if (sb_json_int(it, 0, INT32_MAX, &secs)) {
-        snprintf(sc->retry_after, sizeof(sc->retry_after), "%" PRId64, secs);
+        snprintf(out, SB_RETRY_AFTER_MAX, "%" PRId64, secs);
         return 0;
     }
     return sb_why_set(why, "retry_after must be seconds or an HTTP date (string, < %d chars)",
@@ -61,7 +61,7 @@ static int parse_member(const cJSON *it, sb_script *sc, sb_why *why)
         else
             sc->apply = cJSON_IsTrue(it) ? 1 : 0;
     } else if (strcmp(k, "retry_after") == 0) {
-        return parse_retry_after(it, sc, why);
+        return sb_retry_after_parse(it, sc->retry_after, why);
     } else if (strcmp(k, "body") == 0) {
         if (!cJSON_IsString(it) || strlen(it->valuestring) > SB_BODY_MAX)
             return sb_why_set(why, "body must be a string of at most %zu bytes", SB_BODY_MAX);
@@ -156,7 +156,7 @@ fail:
     return rc;
 }
 
-void sb_script_list_move(sb_script_list *l, sb_store *s, sb_target *t, sb_provider p)
+void sb_script_list_move(sb_script_list *l, sb_store *s, sb_target *t, sb_prov_id p)
 {
     sb_script *sc, *next;
 

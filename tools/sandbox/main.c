@@ -25,53 +25,46 @@
 #define SB_HOST_MAX 255
 #define SB_DEFAULT_TOKEN_TTL_S 3600
 
-static const char *const default_tokens[SB_PROVIDERS] = {
-    "sandbox-intronis-token", "sandbox-activeplatform-token", "sandbox-keliweb-token"};
-
 typedef struct options {
     char host[SB_HOST_MAX + 1]; /* without brackets */
     int port;
     uint32_t latency_ms, token_ttl_s;
-    const char *tokens[SB_PROVIDERS];
+    const char *tokens[SB_PROVIDERS_MAX]; /* --token values, NULL = the default */
     bool quiet;
 } options;
 
 static void usage(FILE *f)
 {
+    char list[SB_PROV_LIST_MAX];
+
+    sb_prov_list(list, ", ");
+    fputs("usage: cancelq-sandbox --listen HOST:PORT [--latency MS] [--token-ttl SECONDS]\n"
+          "                       [--token PROVIDER=VALUE]... [--quiet]\n"
+          "       cancelq-sandbox --help | --version\n"
+          "\n"
+          "A fake of the cancellation APIs of the providers below for tests, benchmarks\n"
+          "and integration work.  Every provider's base URL is http://HOST:PORT.\n"
+          "\n"
+          "Options:\n"
+          "  --listen HOST:PORT     address to listen on (IPv6 as [::1]:PORT; port 0 = any)\n"
+          "  --latency MS           delay added to every provider answer (default 0)\n"
+          "  --token-ttl SECONDS    lifetime of minted OAuth access tokens (default 3600)\n"
+          "  --token PROVIDER=VALUE replace a provider's static token (default\n"
+          "                         sandbox-<provider>-token)\n"
+          "  --quiet                no per-request log lines on stderr\n"
+          "\n"
+          "Providers, their endpoints and [kind] (for outages and by_kind counters).\n"
+          "Token endpoints take client_id=" SB_CLIENT_ID ", client_secret=" SB_CLIENT_SECRET ".\n",
+          f);
+    sb_provs_usage(f);
+    fprintf(f,
+            "Every target exists and is active until cancelled or told otherwise.\n"
+            "\n"
+            "Control API (JSON, no auth); targets are <provider>:<id> as above\n"
+            "(providers: %s);\n"
+            "\"*\" and \"<provider>:*\" script all:\n",
+            list);
     fputs(
-        "usage: cancelq-sandbox --listen HOST:PORT [--latency MS] [--token-ttl SECONDS]\n"
-        "                       [--token PROVIDER=VALUE]... [--quiet]\n"
-        "       cancelq-sandbox --help | --version\n"
-        "\n"
-        "A fake of the Intronis, ActivePlatform and Keliweb cancellation APIs for tests,\n"
-        "benchmarks and integration work.  Every provider's base URL is http://HOST:PORT.\n"
-        "\n"
-        "Options:\n"
-        "  --listen HOST:PORT     address to listen on (IPv6 as [::1]:PORT; port 0 = any)\n"
-        "  --latency MS           delay added to every provider answer (default 0)\n"
-        "  --token-ttl SECONDS    lifetime of minted OAuth access tokens (default 3600)\n"
-        "  --token PROVIDER=VALUE static token accepted for intronis, activeplatform or\n"
-        "                         keliweb (defaults: sandbox-<provider>-token)\n"
-        "  --quiet                no per-request log lines on stderr\n"
-        "\n"
-        "Provider endpoints:\n"
-        "  POST /oauth2/token                          Intronis client credentials\n"
-        "       (client_id=sandbox-client, client_secret=sandbox-secret)\n"
-        "  POST /v1/partners/{username}/cancellation   Authorization: OAuth <token>, Accept,\n"
-        "       JSON {reason_id,reason_note} or XML <cancellation>  -> 303 See Other\n"
-        "  GET  /v1/partners/{username}                -> {username, status ACTIVE|CANCELED}\n"
-        "  POST /api/v3/resellers/{rid}/subscriptions/{sid}/delete_operation  (X-Api-Token)\n"
-        "  POST /api/v3/resellers/{rid}/subscriptions/{sid}/stop_operation\n"
-        "       {\"data\":{\"attributes\":{\"reason\":..,\"comment\":..}}}  -> 200, or 403\n"
-        "  GET  /api/v3/resellers/{rid}/subscriptions/{sid}  -> status Active|Stopped|Deleted\n"
-        "  POST /oauth/token                           Keliweb password / refresh_token grant\n"
-        "       (user sandbox-user, password sandbox-password, same client)\n"
-        "  POST /api/v2/keliweb/add-cancel-request     Authorization: Bearer <token>,\n"
-        "       multipart serviceid, type, reason  -> {\"result\":\"success\",...}\n"
-        "Every target exists and is active until cancelled or told otherwise.\n"
-        "\n"
-        "Control API (JSON, no auth); targets are intronis:<username>,\n"
-        "activeplatform:<rid>/<sid>, keliweb:<serviceid>; \"*\" and \"<provider>:*\" script all:\n"
         "  POST /_sandbox/script   {\"target\":T,\"responses\":[{\"status\":500},\n"
         "                           {\"status\":429,\"retry_after\":\"2\"},{\"hang_ms\":3000},\n"
         "                           {\"close\":true},{\"status\":200,\"body\":\"..\"}],\n"
@@ -79,12 +72,25 @@ static void usage(FILE *f)
         "                          one entry per validated cancellation, FIFO; optional keys\n"
         "                          content_type and apply (force the effect on or off)\n"
         "  POST /_sandbox/state    {\"target\":T,\"state\":\"active\"|\"cancelled\"|\"missing\"}\n"
-        "                          (activeplatform also \"stopped\", \"deleted\")\n"
+        "                          (some providers take more names, above)\n"
+        "  POST /_sandbox/outage   "
+        "{\"provider\":P,\"kind\":K,\"status\":503,\"retry_after\":\"1\",\n"
+        "                           \"for_ms\":5000}   P a provider or \"*\",\n"
+        "                          K \"cancel\", \"status\", \"token\" or \"*\":\n"
+        "                          every request of kind K to P is answered status\n"
+        "                          (+ Retry-After) with P's error body, before any auth,\n"
+        "                          header or body check and with no effect: no target is\n"
+        "                          touched, no script consumed; retry_after and for_ms are\n"
+        "                          optional (no for_ms: until cleared)\n"
+        "  POST /_sandbox/outage   {\"provider\":P,\"kind\":K,\"clear\":true}  end outages\n"
+        "  GET  /_sandbox/outage   the live outages\n"
         "  POST /_sandbox/latency  {\"ms\":50}\n"
-        "  POST /_sandbox/revoke   {\"provider\":\"intronis\"}   revoke minted tokens\n"
+        "  POST /_sandbox/revoke   {\"provider\":P}   revoke P's minted tokens\n"
         "  POST /_sandbox/token    {\"provider\":P,\"token\":S}  replace a static token\n"
-        "  POST /_sandbox/reset    forget scripts, states, stats; restore --latency\n"
-        "  GET  /_sandbox/stats    counters, per-target cancel/check counts and times\n"
+        "  POST /_sandbox/reset    forget scripts, states, outages, stats; restore --latency\n"
+        "  GET  /_sandbox/stats    counters, per-target cancel/check counts and times;\n"
+        "                          by_kind: per provider and kind, requests and outage\n"
+        "                          (how many of them an outage answered)\n"
         "  GET  /_sandbox/target?name=T   one target's entry\n",
         f);
 }
@@ -138,13 +144,15 @@ static void parse_listen(options *o, const char *s)
 static void parse_token(options *o, const char *s)
 {
     const char *eq = strchr(s, '=');
-    sb_provider p;
+    char list[SB_PROV_LIST_MAX];
+    sb_prov_id p;
 
     if (eq == NULL)
         die_usage("--token wants PROVIDER=VALUE");
-    p = sb_provider_parse(s, (size_t)(eq - s));
-    if (p == SB_PROVIDERS)
-        die_usage("--token: provider must be intronis, activeplatform or keliweb");
+    if (sb_prov_find(s, (size_t)(eq - s), &p) != 0) {
+        sb_prov_list(list, " or ");
+        die_usage("--token: provider must be %s", list);
+    }
     if (!sb_is_token(eq + 1, SB_STATIC_TOKEN_MAX))
         die_usage("--token: value must be 1..%d printable characters without spaces",
                   SB_STATIC_TOKEN_MAX);
@@ -246,8 +254,14 @@ int main(int argc, char **argv)
     app a = {0};
     struct sockaddr_storage ss;
     sb_server_hooks hooks = {sb_route, sb_route_refused, &ctx};
-    int rc, i, exit_code = 1;
+    size_t i;
+    sb_why why;
+    int rc, exit_code = 1;
 
+    if (sb_provs_check(&why) != 0) {
+        fprintf(stderr, "cancelq-sandbox: bad provider table: %s\n", why.msg);
+        return 1;
+    }
     parse_args(&o, argc, argv);
     signal(SIGPIPE, SIG_IGN);
     if (uv_loop_init(&a.loop) != 0) {
@@ -260,9 +274,13 @@ int main(int argc, char **argv)
     ctx.latency_ms = ctx.latency_initial_ms = o.latency_ms;
     ctx.token_ttl_s = o.token_ttl_s;
     ctx.quiet = o.quiet;
-    for (i = 0; i < SB_PROVIDERS; i++)
-        snprintf(ctx.static_token[i], sizeof(ctx.static_token[i]), "%s",
-                 o.tokens[i] != NULL ? o.tokens[i] : default_tokens[i]);
+    for (i = 0; i < sb_prov_count(); i++) {
+        if (o.tokens[i] != NULL)
+            snprintf(ctx.static_token[i], sizeof(ctx.static_token[i]), "%s", o.tokens[i]);
+        else
+            snprintf(ctx.static_token[i], sizeof(ctx.static_token[i]), "sandbox-%s-token",
+                     sb_prov_name((sb_prov_id)i));
+    }
     if (ctx.store == NULL || ctx.tokens == NULL) {
         fprintf(stderr, "cancelq-sandbox: out of memory\n");
         goto out;

@@ -9,7 +9,8 @@
  * Success is 200 with an empty body; an operation the subscription's state
  * does not allow is 403 "This action is forbidden".  Errors are JSON:API
  * {"errors":[{"status":"403","title":..,"detail":..}]} (the vendor does not
- * document the body precisely).
+ * document the body precisely).  Targets are activeplatform:<rid>/<sid>
+ * (decimal).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -65,28 +66,37 @@ static void scripted_error(sb_response *r, int status, const char *message)
     jsonapi_error(r, status, message, "scripted by the sandbox");
 }
 
+/* Write the target id "<rid>/<sid>" in decimal. */
+static void ids_to_id(char out[SB_TARGET_ID_MAX + 1], int64_t rid, int64_t sid)
+{
+    snprintf(out, SB_TARGET_ID_MAX + 1, "%" PRId64 "/%" PRId64, rid, sid);
+}
+
 /* Path ids, token and media-type headers.  need_ctype: POST endpoints.
  * Returns 0 and the key, or -1 with r filled. */
-static int check_request(sb_ctx *ctx, const sb_request *req, sb_seg rid, sb_seg sid,
-                         bool need_ctype, char key[SB_KEY_MAX + 1], sb_response *r)
+static int check_request(sb_ctx *ctx, const sb_call *c, bool need_ctype, char key[SB_KEY_MAX + 1],
+                         sb_response *r)
 {
-    const char *tok = sb_req_header(req, "X-Api-Token"), *ct, *accept;
+    const char *ct, *accept;
+    char id[SB_TARGET_ID_MAX + 1];
     int64_t a, b;
 
-    if (sb_parse_int(rid.p, rid.len, 1, INT64_MAX, &a) != 0 ||
-        sb_parse_int(sid.p, sid.len, 1, INT64_MAX, &b) != 0) {
+    if (sb_parse_int(c->arg[0].p, c->arg[0].len, 1, INT64_MAX, &a) != 0 ||
+        sb_parse_int(c->arg[1].p, c->arg[1].len, 1, INT64_MAX, &b) != 0) {
         refuse(r, 404, "reseller_id and subscription_id must be positive integers");
         return -1;
     }
-    if (tok == NULL) {
+    switch (sb_auth_check(ctx, c)) {
+    case SB_AUTH_OK:
+        break;
+    case SB_AUTH_MISSING:
         refuse(r, 401, "missing header X-Api-Token");
         return -1;
-    }
-    if (!sb_token_ok(ctx, SB_ACTIVEPLATFORM, tok)) {
+    default:
         refuse(r, 401, "invalid X-Api-Token");
         return -1;
     }
-    ct = sb_req_header(req, "Content-Type");
+    ct = sb_req_header(c->req, "Content-Type");
     if (need_ctype && ct == NULL) {
         refuse(r, 400, "missing header Content-Type (want " AP_MEDIA ")");
         return -1;
@@ -95,7 +105,7 @@ static int check_request(sb_ctx *ctx, const sb_request *req, sb_seg rid, sb_seg 
         refuse(r, 400, "Content-Type must be exactly " AP_MEDIA);
         return -1;
     }
-    accept = sb_req_header(req, "Accept");
+    accept = sb_req_header(c->req, "Accept");
     if (accept == NULL) {
         refuse(r, 400, "missing header Accept (want " AP_MEDIA ")");
         return -1;
@@ -104,7 +114,11 @@ static int check_request(sb_ctx *ctx, const sb_request *req, sb_seg rid, sb_seg 
         refuse(r, 400, "Accept must be exactly " AP_MEDIA);
         return -1;
     }
-    sb_key_activeplatform(key, a, b);
+    ids_to_id(id, a, b);
+    if (sb_target_key(c->prov, id, key) != 0) {
+        sb_resp_json(r, 500, NULL); /* cannot happen: two int64 fit */
+        return -1;
+    }
     return 0;
 }
 
@@ -187,22 +201,21 @@ static void op_success(sb_ctx *ctx, sb_response *r, int status, const void *arg)
 static const sb_cancel_ops delete_ops = {delete_effect, op_success, scripted_error};
 static const sb_cancel_ops stop_ops = {stop_effect, op_success, scripted_error};
 
-void sb_ap_operation(sb_ctx *ctx, const sb_request *req, sb_seg rid, sb_seg sid, bool stop,
-                     sb_response *r)
+/* delete_operation (stop false) and stop_operation. */
+static void operation(sb_ctx *ctx, const sb_call *c, bool stop, sb_response *r)
 {
     char key[SB_KEY_MAX + 1];
     sb_target *t;
     sb_why why;
     bool allowed;
 
-    if (check_request(ctx, req, rid, sid, true, key, r) != 0)
+    if (check_request(ctx, c, true, key, r) != 0)
         return;
-    if (check_body(req, stop, &why) != 0) {
+    if (check_body(c->req, stop, &why) != 0) {
         refuse(r, 400, "%s", why.msg);
         return;
     }
-    if (sb_cancel_begin(ctx, SB_ACTIVEPLATFORM, key, stop ? &stop_ops : &delete_ops, NULL, &t, r) !=
-        0)
+    if (sb_cancel_begin(ctx, c->prov, key, stop ? &stop_ops : &delete_ops, NULL, &t, r) != 0)
         return;
     if (t->state == SB_ST_MISSING) {
         jsonapi_error(r, 404, "Not Found", "no such subscription");
@@ -217,16 +230,26 @@ void sb_ap_operation(sb_ctx *ctx, const sb_request *req, sb_seg rid, sb_seg sid,
     sb_resp_empty(r, 200);
 }
 
-void sb_ap_status(sb_ctx *ctx, const sb_request *req, sb_seg rid, sb_seg sid, sb_response *r)
+static void delete_operation(sb_ctx *ctx, const sb_call *c, sb_response *r)
+{
+    operation(ctx, c, false, r);
+}
+
+static void stop_operation(sb_ctx *ctx, const sb_call *c, sb_response *r)
+{
+    operation(ctx, c, true, r);
+}
+
+static void status(sb_ctx *ctx, const sb_call *c, sb_response *r)
 {
     char key[SB_KEY_MAX + 1];
     const char *id;
     sb_target *t;
     cJSON *o, *data, *attrs;
 
-    if (check_request(ctx, req, rid, sid, false, key, r) != 0)
+    if (check_request(ctx, c, false, key, r) != 0)
         return;
-    if (sb_check_begin(ctx, SB_ACTIVEPLATFORM, key, &t, r) != 0)
+    if (sb_check_begin(ctx, c->prov, key, &t, r) != 0)
         return;
     if (t->state == SB_ST_MISSING) {
         jsonapi_error(r, 404, "Not Found", "no such subscription");
@@ -238,10 +261,63 @@ void sb_ap_status(sb_ctx *ctx, const sb_request *req, sb_seg rid, sb_seg sid, sb
     if (data == NULL || cJSON_AddStringToObject(data, "type", "subscriptions") == NULL ||
         cJSON_AddStringToObject(data, "id", id) == NULL ||
         (attrs = cJSON_AddObjectToObject(data, "attributes")) == NULL ||
-        cJSON_AddStringToObject(attrs, "status", sb_state_name(SB_ACTIVEPLATFORM, t->state)) ==
-            NULL) {
+        cJSON_AddStringToObject(attrs, "status", sb_state_name(c->prov, t->state)) == NULL) {
         cJSON_Delete(o);
         o = NULL;
     }
     sb_resp_json(r, 200, o);
 }
+
+static void outage(sb_response *r, sb_kind kind, int status, const char *message)
+{
+    (void)kind;
+    jsonapi_error(r, status, message, "outage simulated by the sandbox");
+}
+
+/* "<reseller_id>/<subscription_id>", positive integers. */
+static int canon_id(const char *id, char out[SB_TARGET_ID_MAX + 1], sb_why *why)
+{
+    const char *slash = strchr(id, '/');
+    int64_t a, b;
+
+    if (slash == NULL || sb_parse_int(id, (size_t)(slash - id), 1, INT64_MAX, &a) != 0 ||
+        sb_parse_int(slash + 1, strlen(slash + 1), 1, INT64_MAX, &b) != 0)
+        return sb_why_set(why, "activeplatform target must be <reseller_id>/<subscription_id>"
+                               " (positive integers)");
+    ids_to_id(out, a, b);
+    return 0;
+}
+
+#define SUBSCRIPTION "/api/v3/resellers/{rid}/subscriptions/{sid}"
+
+static const sb_endpoint endpoints[] = {
+    {HTTP_POST, SUBSCRIPTION "/delete_operation", SB_KIND_CANCEL, delete_operation,
+     "Content-Type and Accept " AP_MEDIA ", no body (or {})\n"
+     "-> 200, or 403 when the state does not allow it"},
+    {HTTP_POST, SUBSCRIPTION "/stop_operation", SB_KIND_CANCEL, stop_operation,
+     "{\"data\":{\"attributes\":{\"reason\":..,\"comment\":..}}}  -> 200, or 403"},
+    {HTTP_GET, SUBSCRIPTION, SB_KIND_STATUS, status,
+     "Accept " AP_MEDIA "  -> {data: {id, attributes: {status}}}"},
+};
+
+static const sb_state_alias aliases[] = {
+    {"stopped", SB_ST_STOPPED},
+    {"deleted", SB_ST_CANCELLED},
+    {NULL, SB_ST_ACTIVE},
+};
+
+const sb_prov sb_prov_activeplatform = {
+    .name = "activeplatform",
+    .title = "ActivePlatform API v3",
+    .endpoints = endpoints,
+    .nendpoints = SB_ARRAY_LEN(endpoints),
+    .auth_header = "X-Api-Token",
+    .id_syntax = "<rid>/<sid>",
+    .canon_id = canon_id,
+    .state_names = {[SB_ST_ACTIVE] = "Active",
+                    [SB_ST_STOPPED] = "Stopped",
+                    [SB_ST_CANCELLED] = "Deleted",
+                    [SB_ST_MISSING] = "missing"},
+    .state_aliases = aliases,
+    .outage = outage,
+};

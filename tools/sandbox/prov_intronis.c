@@ -7,6 +7,7 @@
  *
  * Errors carry the vendor's error object {"error":{"code":..,"message":..}};
  * the token endpoint answers OAuth 2 errors {"error":"invalid_client"}.
+ * Targets are intronis:<username> (decoded).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,10 +17,14 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <http_parser.h>
 
 #include "form.h"
 #include "sandbox.h"
 #include "xmlcheck.h"
+
+/* Longest decoded username; longer ones are refused with 400. */
+#define USERNAME_MAX SB_TARGET_ID_MAX
 
 /* {"error":{"code":code,"message":message}} with status. */
 static void error_object(sb_response *r, int status, const char *code, const char *message)
@@ -56,25 +61,22 @@ static void scripted_error(sb_response *r, int status, const char *message)
 
 /* Authorization: OAuth <token> and Accept, shared by both partner endpoints.
  * Returns 0, or -1 with r filled. */
-static int check_headers(sb_ctx *ctx, const sb_request *req, sb_response *r)
+static int check_headers(sb_ctx *ctx, const sb_call *c, sb_response *r)
 {
-    const char *auth = sb_req_header(req, "Authorization"), *tok;
-
-    if (auth == NULL) {
+    switch (sb_auth_check(ctx, c)) {
+    case SB_AUTH_OK:
+        break;
+    case SB_AUTH_MISSING:
         refuse(r, 401, "invalid_token", "missing header Authorization (want \"OAuth <token>\")");
         return -1;
-    }
-    if (!sb_prefix_ci(auth, "OAuth ", &tok)) {
+    case SB_AUTH_SCHEME:
         refuse(r, 401, "invalid_token", "Authorization must be \"OAuth <token>\"");
         return -1;
-    }
-    while (*tok == ' ')
-        tok++;
-    if (!sb_token_ok(ctx, SB_INTRONIS, tok)) {
+    default:
         refuse(r, 401, "invalid_token", "the access token is invalid, expired or revoked");
         return -1;
     }
-    if (sb_req_header(req, "Accept") == NULL) {
+    if (sb_req_header(c->req, "Accept") == NULL) {
         refuse(r, 400, "bad_request", "missing header Accept");
         return -1;
     }
@@ -82,13 +84,13 @@ static int check_headers(sb_ctx *ctx, const sb_request *req, sb_response *r)
 }
 
 /* Decode the {username} segment into out.  Returns 0, or -1 with r filled. */
-static int username(sb_seg seg, char out[SB_USERNAME_MAX + 1], sb_response *r)
+static int username(sb_seg seg, char out[USERNAME_MAX + 1], sb_response *r)
 {
     char *dec;
     int len = 0;
 
-    if (seg.len == 0 || seg.len > 3 * SB_USERNAME_MAX) {
-        refuse(r, 400, "bad_request", "username must be 1..%d bytes", SB_USERNAME_MAX);
+    if (seg.len == 0 || seg.len > 3 * USERNAME_MAX) {
+        refuse(r, 400, "bad_request", "username must be 1..%d bytes", USERNAME_MAX);
         return -1;
     }
     /* the handle argument is ignored by libcurl >= 7.82 */
@@ -97,9 +99,9 @@ static int username(sb_seg seg, char out[SB_USERNAME_MAX + 1], sb_response *r)
         sb_resp_json(r, 500, NULL);
         return -1;
     }
-    if (len == 0 || len > SB_USERNAME_MAX || memchr(dec, '\0', (size_t)len) != NULL) {
+    if (len == 0 || len > USERNAME_MAX || memchr(dec, '\0', (size_t)len) != NULL) {
         curl_free(dec);
-        refuse(r, 400, "bad_request", "username must be 1..%d bytes without NUL", SB_USERNAME_MAX);
+        refuse(r, 400, "bad_request", "username must be 1..%d bytes without NUL", USERNAME_MAX);
         return -1;
     }
     memcpy(out, dec, (size_t)len + 1);
@@ -202,18 +204,19 @@ static void cancel_success(sb_ctx *ctx, sb_response *r, int status, const void *
 
 static const sb_cancel_ops cancel_ops = {cancel_effect, cancel_success, scripted_error};
 
-void sb_intronis_cancel(sb_ctx *ctx, const sb_request *req, sb_seg user, sb_response *r)
+static void cancel(sb_ctx *ctx, const sb_call *c, sb_response *r)
 {
-    char name[SB_USERNAME_MAX + 1], key[SB_KEY_MAX + 1];
+    char name[USERNAME_MAX + 1], key[SB_KEY_MAX + 1];
     sb_target *t;
 
-    if (check_headers(ctx, req, r) != 0 || username(user, name, r) != 0 || check_body(req, r) != 0)
+    if (check_headers(ctx, c, r) != 0 || username(c->arg[0], name, r) != 0 ||
+        check_body(c->req, r) != 0)
         return;
-    if (sb_key_intronis(key, name) != 0) {
+    if (sb_target_key(c->prov, name, key) != 0) {
         refuse(r, 400, "bad_request", "username too long");
         return;
     }
-    if (sb_cancel_begin(ctx, SB_INTRONIS, key, &cancel_ops, name, &t, r) != 0)
+    if (sb_cancel_begin(ctx, c->prov, key, &cancel_ops, name, &t, r) != 0)
         return;
     switch (t->state) {
     case SB_ST_MISSING:
@@ -230,19 +233,19 @@ void sb_intronis_cancel(sb_ctx *ctx, const sb_request *req, sb_seg user, sb_resp
     }
 }
 
-void sb_intronis_status(sb_ctx *ctx, const sb_request *req, sb_seg user, sb_response *r)
+static void status(sb_ctx *ctx, const sb_call *c, sb_response *r)
 {
-    char name[SB_USERNAME_MAX + 1], key[SB_KEY_MAX + 1];
+    char name[USERNAME_MAX + 1], key[SB_KEY_MAX + 1];
     sb_target *t;
     cJSON *o;
 
-    if (check_headers(ctx, req, r) != 0 || username(user, name, r) != 0)
+    if (check_headers(ctx, c, r) != 0 || username(c->arg[0], name, r) != 0)
         return;
-    if (sb_key_intronis(key, name) != 0) {
+    if (sb_target_key(c->prov, name, key) != 0) {
         refuse(r, 400, "bad_request", "username too long");
         return;
     }
-    if (sb_check_begin(ctx, SB_INTRONIS, key, &t, r) != 0)
+    if (sb_check_begin(ctx, c->prov, key, &t, r) != 0)
         return;
     if (t->state == SB_ST_MISSING) {
         error_object(r, 404, "not_found", "Partner not found");
@@ -250,7 +253,7 @@ void sb_intronis_status(sb_ctx *ctx, const sb_request *req, sb_seg user, sb_resp
     }
     o = cJSON_CreateObject();
     if (cJSON_AddStringToObject(o, "username", name) == NULL ||
-        cJSON_AddStringToObject(o, "status", sb_state_name(SB_INTRONIS, t->state)) == NULL) {
+        cJSON_AddStringToObject(o, "status", sb_state_name(c->prov, t->state)) == NULL) {
         cJSON_Delete(o);
         o = NULL;
     }
@@ -271,8 +274,9 @@ static void oauth_error(sb_response *r, int status, const char *code, const char
     sb_resp_json(r, status, o);
 }
 
-void sb_intronis_token(sb_ctx *ctx, const sb_request *req, sb_response *r)
+static void token(sb_ctx *ctx, const sb_call *c, sb_response *r)
 {
+    const sb_request *req = c->req;
     const char *ct = sb_req_header(req, "Content-Type"), *grant, *id, *secret;
     char tok[SB_TOKEN_LEN + 1], ttl[16];
     sb_fields f = {0};
@@ -300,11 +304,11 @@ void sb_intronis_token(sb_ctx *ctx, const sb_request *req, sb_response *r)
         oauth_error(r, 400, "unsupported_grant_type", "only client_credentials is supported");
     else if (strcmp(id, SB_CLIENT_ID) != 0 || strcmp(secret, SB_CLIENT_SECRET) != 0)
         oauth_error(r, 401, "invalid_client", "client authentication failed");
-    else if (sb_tokens_mint(ctx->tokens, SB_INTRONIS, SB_TOKEN_ACCESS, sb_now_ms(ctx),
+    else if (sb_tokens_mint(ctx->tokens, c->prov, SB_TOKEN_ACCESS, sb_now_ms(ctx),
                             (uint64_t)ctx->token_ttl_s * 1000, tok) != 0)
         oauth_error(r, 503, "temporarily_unavailable", "token table full");
     else {
-        ctx->stats.tokens_minted[SB_INTRONIS]++;
+        ctx->stats.tokens_minted[c->prov]++;
         snprintf(ttl, sizeof(ttl), "%" PRIu32, ctx->token_ttl_s);
         o = cJSON_CreateObject();
         /* expires_in is a string at Intronis */
@@ -318,3 +322,50 @@ void sb_intronis_token(sb_ctx *ctx, const sb_request *req, sb_response *r)
     }
     sb_fields_free(&f);
 }
+
+static void outage(sb_response *r, sb_kind kind, int status, const char *message)
+{
+    if (kind == SB_KIND_TOKEN)
+        oauth_error(r, status, "temporarily_unavailable", message);
+    else
+        error_object(r, status, "sandbox_outage", message);
+}
+
+/* A username from the control API is taken as it is (not percent-encoded). */
+static int canon_id(const char *id, char out[SB_TARGET_ID_MAX + 1], sb_why *why)
+{
+    size_t len = strlen(id);
+
+    if (len == 0 || len > USERNAME_MAX)
+        return sb_why_set(why, "intronis username must be 1..%d bytes", USERNAME_MAX);
+    memcpy(out, id, len + 1);
+    return 0;
+}
+
+static const sb_endpoint endpoints[] = {
+    {HTTP_POST, "/oauth2/token", SB_KIND_TOKEN, token,
+     "form grant_type=client_credentials, client_id, client_secret\n"
+     "-> {access_token, expires_in (a string), token_type}"},
+    {HTTP_POST, "/v1/partners/{username}/cancellation", SB_KIND_CANCEL, cancel,
+     "Accept; JSON {reason_id,reason_note} or XML <cancellation>\n"
+     "-> 303 See Other, Location: the partner"},
+    {HTTP_GET, "/v1/partners/{username}", SB_KIND_STATUS, status, "Accept  -> {username, status}"},
+};
+
+const sb_prov sb_prov_intronis = {
+    .name = "intronis",
+    .title = "Intronis / Barracuda ECHOplatform",
+    .endpoints = endpoints,
+    .nendpoints = SB_ARRAY_LEN(endpoints),
+    .auth_header = "Authorization",
+    .auth_scheme = "OAuth",
+    .auth_blanks = true,
+    .token_grants = "client_credentials",
+    .id_syntax = "<username>",
+    .canon_id = canon_id,
+    .state_names = {[SB_ST_ACTIVE] = "ACTIVE",
+                    [SB_ST_STOPPED] = "ACTIVE",
+                    [SB_ST_CANCELLED] = "CANCELED",
+                    [SB_ST_MISSING] = "missing"},
+    .outage = outage,
+};

@@ -8,7 +8,8 @@
  *
  * Like WHMCS AddCancelRequest, business outcomes are 200 with
  * {"result":"success",..} or {"result":"error","message":..}.  Token errors
- * follow Laravel Passport (league/oauth2-server).
+ * follow Laravel Passport (league/oauth2-server).  Targets are
+ * keliweb:<serviceid> (decimal).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,9 +17,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <http_parser.h>
+
 #include "form.h"
 #include "multipart.h"
 #include "sandbox.h"
+
+/* The one user the password grant accepts. */
+#define KELIWEB_USER "sandbox-user"
+#define KELIWEB_PASSWORD "sandbox-password"
+/* Refresh tokens live 10 days (vendor documentation). */
+#define REFRESH_TTL_S 864000
 
 /* {"result":"error","message":message} with status. */
 static void result_error(sb_response *r, int status, const char *message)
@@ -122,16 +131,15 @@ static int check_form(const sb_fields *f, int64_t *serviceid, sb_response *r)
     return 0;
 }
 
-void sb_keliweb_cancel(sb_ctx *ctx, const sb_request *req, sb_response *r)
+static void cancel(sb_ctx *ctx, const sb_call *c, sb_response *r)
 {
-    const char *auth = sb_req_header(req, "Authorization"), *tok;
+    const sb_request *req = c->req;
     char key[SB_KEY_MAX + 1], id[24];
     sb_fields f = {0};
     int64_t serviceid;
     sb_target *t;
 
-    if (auth == NULL || !sb_prefix_ci(auth, "Bearer ", &tok) ||
-        !sb_token_ok(ctx, SB_KELIWEB, tok)) {
+    if (sb_auth_check(ctx, c) != SB_AUTH_OK) {
         refuse(r, 401, "Unauthenticated.");
         return;
     }
@@ -139,9 +147,12 @@ void sb_keliweb_cancel(sb_ctx *ctx, const sb_request *req, sb_response *r)
         return;
     if (check_form(&f, &serviceid, r) != 0)
         goto out;
-    sb_key_keliweb(key, serviceid);
     snprintf(id, sizeof(id), "%" PRId64, serviceid);
-    if (sb_cancel_begin(ctx, SB_KELIWEB, key, &cancel_ops, id, &t, r) != 0)
+    if (sb_target_key(c->prov, id, key) != 0) {
+        sb_resp_json(r, 500, NULL); /* cannot happen: an int64 fits */
+        goto out;
+    }
+    if (sb_cancel_begin(ctx, c->prov, key, &cancel_ops, id, &t, r) != 0)
         goto out;
     if (t->state == SB_ST_MISSING) {
         result_error(r, 200, "Service ID Not Found");
@@ -171,20 +182,20 @@ static void oauth_error(sb_response *r, int status, const char *code, const char
 }
 
 /* Mint an access + refresh pair and answer it. */
-static void issue_pair(sb_ctx *ctx, sb_response *r)
+static void issue_pair(sb_ctx *ctx, sb_prov_id p, sb_response *r)
 {
     char access[SB_TOKEN_LEN + 1], refresh[SB_TOKEN_LEN + 1];
     uint64_t now = sb_now_ms(ctx);
     cJSON *o;
 
-    if (sb_tokens_mint(ctx->tokens, SB_KELIWEB, SB_TOKEN_ACCESS, now,
-                       (uint64_t)ctx->token_ttl_s * 1000, access) != 0 ||
-        sb_tokens_mint(ctx->tokens, SB_KELIWEB, SB_TOKEN_REFRESH, now,
-                       (uint64_t)SB_REFRESH_TTL_S * 1000, refresh) != 0) {
+    if (sb_tokens_mint(ctx->tokens, p, SB_TOKEN_ACCESS, now, (uint64_t)ctx->token_ttl_s * 1000,
+                       access) != 0 ||
+        sb_tokens_mint(ctx->tokens, p, SB_TOKEN_REFRESH, now, (uint64_t)REFRESH_TTL_S * 1000,
+                       refresh) != 0) {
         oauth_error(r, 503, "temporarily_unavailable", "token table full");
         return;
     }
-    ctx->stats.tokens_minted[SB_KELIWEB]++;
+    ctx->stats.tokens_minted[p]++;
     o = cJSON_CreateObject();
     if (cJSON_AddStringToObject(o, "token_type", "Bearer") == NULL ||
         cJSON_AddNumberToObject(o, "expires_in", ctx->token_ttl_s) == NULL ||
@@ -196,8 +207,9 @@ static void issue_pair(sb_ctx *ctx, sb_response *r)
     sb_resp_json(r, 200, o);
 }
 
-void sb_keliweb_token(sb_ctx *ctx, const sb_request *req, sb_response *r)
+static void token(sb_ctx *ctx, const sb_call *c, sb_response *r)
 {
+    const sb_request *req = c->req;
     const char *grant, *id, *secret, *user, *pass, *refresh;
     sb_fields f = {0};
 
@@ -222,13 +234,59 @@ void sb_keliweb_token(sb_ctx *ctx, const sb_request *req, sb_response *r)
     else if (strcmp(grant, "password") == 0 && (user == NULL || pass == NULL))
         oauth_error(r, 400, "invalid_request", "username and password are required");
     else if (strcmp(grant, "password") == 0 &&
-             (strcmp(user, SB_KELIWEB_USER) != 0 || strcmp(pass, SB_KELIWEB_PASSWORD) != 0))
+             (strcmp(user, KELIWEB_USER) != 0 || strcmp(pass, KELIWEB_PASSWORD) != 0))
         oauth_error(r, 400, "invalid_grant", "The user credentials were incorrect.");
     else if (strcmp(grant, "refresh_token") == 0 &&
              (refresh == NULL ||
-              !sb_tokens_take(ctx->tokens, SB_KELIWEB, SB_TOKEN_REFRESH, refresh, sb_now_ms(ctx))))
+              !sb_tokens_take(ctx->tokens, c->prov, SB_TOKEN_REFRESH, refresh, sb_now_ms(ctx))))
         oauth_error(r, 401, "invalid_request", "The refresh token is invalid.");
     else
-        issue_pair(ctx, r);
+        issue_pair(ctx, c->prov, r);
     sb_fields_free(&f);
 }
+
+static void outage(sb_response *r, sb_kind kind, int status, const char *message)
+{
+    if (kind == SB_KIND_TOKEN)
+        oauth_error(r, status, "temporarily_unavailable", message);
+    else
+        result_error(r, status, message);
+}
+
+/* A positive integer, written back in canonical decimal. */
+static int canon_id(const char *id, char out[SB_TARGET_ID_MAX + 1], sb_why *why)
+{
+    int64_t serviceid;
+
+    if (sb_parse_int(id, strlen(id), 1, INT64_MAX, &serviceid) != 0)
+        return sb_why_set(why, "keliweb target must be keliweb:<serviceid> (positive integer)");
+    snprintf(out, SB_TARGET_ID_MAX + 1, "%" PRId64, serviceid);
+    return 0;
+}
+
+static const sb_endpoint endpoints[] = {
+    {HTTP_POST, "/oauth/token", SB_KIND_TOKEN, token,
+     "form (urlencoded or multipart): client_id, client_secret, grant_type=password\n"
+     "with username=" KELIWEB_USER ", password=" KELIWEB_PASSWORD ",\n"
+     "or grant_type=refresh_token with refresh_token (single use)\n"
+     "-> {token_type, expires_in, access_token, refresh_token}"},
+    {HTTP_POST, "/api/v2/keliweb/add-cancel-request", SB_KIND_CANCEL, cancel,
+     "multipart serviceid, type, reason  -> {\"result\":\"success\",...}"},
+};
+
+const sb_prov sb_prov_keliweb = {
+    .name = "keliweb",
+    .title = "Keliweb API v2 (WHMCS)",
+    .endpoints = endpoints,
+    .nendpoints = SB_ARRAY_LEN(endpoints),
+    .auth_header = "Authorization",
+    .auth_scheme = "Bearer",
+    .token_grants = "password, refresh_token",
+    .id_syntax = "<serviceid>",
+    .canon_id = canon_id,
+    .state_names = {[SB_ST_ACTIVE] = "Active",
+                    [SB_ST_STOPPED] = "Active",
+                    [SB_ST_CANCELLED] = "Cancellation Requested",
+                    [SB_ST_MISSING] = "missing"},
+    .outage = outage,
+};

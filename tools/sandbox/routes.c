@@ -1,7 +1,8 @@
 /*
- * routes.c - maps request paths to endpoint handlers, keeps the request
- * statistics, adds the configured latency, applies scripted answers and
- * logs one line per request (unless --quiet).
+ * routes.c - maps request paths to the providers' endpoint handlers (the
+ * endpoints of the provider table, prov.h), answers for outages, keeps the
+ * request statistics, adds the configured latency, applies scripted
+ * answers and logs one line per request (unless --quiet).
  */
 #include "sandbox.h"
 
@@ -20,13 +21,30 @@ uint64_t sb_now_ms(const sb_ctx *ctx)
     return uv_now(ctx->loop);
 }
 
-bool sb_token_ok(sb_ctx *ctx, sb_provider p, const char *tok)
+bool sb_token_ok(sb_ctx *ctx, sb_prov_id p, const char *tok)
 {
     if (tok[0] == '\0')
         return false;
     if (strcmp(tok, ctx->static_token[p]) == 0)
         return true;
     return sb_tokens_valid(ctx->tokens, p, SB_TOKEN_ACCESS, tok, sb_now_ms(ctx));
+}
+
+sb_auth sb_auth_check(sb_ctx *ctx, const sb_call *c)
+{
+    const sb_prov *pv = sb_prov_get(c->prov);
+    const char *tok = sb_req_header(c->req, pv->auth_header);
+
+    if (tok == NULL)
+        return SB_AUTH_MISSING;
+    if (pv->auth_scheme != NULL) {
+        if (!sb_prefix_ci(tok, pv->auth_scheme, &tok) || *tok != ' ')
+            return SB_AUTH_SCHEME;
+        tok++;
+        while (pv->auth_blanks && *tok == ' ')
+            tok++;
+    }
+    return sb_token_ok(ctx, c->prov, tok) ? SB_AUTH_OK : SB_AUTH_INVALID;
 }
 
 static uint32_t add_delay(uint32_t a, uint32_t b)
@@ -39,7 +57,7 @@ static void table_full(sb_response *r)
     sb_resp_reject(r, 503, "sandbox target table full (%d); POST /_sandbox/reset", SB_TARGETS_MAX);
 }
 
-int sb_check_begin(sb_ctx *ctx, sb_provider p, const char *key, sb_target **t, sb_response *r)
+int sb_check_begin(sb_ctx *ctx, sb_prov_id p, const char *key, sb_target **t, sb_response *r)
 {
     if (sb_store_get(ctx->store, key, p, t) != 0) {
         table_full(r);
@@ -80,7 +98,7 @@ static int apply_script(sb_ctx *ctx, sb_script *sc, sb_target *t, const sb_cance
     return decided;
 }
 
-int sb_cancel_begin(sb_ctx *ctx, sb_provider p, const char *key, const sb_cancel_ops *ops,
+int sb_cancel_begin(sb_ctx *ctx, sb_prov_id p, const char *key, const sb_cancel_ops *ops,
                     const void *arg, sb_target **t, sb_response *r)
 {
     sb_script *sc;
@@ -120,52 +138,118 @@ static size_t split(const char *path, sb_seg *segs)
     return n;
 }
 
-static bool method_is(const sb_request *req, enum http_method m, sb_response *r)
+/* Match s[0..n) against pattern, collecting the {name} segments. */
+static bool pattern_match(const char *pat, const sb_seg *s, size_t n, sb_seg *args)
 {
-    if (req->method == (int)m)
-        return true;
-    snprintf(r->allow, sizeof(r->allow), "%s", http_method_str(m));
-    sb_resp_reject(r, 405, "method %s not allowed here (use %s)",
-                   http_method_str((enum http_method)req->method), http_method_str(m));
-    return false;
-}
+    size_t i = 0, nargs = 0, len;
+    const char *slash;
 
-/* Route a provider request; returns false when no endpoint matched. */
-static bool route_provider(sb_ctx *ctx, const sb_request *req, const sb_seg *s, size_t n,
-                           sb_response *r)
-{
-    if (n == 2 && sb_seg_is(s[0], "oauth2") && sb_seg_is(s[1], "token")) {
-        if (method_is(req, HTTP_POST, r))
-            sb_intronis_token(ctx, req, r);
-    } else if (n == 2 && sb_seg_is(s[0], "oauth") && sb_seg_is(s[1], "token")) {
-        if (method_is(req, HTTP_POST, r))
-            sb_keliweb_token(ctx, req, r);
-    } else if (n == 3 && sb_seg_is(s[0], "v1") && sb_seg_is(s[1], "partners")) {
-        if (method_is(req, HTTP_GET, r))
-            sb_intronis_status(ctx, req, s[2], r);
-    } else if (n == 4 && sb_seg_is(s[0], "v1") && sb_seg_is(s[1], "partners") &&
-               sb_seg_is(s[3], "cancellation")) {
-        if (method_is(req, HTTP_POST, r))
-            sb_intronis_cancel(ctx, req, s[2], r);
-    } else if ((n == 6 || n == 7) && sb_seg_is(s[0], "api") && sb_seg_is(s[1], "v3") &&
-               sb_seg_is(s[2], "resellers") && sb_seg_is(s[4], "subscriptions")) {
-        if (n == 6) {
-            if (method_is(req, HTTP_GET, r))
-                sb_ap_status(ctx, req, s[3], s[5], r);
-        } else if (sb_seg_is(s[6], "delete_operation") || sb_seg_is(s[6], "stop_operation")) {
-            if (method_is(req, HTTP_POST, r))
-                sb_ap_operation(ctx, req, s[3], s[5], sb_seg_is(s[6], "stop_operation"), r);
-        } else {
+    while (*pat == '/') {
+        pat++;
+        slash = strchr(pat, '/');
+        len = slash != NULL ? (size_t)(slash - pat) : strlen(pat);
+        if (i == n)
+            return false;
+        if (len >= 2 && pat[0] == '{' && pat[len - 1] == '}') {
+            if (nargs == SB_ROUTE_ARGS_MAX)
+                return false; /* sb_provs_check refused such a pattern */
+            args[nargs++] = s[i];
+        } else if (len != s[i].len || memcmp(pat, s[i].p, len) != 0) {
             return false;
         }
-    } else if (n == 4 && sb_seg_is(s[0], "api") && sb_seg_is(s[1], "v2") &&
-               sb_seg_is(s[2], "keliweb") && sb_seg_is(s[3], "add-cancel-request")) {
-        if (method_is(req, HTTP_POST, r))
-            sb_keliweb_cancel(ctx, req, r);
-    } else {
-        return false;
+        pat += len;
+        i++;
     }
-    return true;
+    return i == n;
+}
+
+/* Append method m to the Allow list ("GET, POST") unless it is there. */
+static void allow_add(char allow[SB_SHORT_HEADER_MAX], int m)
+{
+    const char *name = http_method_str((enum http_method)m), *p = allow;
+    size_t n = strlen(name), len = strlen(allow);
+
+    while (*p != '\0') {
+        if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+            return;
+        p = strchr(p, ',');
+        if (p == NULL)
+            break;
+        p += 2; /* ", " */
+    }
+    snprintf(allow + len, SB_SHORT_HEADER_MAX - len, "%s%s", len > 0 ? ", " : "", name);
+}
+
+/*
+ * Find the route of the table for path s[0..n) and method: returns it with
+ * c's provider and arguments filled, or NULL, then with allow listing the
+ * methods the path takes ("" when no route has the path).
+ */
+static const sb_endpoint *find_route(const sb_seg *s, size_t n, int method, sb_call *c,
+                                     char allow[SB_SHORT_HEADER_MAX])
+{
+    size_t np = sb_prov_count(), i, j;
+    const sb_prov *pv;
+    const sb_endpoint *rt;
+
+    allow[0] = '\0';
+    for (i = 0; i < np; i++) {
+        pv = sb_prov_get((sb_prov_id)i);
+        for (j = 0; j < pv->nendpoints; j++) {
+            rt = &pv->endpoints[j];
+            if (!pattern_match(rt->pattern, s, n, c->arg))
+                continue;
+            if (rt->method == method) {
+                c->prov = (sb_prov_id)i;
+                return rt;
+            }
+            allow_add(allow, rt->method);
+        }
+    }
+    return NULL;
+}
+
+/* Answer r as the outage o of c's provider and rt's kind. */
+static void answer_outage(const sb_call *c, const sb_endpoint *rt, const sb_outage *o,
+                          sb_response *r)
+{
+    sb_prov_get(c->prov)->outage(r, rt->kind, o->status,
+                                 http_status_str((enum http_status)o->status));
+    snprintf(r->retry_after, sizeof(r->retry_after), "%s", o->retry_after);
+    r->rejected = false; /* an answer the test asked for, not a refusal */
+    snprintf(r->why.msg, sizeof(r->why.msg), "outage of %s %s endpoints", sb_prov_name(c->prov),
+             sb_kind_name(rt->kind));
+}
+
+/* Route a provider request: a handler, an outage, 405 or 404. */
+static void route_provider(sb_ctx *ctx, const sb_request *req, const sb_seg *s, size_t n,
+                           sb_response *r)
+{
+    char allow[SB_SHORT_HEADER_MAX] = "";
+    sb_call c = {.req = req};
+    const sb_endpoint *rt = n <= SB_SEGS_MAX ? find_route(s, n, req->method, &c, allow) : NULL;
+    const sb_outage *o;
+    sb_kind_stats *ks;
+
+    if (rt == NULL && allow[0] != '\0') {
+        memcpy(r->allow, allow, sizeof(r->allow));
+        sb_resp_reject(r, 405, "method %s not allowed here (use %s)",
+                       http_method_str((enum http_method)req->method), allow);
+        return;
+    }
+    if (rt == NULL) {
+        sb_resp_reject(r, 404, "no such endpoint: %s", req->path);
+        return;
+    }
+    ks = &ctx->stats.by_kind[c.prov][rt->kind];
+    ks->requests++;
+    o = sb_outage_find(&ctx->outages, c.prov, rt->kind, sb_now_ms(ctx));
+    if (o != NULL) {
+        ks->outage++;
+        answer_outage(&c, rt, o, r);
+        return;
+    }
+    rt->handle(ctx, &c, r);
 }
 
 static void log_line(const sb_ctx *ctx, const sb_request *req, const sb_response *r)
@@ -196,8 +280,7 @@ void sb_route(void *arg, const sb_request *req, sb_response *r)
         return;
     }
     ctx->stats.requests++;
-    if (n > SB_SEGS_MAX || !route_provider(ctx, req, segs, n, r))
-        sb_resp_reject(r, 404, "no such endpoint: %s", req->path);
+    route_provider(ctx, req, segs, n, r);
     if (r->rejected)
         ctx->stats.rejected++;
     if (r->drop)
@@ -223,6 +306,7 @@ void sb_route_refused(void *arg, int status, const char *why)
 void sb_ctx_reset(sb_ctx *ctx)
 {
     sb_store_reset(ctx->store);
+    sb_outages_reset(&ctx->outages);
     memset(&ctx->stats, 0, sizeof(ctx->stats));
     ctx->latency_ms = ctx->latency_initial_ms;
 }

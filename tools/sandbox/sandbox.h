@@ -1,7 +1,8 @@
 /*
- * sandbox.h - the sandbox's shared context and the entry points of its
- * request handlers: routing (routes.c), the three providers
- * (prov_*.c) and the control API (control.c).
+ * sandbox.h - the sandbox's shared context and what request handlers
+ * share: routing (routes.c) and the helpers it gives the providers
+ * (prov_*.c, listed in providers.c, see prov.h), and the control API
+ * (control.c).
  *
  * Everything mutable lives in one sb_ctx reached from the server hooks'
  * arg; handlers run on the loop thread only.
@@ -15,6 +16,8 @@
 
 #include <uv.h>
 
+#include "outage.h"
+#include "prov.h"
 #include "request.h"
 #include "store.h"
 #include "tokens.h"
@@ -27,45 +30,41 @@
 #define SB_DELAY_MAX_MS 600000
 /* Largest --token-ttl (one year). */
 #define SB_TOKEN_TTL_MAX_S 31536000
-/* Keliweb refresh tokens live 10 days (vendor documentation). */
-#define SB_REFRESH_TTL_S 864000
-/* Path segments looked at; longer paths are no endpoint. */
-#define SB_SEGS_MAX 8
 /* Status codes counted in by_status: 0..SB_STATUS_MAX-1. */
 #define SB_STATUS_MAX 600
 
-/* The one OAuth client and Keliweb user the token endpoints accept. */
+/* The one OAuth client the token endpoints accept. */
 #define SB_CLIENT_ID "sandbox-client"
 #define SB_CLIENT_SECRET "sandbox-secret"
-#define SB_KELIWEB_USER "sandbox-user"
-#define SB_KELIWEB_PASSWORD "sandbox-password"
+
+/* Requests routed to one provider's endpoints of one kind. */
+typedef struct sb_kind_stats {
+    uint64_t requests; /* every one whose path and method matched */
+    uint64_t outage;   /* of those: answered by an outage */
+} sb_kind_stats;
 
 typedef struct sb_stats {
     uint64_t requests; /* provider endpoint requests (control API excluded) */
     uint64_t rejected; /* of those: malformed, unauthenticated or no endpoint */
     uint64_t dropped;  /* connections closed by a "close" script */
     uint64_t by_status[SB_STATUS_MAX];
-    uint64_t tokens_minted[SB_PROVIDERS];
+    uint64_t tokens_minted[SB_PROVIDERS_MAX];
+    sb_kind_stats by_kind[SB_PROVIDERS_MAX][SB_KINDS];
 } sb_stats;
 
 typedef struct sb_ctx {
     uv_loop_t *loop;
     sb_store *store;
     sb_tokens *tokens;
-    char static_token[SB_PROVIDERS][SB_STATIC_TOKEN_MAX + 1];
+    char static_token[SB_PROVIDERS_MAX][SB_STATIC_TOKEN_MAX + 1];
     uint32_t latency_ms;         /* added to every provider answer */
     uint32_t latency_initial_ms; /* --latency, restored by reset */
     uint32_t token_ttl_s;
     char base_url[SB_BASE_URL_MAX]; /* for Location headers */
     bool quiet;
+    sb_outages outages;
     sb_stats stats;
 } sb_ctx;
-
-/* A path segment, still percent-encoded. */
-typedef struct sb_seg {
-    const char *p;
-    size_t len;
-} sb_seg;
 
 /* True when seg equals the literal lit. */
 bool sb_seg_is(sb_seg seg, const char *lit);
@@ -80,7 +79,18 @@ void sb_route_refused(void *arg, int status, const char *why);
 uint64_t sb_now_ms(const sb_ctx *ctx);
 
 /* True when tok is the provider's static token or a live minted one. */
-bool sb_token_ok(sb_ctx *ctx, sb_provider p, const char *tok);
+bool sb_token_ok(sb_ctx *ctx, sb_prov_id p, const char *tok);
+
+typedef enum sb_auth {
+    SB_AUTH_OK,
+    SB_AUTH_MISSING, /* no header */
+    SB_AUTH_SCHEME,  /* not "<scheme> <token>" */
+    SB_AUTH_INVALID  /* neither the static token nor a live minted one */
+} sb_auth;
+
+/* Check the request's token where its provider's descriptor says it goes
+ * (auth_header, auth_scheme).  The provider words the refusal. */
+sb_auth sb_auth_check(sb_ctx *ctx, const sb_call *c);
 
 /* How a provider answers on behalf of a script entry. */
 typedef struct sb_cancel_ops {
@@ -99,28 +109,18 @@ typedef struct sb_cancel_ops {
  * should answer normally with *t (r->delay_ms may have grown), or -1 when
  * the target table is full (r is filled with 503).
  */
-int sb_cancel_begin(sb_ctx *ctx, sb_provider p, const char *key, const sb_cancel_ops *ops,
+int sb_cancel_begin(sb_ctx *ctx, sb_prov_id p, const char *key, const sb_cancel_ops *ops,
                     const void *arg, sb_target **t, sb_response *r);
 
 /* Find/create the target of a status lookup and count it.  Returns 0, or -1
  * with r filled (503) when the table is full. */
-int sb_check_begin(sb_ctx *ctx, sb_provider p, const char *key, sb_target **t, sb_response *r);
-
-/* Provider endpoints (prov_intronis.c, prov_activeplatform.c, prov_keliweb.c). */
-void sb_intronis_token(sb_ctx *ctx, const sb_request *req, sb_response *r);
-void sb_intronis_cancel(sb_ctx *ctx, const sb_request *req, sb_seg user, sb_response *r);
-void sb_intronis_status(sb_ctx *ctx, const sb_request *req, sb_seg user, sb_response *r);
-void sb_ap_operation(sb_ctx *ctx, const sb_request *req, sb_seg rid, sb_seg sid, bool stop,
-                     sb_response *r);
-void sb_ap_status(sb_ctx *ctx, const sb_request *req, sb_seg rid, sb_seg sid, sb_response *r);
-void sb_keliweb_token(sb_ctx *ctx, const sb_request *req, sb_response *r);
-void sb_keliweb_cancel(sb_ctx *ctx, const sb_request *req, sb_response *r);
+int sb_check_begin(sb_ctx *ctx, sb_prov_id p, const char *key, sb_target **t, sb_response *r);
 
 /* The control API under /_sandbox/ (control.c); name is the segment after
  * "_sandbox". */
 void sb_control(sb_ctx *ctx, const sb_request *req, sb_seg name, sb_response *r);
 
-/* Reset scripts, states and stats (control API and tests). */
+/* Reset scripts, states, outages and stats (control API and tests). */
 void sb_ctx_reset(sb_ctx *ctx);
 
 #endif

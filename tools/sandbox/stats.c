@@ -3,15 +3,20 @@
  * GET /_sandbox/target; see control.h.
  *
  * {"requests":N,"rejected":N,"dropped":N,"latency_ms":N,
- *  "tokens_minted":{"intronis":n,"keliweb":n},
+ *  "tokens_minted":{"intronis":n,"keliweb":n},         (providers with a token endpoint)
  *  "targets":{"intronis:bob":{"state":..,"cancel":2,"check":1,"times_ms":[..],"scripted":0}},
- *  "by_status":{"303":n,...}}
+ *  "by_status":{"303":n,...},
+ *  "by_kind":{"intronis":{"cancel":{"requests":n,"outage":n},"status":{..},"token":{..}},..}}
+ *
+ * by_kind lists, per provider, the kinds it has endpoints of: requests
+ * routed there (path and method matched) and how many of them an outage
+ * answered.
  */
 #include <stdio.h>
 
 #include "control.h"
 
-cJSON *sb_target_json(sb_provider p, const sb_target *t)
+cJSON *sb_target_json(sb_prov_id p, const sb_target *t)
 {
     int64_t times[SB_TIMES_MAX];
     size_t n = 0, i;
@@ -76,10 +81,51 @@ static bool add_counts(cJSON *root, const sb_stats *st)
     return true;
 }
 
+static bool add_minted(cJSON *root, const sb_stats *st)
+{
+    cJSON *minted = cJSON_AddObjectToObject(root, "tokens_minted");
+    size_t i, n = sb_prov_count();
+
+    if (minted == NULL)
+        return false;
+    for (i = 0; i < n; i++) {
+        if (sb_prov_has_kind((sb_prov_id)i, SB_KIND_TOKEN) &&
+            cJSON_AddNumberToObject(minted, sb_prov_name((sb_prov_id)i),
+                                    (double)st->tokens_minted[i]) == NULL)
+            return false;
+    }
+    return true;
+}
+
+static bool add_by_kind(cJSON *root, const sb_stats *st)
+{
+    cJSON *by = cJSON_AddObjectToObject(root, "by_kind"), *prov, *kind;
+    size_t i, j, n = sb_prov_count();
+
+    if (by == NULL)
+        return false;
+    for (i = 0; i < n; i++) {
+        prov = cJSON_AddObjectToObject(by, sb_prov_name((sb_prov_id)i));
+        if (prov == NULL)
+            return false;
+        for (j = 0; j < SB_KINDS; j++) {
+            if (!sb_prov_has_kind((sb_prov_id)i, (sb_kind)j))
+                continue;
+            kind = cJSON_AddObjectToObject(prov, sb_kind_name((sb_kind)j));
+            if (kind == NULL ||
+                cJSON_AddNumberToObject(kind, "requests", (double)st->by_kind[i][j].requests) ==
+                    NULL ||
+                cJSON_AddNumberToObject(kind, "outage", (double)st->by_kind[i][j].outage) == NULL)
+                return false;
+        }
+    }
+    return true;
+}
+
 cJSON *sb_stats_json(sb_ctx *ctx)
 {
     const sb_stats *st = &ctx->stats;
-    cJSON *root = cJSON_CreateObject(), *minted;
+    cJSON *root = cJSON_CreateObject();
     struct targets_arg ta = {NULL, false};
 
     if (root == NULL)
@@ -88,14 +134,10 @@ cJSON *sb_stats_json(sb_ctx *ctx)
         cJSON_AddNumberToObject(root, "rejected", (double)st->rejected) == NULL ||
         cJSON_AddNumberToObject(root, "dropped", (double)st->dropped) == NULL ||
         cJSON_AddNumberToObject(root, "latency_ms", ctx->latency_ms) == NULL ||
-        (minted = cJSON_AddObjectToObject(root, "tokens_minted")) == NULL ||
-        cJSON_AddNumberToObject(minted, "intronis", (double)st->tokens_minted[SB_INTRONIS]) ==
-            NULL ||
-        cJSON_AddNumberToObject(minted, "keliweb", (double)st->tokens_minted[SB_KELIWEB]) == NULL ||
-        (ta.obj = cJSON_AddObjectToObject(root, "targets")) == NULL)
+        !add_minted(root, st) || (ta.obj = cJSON_AddObjectToObject(root, "targets")) == NULL)
         goto fail;
     sb_store_foreach(ctx->store, add_target, &ta);
-    if (ta.failed || !add_counts(root, st))
+    if (ta.failed || !add_counts(root, st) || !add_by_kind(root, st))
         goto fail;
     return root;
 fail:

@@ -4,11 +4,8 @@
 #include "store.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* First allocation of a target's timestamp ring; doubled up to SB_TIMES_MAX,
  * so the many targets a benchmark touches once stay small. */
@@ -21,10 +18,8 @@ typedef struct sb_queue {
 
 struct sb_store {
     sb_hmap targets;
-    sb_queue wild[SB_PROVIDERS + 1]; /* per provider, then "every provider" */
+    sb_queue wild[SB_PROV_ALL + 1]; /* per provider, then "every provider" */
 };
-
-static const char *const provider_names[SB_PROVIDERS] = {"intronis", "activeplatform", "keliweb"};
 
 void sb_script_free(sb_script *sc)
 {
@@ -118,7 +113,7 @@ sb_target *sb_store_find(sb_store *s, const char *key)
     return sb_hmap_get(&s->targets, key);
 }
 
-int sb_store_get(sb_store *s, const char *key, sb_provider p, sb_target **out)
+int sb_store_get(sb_store *s, const char *key, sb_prov_id p, sb_target **out)
 {
     sb_target *t = sb_hmap_get(&s->targets, key);
 
@@ -211,7 +206,7 @@ size_t sb_target_times(const sb_target *t, int64_t *out)
     return t->times_len;
 }
 
-int sb_store_script_push(sb_store *s, sb_target *t, sb_provider p, sb_script *sc)
+int sb_store_script_push(sb_store *s, sb_target *t, sb_prov_id p, sb_script *sc)
 {
     sb_queue *q = &s->wild[p];
 
@@ -236,16 +231,16 @@ sb_script *sb_store_script_pop(sb_store *s, sb_target *t)
     q = &s->wild[t->provider];
     if (q->head != NULL)
         return queue_pop(&q->head, &q->tail, &q->len);
-    q = &s->wild[SB_PROVIDERS];
+    q = &s->wild[SB_PROV_ALL];
     return queue_pop(&q->head, &q->tail, &q->len);
 }
 
-uint32_t sb_store_script_len(const sb_store *s, const sb_target *t, sb_provider p)
+uint32_t sb_store_script_len(const sb_store *s, const sb_target *t, sb_prov_id p)
 {
     return t != NULL ? t->script_len : s->wild[p].len;
 }
 
-void sb_store_script_clear(sb_store *s, sb_target *t, sb_provider p)
+void sb_store_script_clear(sb_store *s, sb_target *t, sb_prov_id p)
 {
     sb_queue *q = &s->wild[p];
 
@@ -253,121 +248,4 @@ void sb_store_script_clear(sb_store *s, sb_target *t, sb_provider p)
         queue_clear(&t->script_head, &t->script_tail, &t->script_len);
     else
         queue_clear(&q->head, &q->tail, &q->len);
-}
-
-const char *sb_provider_name(sb_provider p)
-{
-    return p < SB_PROVIDERS ? provider_names[p] : "*";
-}
-
-sb_provider sb_provider_parse(const char *s, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < SB_PROVIDERS; i++) {
-        if (strlen(provider_names[i]) == len && memcmp(provider_names[i], s, len) == 0)
-            return (sb_provider)i;
-    }
-    return SB_PROVIDERS;
-}
-
-const char *sb_state_name(sb_provider p, sb_state st)
-{
-    static const char *const names[SB_PROVIDERS][4] = {
-        [SB_INTRONIS] = {"ACTIVE", "ACTIVE", "CANCELED", "missing"},
-        [SB_ACTIVEPLATFORM] = {"Active", "Stopped", "Deleted", "missing"},
-        [SB_KELIWEB] = {"Active", "Active", "Cancellation Requested", "missing"},
-    };
-
-    if (p >= SB_PROVIDERS || (unsigned)st > SB_ST_MISSING)
-        return "?";
-    return names[p][st];
-}
-
-int sb_state_parse(sb_provider p, const char *s, sb_state *out)
-{
-    bool ap = p == SB_ACTIVEPLATFORM;
-
-    if (strcasecmp(s, "active") == 0)
-        *out = SB_ST_ACTIVE;
-    else if (strcasecmp(s, "cancelled") == 0 || strcasecmp(s, "canceled") == 0 ||
-             (ap && strcasecmp(s, "deleted") == 0))
-        *out = SB_ST_CANCELLED;
-    else if (strcasecmp(s, "missing") == 0)
-        *out = SB_ST_MISSING;
-    else if (ap && strcasecmp(s, "stopped") == 0)
-        *out = SB_ST_STOPPED;
-    else
-        return -EINVAL;
-    return 0;
-}
-
-int sb_key_intronis(char key[SB_KEY_MAX + 1], const char *username)
-{
-    int n = snprintf(key, SB_KEY_MAX + 1, "intronis:%s", username);
-
-    return n < 0 || n > SB_KEY_MAX ? -EINVAL : 0;
-}
-
-void sb_key_activeplatform(char key[SB_KEY_MAX + 1], int64_t rid, int64_t sid)
-{
-    snprintf(key, SB_KEY_MAX + 1, "activeplatform:%" PRId64 "/%" PRId64, rid, sid);
-}
-
-void sb_key_keliweb(char key[SB_KEY_MAX + 1], int64_t serviceid)
-{
-    snprintf(key, SB_KEY_MAX + 1, "keliweb:%" PRId64, serviceid);
-}
-
-/* Parse the id part of a target name for provider p into key. */
-static int parse_id_part(sb_provider p, const char *id, char key[SB_KEY_MAX + 1], sb_why *why)
-{
-    const char *slash;
-    int64_t a, b;
-
-    switch (p) {
-    case SB_INTRONIS:
-        if (id[0] == '\0' || strlen(id) > SB_USERNAME_MAX)
-            return sb_why_set(why, "intronis username must be 1..%d bytes", SB_USERNAME_MAX);
-        return sb_key_intronis(key, id);
-    case SB_ACTIVEPLATFORM:
-        slash = strchr(id, '/');
-        if (slash == NULL || sb_parse_int(id, (size_t)(slash - id), 1, INT64_MAX, &a) != 0 ||
-            sb_parse_int(slash + 1, strlen(slash + 1), 1, INT64_MAX, &b) != 0)
-            return sb_why_set(why, "activeplatform target must be <reseller_id>/<subscription_id>"
-                                   " (positive integers)");
-        sb_key_activeplatform(key, a, b);
-        return 0;
-    case SB_KELIWEB:
-        if (sb_parse_int(id, strlen(id), 1, INT64_MAX, &a) != 0)
-            return sb_why_set(why, "keliweb target must be keliweb:<serviceid> (positive integer)");
-        sb_key_keliweb(key, a);
-        return 0;
-    default:
-        return sb_why_set(why, "unknown provider");
-    }
-}
-
-int sb_target_parse(const char *name, sb_provider *p, bool *wildcard, char key[SB_KEY_MAX + 1],
-                    sb_why *why)
-{
-    const char *colon = strchr(name, ':');
-
-    key[0] = '\0';
-    *wildcard = false;
-    if (strcmp(name, "*") == 0) {
-        *p = SB_PROVIDERS;
-        *wildcard = true;
-        return 0;
-    }
-    if (colon == NULL)
-        return sb_why_set(why, "target must be \"<provider>:<id>\", \"<provider>:*\" or \"*\"");
-    *p = sb_provider_parse(name, (size_t)(colon - name));
-    if (*p == SB_PROVIDERS)
-        return sb_why_set(why, "unknown provider in target (intronis, activeplatform, keliweb)");
-    if (strcmp(colon + 1, "*") == 0) {
-        *wildcard = true;
-        return 0;
-    }
-    return parse_id_part(*p, colon + 1, key, why);
 }

@@ -3,8 +3,9 @@
  * request counters and timestamps, and the FIFO of scripted answers for it
  * (plus one wildcard FIFO per provider and one for every provider).
  *
- * Target keys: "intronis:<username>" (decoded), "activeplatform:<rid>/<sid>"
- * and "keliweb:<serviceid>" (canonical decimal).  A target that was never
+ * Target keys are "<provider>:<id>" with the id in the provider's canonical
+ * spelling (prov.h: "intronis:<username>" decoded, "keliweb:<serviceid>" in
+ * decimal, ...).  A target that was never
  * touched is active; entries are created on first use and looked up in a
  * hash table, so per-request cost does not grow with the number of targets.
  *
@@ -21,24 +22,28 @@
 #include "hmap.h"
 #include "util.h"
 
-typedef enum sb_provider {
-    SB_INTRONIS,
-    SB_ACTIVEPLATFORM,
-    SB_KELIWEB,
-    SB_PROVIDERS /* count; also "every provider" for wildcard scripts */
-} sb_provider;
+/* A provider is its index in the provider table (prov.h). */
+typedef uint8_t sb_prov_id;
+
+/* Providers the table may hold; per-provider arrays are this long. */
+#define SB_PROVIDERS_MAX 8
+/* "Every provider": the global wildcard of scripts. */
+#define SB_PROV_ALL SB_PROVIDERS_MAX
 
 typedef enum sb_state {
     SB_ST_ACTIVE,
     SB_ST_STOPPED,   /* ActivePlatform only: stop_operation done */
     SB_ST_CANCELLED, /* Intronis CANCELED, ActivePlatform Deleted, Keliweb request exists */
-    SB_ST_MISSING
+    SB_ST_MISSING,
+    SB_STATES /* count */
 } sb_state;
 
-/* Longest decoded Intronis username; longer ones are refused with 400. */
-#define SB_USERNAME_MAX 255
-/* Longest target key: provider name, ':' and the longest id part. */
-#define SB_KEY_MAX (32 + SB_USERNAME_MAX)
+/* Longest provider name. */
+#define SB_PROV_NAME_MAX 31
+/* Longest canonical target id (the part after "<provider>:"). */
+#define SB_TARGET_ID_MAX 255
+/* Longest target key: provider name, ':' and the id. */
+#define SB_KEY_MAX (SB_PROV_NAME_MAX + 1 + SB_TARGET_ID_MAX)
 /* Request timestamps remembered per target (the last ones win). */
 #define SB_TIMES_MAX 64
 /* Targets remembered before the sandbox answers 503 (about 200 bytes each). */
@@ -63,7 +68,7 @@ typedef struct sb_script {
 } sb_script;
 
 typedef struct sb_target {
-    sb_provider provider;
+    sb_prov_id provider;
     sb_state state;
     uint32_t cancels; /* validated cancellation requests */
     uint32_t checks;  /* validated status lookups */
@@ -89,7 +94,7 @@ sb_target *sb_store_find(sb_store *s, const char *key);
 
 /* The target under key, created active when absent.  Returns 0, -ENOMEM, or
  * -ENOSPC when SB_TARGETS_MAX targets exist. */
-int sb_store_get(sb_store *s, const char *key, sb_provider p, sb_target **out);
+int sb_store_get(sb_store *s, const char *key, sb_prov_id p, sb_target **out);
 
 /* Number of targets. */
 size_t sb_store_count(const sb_store *s);
@@ -105,50 +110,22 @@ void sb_target_record(sb_target *t, bool cancel, int64_t unix_ms);
 size_t sb_target_times(const sb_target *t, int64_t *out);
 
 /* Queue a script for t (t != NULL) or for the wildcard of provider p
- * (SB_PROVIDERS = every provider).  Takes ownership of sc on success.
+ * (SB_PROV_ALL = every provider).  Takes ownership of sc on success.
  * Returns 0 or -ENOSPC when the queue holds SB_SCRIPT_QUEUE_MAX entries. */
-int sb_store_script_push(sb_store *s, sb_target *t, sb_provider p, sb_script *sc);
+int sb_store_script_push(sb_store *s, sb_target *t, sb_prov_id p, sb_script *sc);
 
 /* Drop every script queued for t (or, with t NULL, the wildcard of p). */
-void sb_store_script_clear(sb_store *s, sb_target *t, sb_provider p);
+void sb_store_script_clear(sb_store *s, sb_target *t, sb_prov_id p);
 
 /* Take the next script for t: its own queue first, then its provider's
  * wildcard, then the global wildcard.  NULL when none is queued. */
 sb_script *sb_store_script_pop(sb_store *s, sb_target *t);
 
 /* Scripts waiting for t (or, with t NULL, in the wildcard queue of p;
- * SB_PROVIDERS = global). */
-uint32_t sb_store_script_len(const sb_store *s, const sb_target *t, sb_provider p);
+ * SB_PROV_ALL = global). */
+uint32_t sb_store_script_len(const sb_store *s, const sb_target *t, sb_prov_id p);
 
 /* Free one script; NULL is a no-op. */
 void sb_script_free(sb_script *sc);
-
-/* "intronis", "activeplatform", "keliweb". */
-const char *sb_provider_name(sb_provider p);
-
-/* The provider named s[0..len), or SB_PROVIDERS when unknown. */
-sb_provider sb_provider_parse(const char *s, size_t len);
-
-/* The provider-native spelling of a state ("ACTIVE", "Stopped", ...). */
-const char *sb_state_name(sb_provider p, sb_state st);
-
-/* Parse a state name accepted by POST /_sandbox/state for provider p:
- * "active", "cancelled"/"canceled", "missing", and for ActivePlatform also
- * "stopped" and "deleted" (case-insensitive).  Returns 0 or -EINVAL. */
-int sb_state_parse(sb_provider p, const char *s, sb_state *out);
-
-/*
- * Parse a target name from the control API into its canonical key.
- * Accepts "*" (every provider) and "<provider>:*" as wildcards: then
- * *wildcard is true and key is left empty.  Returns 0 or -EINVAL with a
- * reason in why.
- */
-int sb_target_parse(const char *name, sb_provider *p, bool *wildcard, char key[SB_KEY_MAX + 1],
-                    sb_why *why);
-
-/* Build a canonical key; returns 0 or -EINVAL when it does not fit. */
-int sb_key_intronis(char key[SB_KEY_MAX + 1], const char *username);
-void sb_key_activeplatform(char key[SB_KEY_MAX + 1], int64_t rid, int64_t sid);
-void sb_key_keliweb(char key[SB_KEY_MAX + 1], int64_t serviceid);
 
 #endif

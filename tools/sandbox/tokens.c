@@ -10,7 +10,7 @@
 #include "hmap.h"
 
 typedef struct sb_token {
-    sb_provider provider;
+    sb_prov_id provider;
     sb_token_kind kind;
     uint64_t expires_ms;
 } sb_token;
@@ -49,7 +49,7 @@ static bool keep_live(const char *key, void *value, void *arg)
     return t->expires_ms > *now;
 }
 
-int sb_tokens_mint(sb_tokens *tk, sb_provider p, sb_token_kind kind, uint64_t now_ms,
+int sb_tokens_mint(sb_tokens *tk, sb_prov_id p, sb_token_kind kind, uint64_t now_ms,
                    uint64_t ttl_ms, char out[SB_TOKEN_LEN + 1])
 {
     sb_token *t;
@@ -80,7 +80,7 @@ int sb_tokens_mint(sb_tokens *tk, sb_provider p, sb_token_kind kind, uint64_t no
     return 0;
 }
 
-bool sb_tokens_valid(sb_tokens *tk, sb_provider p, sb_token_kind kind, const char *tok,
+bool sb_tokens_valid(sb_tokens *tk, sb_prov_id p, sb_token_kind kind, const char *tok,
                      uint64_t now_ms)
 {
     sb_token *t;
@@ -97,7 +97,7 @@ bool sb_tokens_valid(sb_tokens *tk, sb_provider p, sb_token_kind kind, const cha
     return t->provider == p && t->kind == kind;
 }
 
-bool sb_tokens_take(sb_tokens *tk, sb_provider p, sb_token_kind kind, const char *tok,
+bool sb_tokens_take(sb_tokens *tk, sb_prov_id p, sb_token_kind kind, const char *tok,
                     uint64_t now_ms)
 {
     if (!sb_tokens_valid(tk, p, kind, tok, now_ms))
@@ -109,13 +109,13 @@ bool sb_tokens_take(sb_tokens *tk, sb_provider p, sb_token_kind kind, const char
 static bool keep_other_provider(const char *key, void *value, void *arg)
 {
     const sb_token *t = value;
-    const sb_provider *p = arg;
+    const sb_prov_id *p = arg;
 
     (void)key;
     return t->provider != *p;
 }
 
-size_t sb_tokens_revoke(sb_tokens *tk, sb_provider p)
+size_t sb_tokens_revoke(sb_tokens *tk, sb_prov_id p)
 {
     return sb_hmap_filter(&tk->map, keep_other_provider, &p, free);
 }

@@ -33,19 +33,19 @@ void sb_tokens_free(sb_tokens *tk);
 
 /* Mint a token for p valid until now_ms + ttl_ms and write it to out.
  * Returns 0, -ENOSPC when the table is full of live tokens, or -errno. */
-int sb_tokens_mint(sb_tokens *tk, sb_provider p, sb_token_kind kind, uint64_t now_ms,
+int sb_tokens_mint(sb_tokens *tk, sb_prov_id p, sb_token_kind kind, uint64_t now_ms,
                    uint64_t ttl_ms, char out[SB_TOKEN_LEN + 1]);
 
 /* True when tok is a live token of provider p and kind. */
-bool sb_tokens_valid(sb_tokens *tk, sb_provider p, sb_token_kind kind, const char *tok,
+bool sb_tokens_valid(sb_tokens *tk, sb_prov_id p, sb_token_kind kind, const char *tok,
                      uint64_t now_ms);
 
 /* Like sb_tokens_valid, and removes the token when it was valid (refresh
  * tokens are single use). */
-bool sb_tokens_take(sb_tokens *tk, sb_provider p, sb_token_kind kind, const char *tok,
+bool sb_tokens_take(sb_tokens *tk, sb_prov_id p, sb_token_kind kind, const char *tok,
                     uint64_t now_ms);
 
 /* Remove every token of provider p; returns how many. */
-size_t sb_tokens_revoke(sb_tokens *tk, sb_provider p);
+size_t sb_tokens_revoke(sb_tokens *tk, sb_prov_id p);
 
 #endif

@@ -1,0 +1,175 @@
+/*
+ * provider.h - admission of requests to provider instances
+ * (docs/design.md §8).
+ *
+ * A request to an instance goes when it has, in FIFO order: a slot of the
+ * instance's `concurrency` and of the worker's `[worker] concurrency` (all
+ * instances together), a token of the instance's rate bucket (closed
+ * during a 429 pause), a usable credential (OAuth2 tokens are minted or
+ * renewed first) and the circuit breaker's consent.  A caller embeds a
+ * cq_admit in its own struct, sets go / defer and submits it; exactly one
+ * of the two callbacks fires per submission (none after
+ * cq_provider_withdraw):
+ *
+ *   go(a, token, gen)      a slot and a token are taken: send now, then
+ *                          report the end with cq_provider_done (or
+ *                          cq_provider_abandon when it does not go);
+ *   defer(a, why, hint)    it cannot go now (breaker open, the fairness
+ *                          bound, the token endpoint failing, shutdown):
+ *                          the caller puts the job back (cq_policy_defer).
+ *
+ * Callbacks run from the loop or from inside cq_provider_submit /
+ * cq_provider_done (a request that ends lets the next one go); a callback
+ * may submit again.
+ *
+ * The instance's counters (struct cq_provider) are read by the metrics
+ * page; only provider.c writes them.
+ */
+#ifndef CANCELQ_PROVIDER_H
+#define CANCELQ_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "cancelq/adapter.h"
+#include "cancelq/breaker.h"
+#include "cancelq/config.h"
+#include "cancelq/cred.h"
+#include "cancelq/http.h"
+#include "cancelq/metrics.h"
+#include "cancelq/policy.h"
+#include "cancelq/ratelimit.h"
+#include "cancelq/status.h"
+
+#define CQ_MAX_ACTIONS 8 /* actions per adapter counted in metrics */
+
+typedef struct cq_provider cq_provider;
+typedef struct cq_providers cq_providers;
+typedef struct cq_admit cq_admit;
+
+struct cq_admit {
+    /* the caller's, set before cq_provider_submit */
+    void (*go)(cq_admit *a, const char *token, unsigned gen);
+    void (*defer)(cq_admit *a, cq_defer why, uint64_t hint_ms);
+    bool check; /* a status lookup (counted apart from cancellation calls) */
+    /* the provider's */
+    cq_admit *next;
+    cq_provider *p;
+    cq_cred_waiter cw;
+    uint64_t sent_at; /* loop time the request went */
+    int where;        /* idle, queued, waiting for a token, sent */
+    bool probe;       /* the breaker's half-open probe */
+};
+
+struct cq_provider {
+    cq_providers *g;
+    const cq_provider_conf *conf;
+    const cq_adapter *adapter;
+    cq_cred *cred;
+    int active;     /* requests in flight */
+    cq_admit *head; /* waiting for a slot or a rate token, FIFO */
+    cq_admit *tail;
+    int nwait;        /* in that queue */
+    int ncred;        /* waiting for a token */
+    cq_bucket bucket; /* rate limit, with the 429 pause */
+    cq_breaker breaker;
+    uv_timer_t pump_timer; /* wakes the queue when the bucket refills */
+    bool pump_armed;
+    uint64_t rate_waits;                        /* times the queue waited for the bucket */
+    uint64_t pauses;                            /* 429 pauses of the instance */
+    uint64_t breaker_deferred;                  /* jobs put back while the breaker was open */
+    uint64_t breaker_changes[3];                /* transitions into closed, open, half_open */
+    uint64_t fair_bounced;                      /* jobs put back by the fairness bound */
+    uint64_t jobs[CQ_MAX_ACTIONS][CQ_ST_COUNT]; /* outcomes by action and status */
+    uint64_t attempts;                          /* cancellation calls */
+    uint64_t checks;                            /* status lookups */
+    cq_histogram duration;                      /* request durations, seconds */
+};
+
+/* Fairness: a fresh job that finds this many jobs of its instance already
+ * waiting here (for a slot, a rate token or an OAuth token) is deferred,
+ * so one slow or failing provider holds at most concurrency (in flight) +
+ * concurrency + burst (waiting) of the worker's slots. */
+#define CQ_FAIR_WAIT_MAX(pc) ((pc)->concurrency + ((pc)->rate > 0 ? (pc)->burst : 0))
+
+/* Every instance of cfg, with the worker-wide limit of `[worker]
+ * concurrency` requests in flight.  Static tokens are read now, OAuth2
+ * tokens minted on first use through http (which must outlive the set's
+ * token requests: free the set after cq_http_free).  NULL with err. */
+cq_providers *cq_providers_new(uv_loop_t *loop, const cq_config *cfg, cq_http *http, cq_err *err);
+
+/* Call cb(data) after a breaker changed state (e.g. to update STATUS=). */
+void cq_providers_on_change(cq_providers *g, void (*cb)(void *data), void *data);
+
+size_t cq_providers_count(const cq_providers *g);
+cq_provider *cq_providers_at(cq_providers *g, size_t i);
+
+/* The instance called name, or NULL. */
+cq_provider *cq_providers_find(cq_providers *g, const char *name);
+
+/* Requests in flight, all instances. */
+size_t cq_providers_active(const cq_providers *g);
+
+/* A gate asked before every request: while open(data) is false nothing
+ * goes (a fenced worker: docs/design.md §7) and the queues wait;
+ * cq_providers_kick lets them go again. */
+void cq_providers_set_gate(cq_providers *g, bool (*open)(void *data), void *data);
+void cq_providers_kick(cq_providers *g);
+
+/* Shutdown: from now on nothing goes; every waiting request is deferred
+ * with CQ_DEFER_STOP. */
+void cq_providers_stop(cq_providers *g);
+
+/* SIGHUP: re-read every instance's secrets.  Errors are logged; the old
+ * secrets stay. */
+void cq_providers_reload(cq_providers *g);
+
+/* Stop the timers, wipe secrets; the memory is released once the loop has
+ * run the close callbacks.  NULL is a no-op. */
+void cq_providers_free(cq_providers *g);
+
+const cq_provider_conf *cq_provider_cfg(const cq_provider *p);
+const cq_adapter *cq_provider_adapter(const cq_provider *p);
+
+/* The HTTP options of a request to p carrying token. */
+void cq_provider_http_opts(const cq_provider *p, const char *token, cq_http_opts *o);
+
+/* Queue a request.  fresh: the job has not waited here yet, so the
+ * fairness bound applies. */
+void cq_provider_submit(cq_provider *p, cq_admit *a, bool fresh);
+
+/* Take a request that waits (queued or for a token) back without a
+ * callback.  True when it was waiting. */
+bool cq_provider_withdraw(cq_provider *p, cq_admit *a);
+
+/* The request that went ended (resp, classified as v; v may be NULL when
+ * resp->transport is CQ_TR_ABORTED).  Learns what it says about the
+ * instance (a 429 with Retry-After pauses it; the breaker counts
+ * transient failures), frees the slot and lets the next requests go.
+ * Returns true when it was the breaker's probe and failed: the breaker
+ * is open again and the job should wait for it (cq_provider_reopens_in). */
+bool cq_provider_done(cq_provider *p, cq_admit *a, const cq_response *resp, const cq_verdict *v);
+
+/* The request that was let go did not go after all (it could not be
+ * built or started, or its claim must be extended first): frees its slot
+ * and takes back its count (not its rate token).  Does not let others go (it is called
+ * from inside go()). */
+void cq_provider_abandon(cq_provider *p, cq_admit *a);
+
+/* Ms until the open breaker lets a probe through (0 when it would now). */
+uint64_t cq_provider_reopens_in(const cq_provider *p);
+
+/* Ms the instance holds requests back for at least: a 429 pause or an
+ * open breaker (0: none). */
+uint64_t cq_provider_wait_hint(const cq_provider *p);
+
+/* The provider refused the token of generation gen (401): renew it. */
+void cq_provider_token_refused(cq_provider *p, unsigned gen);
+
+/* Count a job that ended with status st (metrics). */
+void cq_provider_count_end(cq_provider *p, const cq_action *a, cq_status st);
+
+#endif
