@@ -193,6 +193,7 @@ int cq_store_claim(cq_store *s, const cq_claim *c, void *item)
     cq_batch_arg_str(b, c->hash);
     num_arg(b, (long long)c->lease_ms);
     cq_batch_arg_str(b, c->unknown ? "1" : "0");
+    cq_batch_arg_str(b, c->hash_v1);
     if (cq_batch_end(b) != 0)
         return -ENOMEM;
     cq_store_flush_soon(s);
@@ -457,4 +458,10 @@ uint64_t cq_store_reconnects(const cq_store *s, bool block)
 const char *cq_store_durability(const cq_store *s)
 {
     return s->main != NULL ? cq_redis_durability(s->main) : "";
+}
+
+void cq_store_wait_stats(const cq_store *s, uint64_t *short_waits, uint64_t *resent)
+{
+    *short_waits = s->wait_short;
+    *resent = s->wait_unsure;
 }

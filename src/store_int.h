@@ -35,6 +35,7 @@ struct cq_store {
     cq_store_gate *gates_tail;
     uint64_t wait_short;  /* WAITs that timed out short of wait_replicas */
     uint64_t wait_unsure; /* batches sent again after a reconnect */
+    uint64_t wait_skip_until; /* loop time: no WAIT before it (replicas missing) */
 };
 
 /* EVALSHA of an embedded script / a plain command, with NUL-terminated

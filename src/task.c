@@ -703,6 +703,7 @@ static void claim(cq_task *t)
     c.owner = t->env.tok;
     c.job_id = job_id(t);
     c.hash = t->ck.hash;
+    c.hash_v1 = t->ck.hash_v1;
     c.lease_ms = cq_claim_lease(ts->c.cfg, pc);
     c.unknown = t->env.unknown;
     t->claim_sent = ts->c.io.mono_ms(ts->c.io.data);

@@ -67,6 +67,9 @@ struct cq_worker {
     unsigned beats;         /* heartbeats sent */
     bool fenced;            /* no request starts (docs/design.md §7) */
     bool owned_checking;    /* an ownership check is on its way */
+    char **owned;           /* the handles it asks about (owned copies) */
+    size_t nowned;
+    bool registered;        /* a heartbeat of ours was acknowledged */
     uint64_t fences;        /* times fenced */
     long long depth[3];     /* jobs, delayed, dead: polled for metrics, -1 unknown */
 

@@ -87,29 +87,25 @@ bool cq_live_may_send(void *data)
 }
 
 /* Which jobs are still ours after a fence: those no longer in our inflight
- * hash were taken back by a peer; they are let go without a call. */
+ * hash were taken back by a peer; they are let go without a call.  Jobs
+ * taken since the check was sent are ours (a fetch needs registration). */
 static void owned_cb(void *data, bool ok, const bool *held, size_t n)
 {
     cq_worker *w = data;
-    const char **handles = NULL;
-    size_t i, m = 0;
+    size_t i;
 
     w->owned_checking = false;
+    for (i = 0; ok && !w->stopping && i < n && i < w->nowned; i++) {
+        if (!held[i])
+            cq_tasks_drop(w->tasks, w->owned[i]);
+    }
+    for (i = 0; i < w->nowned; i++)
+        free(w->owned[i]);
+    free(w->owned);
+    w->owned = NULL;
+    w->nowned = 0;
     if (!ok || w->stopping)
         return; /* the next heartbeat asks again */
-    handles = cq_tasks_waiting(w->tasks, &m);
-    /* tasks started since the check was sent are ours: only the first n
-     * handles of the same listing were asked about; the list is rebuilt, so
-     * match by position only while the set has not changed size */
-    if (m == n) {
-        for (i = 0; i < n; i++) {
-            if (!held[i])
-                cq_tasks_drop(w->tasks, handles[i]);
-        }
-    }
-    free(handles);
-    if (m != n)
-        return; /* changed meanwhile: the next heartbeat checks again */
     set_fenced(w, false);
     cq_providers_kick(w->providers);
 }
@@ -117,7 +113,7 @@ static void owned_cb(void *data, bool ok, const bool *held, size_t n)
 static void check_owned(cq_worker *w)
 {
     const char **handles;
-    size_t n = 0;
+    size_t n = 0, i;
 
     if (w->owned_checking)
         return;
@@ -128,8 +124,18 @@ static void check_owned(cq_worker *w)
         cq_providers_kick(w->providers);
         return;
     }
-    if (cq_store_owned(w->store, handles, n, owned_cb, w) == 0)
+    /* the tasks may go before the answer comes: keep copies */
+    w->owned = calloc(n, sizeof(*w->owned));
+    for (i = 0; w->owned != NULL && i < n; i++) {
+        if ((w->owned[i] = strdup(handles[i])) == NULL)
+            break;
+    }
+    w->nowned = i;
+    if (w->owned != NULL && i == n &&
+        cq_store_owned(w->store, (const char *const *)w->owned, n, owned_cb, w) == 0)
         w->owned_checking = true;
+    else
+        owned_cb(w, false, NULL, 0);
     free(handles);
 }
 
@@ -151,9 +157,10 @@ static void beat_cb(void *data, long long v)
         return;
     if (sent > w->hb_acked)
         w->hb_acked = sent;
-    if (v == 0 && w->started)
+    if (v == 0 && w->registered)
         cq_log(CQ_LOG_WARN, "worker_reregistered", "worker", w->id, "detail",
                "a peer had found this worker dead and taken its jobs back", NULL);
+    w->registered = true;
     if (w->fenced || v == 0)
         check_owned(w);
 }

@@ -170,6 +170,36 @@ static void render_store(const cq_worker *w, cq_buf *out)
           w->store != NULL && cq_store_ready(w->store) ? 1 : 0);
 }
 
+static void counter(cq_buf *out, const char *name, const char *help, uint64_t v)
+{
+    cq_metrics_family(out, name, help, CQ_METRIC_COUNTER);
+    cq_metrics_sample(out, name, (double)v, NULL);
+}
+
+/* Fences, jobs let go or put back, replica waits (docs/design.md §7). */
+static void render_safety(const cq_worker *w, cq_buf *out)
+{
+    const cq_task_stats *st = cq_tasks_stats(w->tasks);
+    uint64_t shorts = 0, resent = 0;
+
+    if (w->store != NULL)
+        cq_store_wait_stats(w->store, &shorts, &resent);
+    gauge(out, "cancelq_fenced",
+          "1 while no heartbeat was acknowledged for too long: no request starts.",
+          w->fenced ? 1 : 0);
+    counter(out, "cancelq_fences_total", "Times this worker fenced itself.", w->fences);
+    counter(out, "cancelq_jobs_dropped_total",
+            "Jobs let go without a call: a peer had taken them back.", st->dropped);
+    counter(out, "cancelq_finish_failures_total",
+            "Ends Redis refused as a whole: the jobs went back to delayed.", st->finish_failed);
+    counter(out, "cancelq_jobs_stuck_total",
+            "Jobs left in the inflight hash for lack of memory (reconciled later).", st->stuck);
+    counter(out, "cancelq_redis_wait_short_total",
+            "WAITs that timed out short of [redis] wait_replicas.", shorts);
+    counter(out, "cancelq_redis_wait_resent_total",
+            "Batches sent again because a reconnect came before their WAIT.", resent);
+}
+
 static void render(void *data, cq_buf *out)
 {
     cq_worker *w = data;
@@ -188,6 +218,7 @@ static void render(void *data, cq_buf *out)
     cq_metrics_family(out, "cancelq_retries_total", "Retries scheduled.", CQ_METRIC_COUNTER);
     cq_metrics_sample(out, "cancelq_retries_total", (double)cq_tasks_stats(w->tasks)->retried,
                       NULL);
+    render_safety(w, out);
 }
 
 int cq_worker_metrics_start(cq_worker *w, cq_err *err)
@@ -250,7 +281,8 @@ void cq_worker_notify_status(cq_worker *w)
 
     provider_trouble(w, trouble, sizeof(trouble));
     /* the durability warning goes last: the status line is cut at 256 bytes */
-    cq_notify_status("%zu jobs held, %llu ended, %llu retries, redis %s%s%s%s",
+    cq_notify_status("%s%zu jobs held, %llu ended, %llu retries, redis %s%s%s%s",
+                     w->fenced ? "FENCED (Redis unconfirmed, no request starts); " : "",
                      cq_tasks_held(w->tasks), (unsigned long long)st->finished,
                      (unsigned long long)st->retried,
                      w->store != NULL && cq_store_ready(w->store) ? "up" : "DOWN", trouble,

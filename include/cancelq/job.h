@@ -60,10 +60,21 @@ void cq_job_clear(cq_job *job);
  * one.  Returns 0 or -ENOMEM. */
 int cq_job_derive_key(cq_job *job, const char *target);
 
-/* Canonical hash of the params object: keys sorted at every level, printed
- * unformatted, FNV-1a 64-bit, written as 16 lowercase hex digits + NUL into
- * out[17].  Equal params (in any key order) give equal hashes. */
-void cq_job_params_hash(const cJSON *params, char out[17]);
+/* The params hash: the params object printed canonically (keys sorted at
+ * every level, unformatted, numbers in their shortest exact form), hashed
+ * with SHA-256, truncated to 128 bits: "s2:" + 32 lowercase hex digits.
+ * Equal params (in any key order) give equal hashes.  v1 (may be NULL)
+ * gets the hash idempotency records written before version 0.2 carry:
+ * FNV-1a 64 of the same text, 16 hex digits.  0, or -ENOMEM (out is "").
+ * docs/design.md §7. */
+#define CQ_PARAMS_HASH_TAG "s2:"
+#define CQ_PARAMS_HASH_MAX 36    /* "s2:" + 32 hex + NUL */
+#define CQ_PARAMS_HASH_V1_MAX 17 /* 16 hex + NUL */
+int cq_job_params_hash(const cJSON *params, char out[CQ_PARAMS_HASH_MAX],
+                       char v1[CQ_PARAMS_HASH_V1_MAX]);
+
+/* The old hash alone (tests, and tools reading old records). */
+void cq_job_params_hash_v1(const cJSON *params, char out[CQ_PARAMS_HASH_V1_MAX]);
 
 /* One attempt in a job's history (no secrets: codes and statuses only). */
 typedef struct cq_attempt {

@@ -44,8 +44,9 @@ typedef struct cq_claim {
     const char *handle;   /* the job's handle: a job no longer held is not claimed */
     const char *owner;    /* owner token, stable across the job's retries */
     const char *job_id;
-    const char *hash;  /* params hash */
-    uint64_t lease_ms; /* from now, in Redis time */
+    const char *hash;    /* params hash */
+    const char *hash_v1; /* the same as records before 0.2 carry it */
+    uint64_t lease_ms;   /* from now, in Redis time */
     bool unknown;      /* the job says an earlier call's outcome is unknown */
 } cq_claim;
 
@@ -148,6 +149,10 @@ const cq_keys *cq_store_keys(const cq_store *s);
 bool cq_store_ready(const cq_store *s);
 uint64_t cq_store_reconnects(const cq_store *s, bool block);
 const char *cq_store_durability(const cq_store *s); /* see cq_redis_durability */
+
+/* [redis] wait_replicas: WAITs that came back short, batches sent again
+ * after a reconnect (for metrics). */
+void cq_store_wait_stats(const cq_store *s, uint64_t *short_waits, uint64_t *resent);
 
 /* Run the flush hook (and send the batches) before the loop next waits. */
 void cq_store_flush_soon(cq_store *s);

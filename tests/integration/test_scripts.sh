@@ -32,9 +32,9 @@ rcli HSET '{p}:inflight:w1' h1 x h2 x h3 x h5 x h4 x h10 x h11 x h12 x h13 x > /
 out=$(claim 11 '{p}:inflight:w1' '{p}:idem:k-new' '{p}:idem:k-done' '{p}:idem:k-busy' '{p}:idem:k-old' \
     '{p}:idem:k-mine' '{p}:idem:k-str' '{p}:idem:k-hash' '{p}:idem:k-park' '{p}:idem:k-gone' '{p}:idem:k-x' \
     w1/a 604800000 \
-    6 h1 o1 j1 H 30000 0  6 h2 o2 j2 H 30000 0  6 h3 o3 j3 H 30000 0  6 h5 o5 j5 H 30000 0 \
-    6 h4 o4 j4 H 30000 0  6 h10 o10 j10 H 30000 0  6 h11 o11 j11 H 30000 0 \
-    6 h12 o14 j14 H 30000 0  6 h13 o13 j13 H 30000 0  6 h99 o99 j99 H 30000 0 2>&1 | tr '\n' ' ' | tr -s ' ')
+    7 h1 o1 j1 H 30000 0 V  7 h2 o2 j2 H 30000 0 V  7 h3 o3 j3 H 30000 0 V  7 h5 o5 j5 H 30000 0 V \
+    7 h4 o4 j4 H 30000 0 V  7 h10 o10 j10 H 30000 0 V  7 h11 o11 j11 H 30000 0 V \
+    7 h12 o14 j14 H 30000 0 V  7 h13 o13 j13 H 30000 0 V  7 h99 o99 j99 H 30000 0 V 2>&1 | tr '\n' ' ' | tr -s ' ')
 check_eq "one verdict per job, in order" \
     "claimed 0 duplicate j9 succeeded F9 busy j8 takeover 1 j7 held 1 WRONGTYPE Operation against a key holding the wrong kind of value conflict j6 takeover 0 j12 busy j13 not_ours " \
     "$out"
@@ -53,15 +53,25 @@ check_eq "done record untouched" "done o9" "$(hm '{p}:idem:k-done' state owner)"
 check_eq "busy record untouched" "o8" "$(rraw HGET '{p}:idem:k-busy' owner)"
 check_eq "a job no longer held is not claimed" 0 "$(rraw EXISTS '{p}:idem:k-x')"
 # a resent claim (its reply lost) still says: look it up first
-out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-old' w1/a 604800000 6 h5 o5 j5 H 30000 0 | tr '\n' ' ')
+out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-old' w1/a 604800000 7 h5 o5 j5 H 30000 0 V | tr '\n' ' ')
 check_eq "takeover answered again: held, still check first" "held 1 " "$out"
 # the same job after its holder's lease: reclaimed, looking up first
 rcli HSET '{p}:idem:k-gone' lease_until $((NOW - 1)) > /dev/null
-out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-gone' w1/a 604800000 6 h13 o13 j13 H 30000 0 | tr '\n' ' ')
+out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-gone' w1/a 604800000 7 h13 o13 j13 H 30000 0 V | tr '\n' ' ')
 check_eq "own job, other process, lease over: reclaimed, check first" "reclaimed 1 " "$out"
 # a fresh key claimed by a job that says its outcome is unknown
-out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-u' w1/a 604800000 6 h1 o20 j20 H 30000 1 | tr '\n' ' ')
+out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-u' w1/a 604800000 7 h1 o20 j20 H 30000 1 V | tr '\n' ' ')
 check_eq "the job's own unknown flag counts" "claimed 1 " "$out"
+# records written before 0.2 carry the old params hash (no "s2:" tag): a
+# done one is a duplicate for the same params, a conflict for others; a new
+# record is compared only with the new hash
+rcli HSET '{p}:idem:k-v1' state done owner o30 id j30 hash 0123456789abcdef status succeeded finished_at F30 > /dev/null
+rcli HSET '{p}:idem:k-s2' state done owner o31 id j31 hash s2:aaaa status succeeded finished_at F31 > /dev/null
+out=$(claim 4 '{p}:inflight:w1' '{p}:idem:k-v1' '{p}:idem:k-v1' '{p}:idem:k-s2' w1/a 604800000 \
+    7 h1 o40 j40 s2:new 30000 0 0123456789abcdef  7 h2 o41 j41 s2:new 30000 0 fedcba9876543210 \
+    7 h3 o42 j42 s2:bbbb 30000 0 s2:aaaa | tr '\n' ' ')
+check_eq "old record: duplicate by the old hash, conflict otherwise; new record: new hash only" \
+    "duplicate j30 succeeded F30 conflict j30 conflict j31 " "$out"
 
 echo "release.lua"
 rcli DEL '{p}:inflight:w1' '{p}:delayed' '{p}:jobs' > /dev/null
