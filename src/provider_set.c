@@ -9,7 +9,6 @@
 #include "cancelq/log.h"
 #include "provider_int.h"
 
-
 static int instance_init(cq_providers *g, cq_provider *p, const cq_provider_conf *pc, cq_http *http,
                          cq_err *err)
 {

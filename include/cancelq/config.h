@@ -99,14 +99,14 @@ typedef struct cq_provider_conf {
     char *username;           /* password grant */
     char *password_file;      /* resolved path */
 
-    uint64_t timeout_ms;          /* total per request, default 30s */
-    uint64_t connect_timeout_ms;  /* default 5s */
-    int concurrency;              /* requests in flight, all workers of the deployment, default 64 */
-    int local_concurrency;        /* of them in this worker at most (<= [worker] concurrency) */
-    double rate;                  /* requests per second, 0 = unlimited */
-    int burst;                    /* default 10 when rate is set */
-    size_t max_response;          /* response body cap, default 1 MiB */
-    int breaker_failures;         /* default 5 */
+    uint64_t timeout_ms;         /* total per request, default 30s */
+    uint64_t connect_timeout_ms; /* default 5s */
+    int concurrency;             /* requests in flight, all workers of the deployment, default 64 */
+    int local_concurrency;       /* of them in this worker at most (<= [worker] concurrency) */
+    double rate;                 /* requests per second, 0 = unlimited */
+    int burst;                   /* default 10 when rate is set */
+    size_t max_response;         /* response body cap, default 1 MiB */
+    int breaker_failures;        /* default 5 */
     uint64_t breaker_cooldown_ms; /* default 30s */
     int line;                     /* line of the [provider NAME] header */
 } cq_provider_conf;

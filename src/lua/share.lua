@@ -56,8 +56,9 @@ local rate, burst = 0, 0
 if want > 0 and R > 0 then
   rate = math.min(R / busy, R - held_r)
   burst = math.min(B / busy, B - held_b)
-  if rate < 0 then rate = 0 end
-  if burst < 0 then burst = 0 end
+  -- a bucket below one token never lets a request go: no share until the
+  -- others have shrunk (so the bursts never add up to more than B)
+  if rate <= 0 or burst < 1 then rate, burst = 0, 0 end
 end
 redis.call('HSET', KEYS[1], me, string.format('%d %d %d %.6f %.6f %d', want, inflight, conc,
                                                 rate, burst, now + ttl))
