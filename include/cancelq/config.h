@@ -137,6 +137,16 @@ cq_config *cq_config_load_ex(const char *path, unsigned flags, cq_err *err);
  * relative secret paths resolve against the current directory. */
 cq_config *cq_config_load_string(const char *text, const char *name, cq_err *err);
 
+/* SIGHUP: take what may change at run time from src (the same file read
+ * again) into the running dst: limits and timeouts of the providers
+ * (concurrency, local_concurrency, rate, burst, timeouts, max_response,
+ * breaker_*), the worker's retry settings (max_attempts, backoff_*,
+ * retry_after_max, shutdown_grace) and [redis] wait_*.  A change of
+ * anything else (the Redis address, the worker id, lease, the provider
+ * instances, their endpoints or credential sources) needs a restart: then
+ * nothing changes and err names the key.  0 or -EINVAL. */
+int cq_config_reload(cq_config *dst, const cq_config *src, cq_err *err);
+
 /* Free a config; NULL is a no-op. */
 void cq_config_free(cq_config *cfg);
 

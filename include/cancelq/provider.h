@@ -191,6 +191,10 @@ void cq_providers_stop(cq_providers *g);
  * secrets stay. */
 void cq_providers_reload(cq_providers *g);
 
+/* SIGHUP: the instances' limits changed in their config (in place): apply
+ * rate, burst and breaker settings now, ask for a share of the new limits. */
+void cq_providers_reconfigure(cq_providers *g);
+
 /* Stop the timers, wipe secrets; the memory is released once the loop has
  * run the close callbacks.  NULL is a no-op. */
 void cq_providers_free(cq_providers *g);
