@@ -49,8 +49,7 @@ static const char *restart_key(const cq_config *a, const cq_config *b, char *buf
     DIFF_STR(a->worker.id, b->worker.id, "[worker] id");
     DIFF(a->worker.concurrency, b->worker.concurrency, "[worker] concurrency");
     DIFF(a->worker.lease_ms, b->worker.lease_ms, "[worker] lease");
-    DIFF(a->worker.idempotency_ttl_ms, b->worker.idempotency_ttl_ms,
-         "[worker] idempotency_ttl");
+    DIFF(a->worker.idempotency_ttl_ms, b->worker.idempotency_ttl_ms, "[worker] idempotency_ttl");
     DIFF(a->worker.results_maxlen, b->worker.results_maxlen, "[worker] results_maxlen");
     DIFF(a->worker.results_trim, b->worker.results_trim, "[worker] results_trim");
     DIFF_STR(a->worker.metrics_listen, b->worker.metrics_listen, "[worker] metrics_listen");

@@ -196,12 +196,13 @@ cq_tasks *cq_tasks_new(const cq_tasks_conf *conf)
 
 void cq_tasks_free(cq_tasks *ts)
 {
+    cq_task *t, *next;
+
     if (ts == NULL)
         return;
     ts->c.io.moved = NULL; /* the owner is going away */
-    while (ts->head != NULL) {
-        cq_task *t = ts->head;
-
+    for (t = ts->head; t != NULL; t = next) {
+        next = t->next; /* t is unlinked and freed below */
         if (t->state == CQ_TS_QUEUED)
             cq_provider_withdraw(t->prov, &t->adm);
         ts->count[t->state]--;
