@@ -66,7 +66,8 @@ void cq_prov_want_share(cq_provider *p)
      * uses (others may be waiting for them) */
     starved = p->head != NULL && ((p->share < local_cap(p) && p->active >= p->share) ||
                                   (p->conf->rate > 0 && p->share_rate <= 0));
-    idle = p->share > want_of(p);
+    /* slots beyond our demand matter only when another worker has work */
+    idle = p->share > want_of(p) && p->share_busy > 1;
     if (!starved && !idle)
         return;
     if (p->share >= 0 && cq_prov_now(p) - p->share_asked < SHARE_ASK_EVERY_MS)
@@ -90,12 +91,13 @@ void cq_providers_renew(cq_providers *g)
     }
 }
 
-void cq_provider_set_share(cq_provider *p, int conc, double rate, double burst)
+void cq_provider_set_share(cq_provider *p, int conc, double rate, double burst, int busy)
 {
     p->share_pending = false;
     if (conc < 0)
         return; /* the request failed: keep what we had */
     p->share = conc;
+    p->share_busy = busy;
     if (p->conf->rate > 0 && (rate != p->share_rate || burst != p->share_burst)) {
         p->share_rate = rate;
         p->share_burst = burst;

@@ -428,16 +428,16 @@ typedef struct share_req {
 } share_req;
 
 /* share.lua answers {conc, rate x 1000, burst x 1000, holders}; limit.lua
- * {open ms, pause ms, done}: both as three numbers. */
+ * {open ms, pause ms, done}: up to four numbers. */
 static void three_reply(void *data, redisReply *reply)
 {
     share_req q = *(share_req *)data;
-    long long v[3] = {-1, -1, -1};
+    long long v[4] = {-1, -1, -1, -1};
     size_t i;
 
     free(data);
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3) {
-        for (i = 0; i < 3; i++)
+        for (i = 0; i < reply->elements && i < 4; i++)
             v[i] = reply->element[i]->type == REDIS_REPLY_INTEGER ? reply->element[i]->integer : -1;
     } else if (reply != NULL) {
         cq_store_log_error("share", reply);

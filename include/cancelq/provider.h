@@ -103,6 +103,7 @@ struct cq_provider {
     uint64_t share_asked;   /* loop time the last share request went */
     bool share_pending;     /* a share request is on its way */
     int share_inflight;     /* requests in flight when it went */
+    int share_busy;         /* workers with work for it, this one included */
     uint64_t g_pause_until; /* loop time: paused by another worker or an operator; UINT64_MAX:
                              * until an operator resumes */
     uint64_t g_open_until;  /* loop time the deployment's breaker stays open */
@@ -152,9 +153,10 @@ void cq_providers_set_hooks(cq_providers *g, const cq_provider_hooks *h);
  * used). */
 void cq_providers_renew(cq_providers *g);
 
-/* Answers. share: this worker's concurrency and its part of rate and burst
- * (conc -1: the request failed, keep what it had). */
-void cq_provider_set_share(cq_provider *p, int conc, double rate, double burst);
+/* Answers. share: this worker's concurrency and its part of rate and
+ * burst, and how many workers have work for the instance (conc -1: the
+ * request failed, keep what it had). */
+void cq_provider_set_share(cq_provider *p, int conc, double rate, double burst, int busy);
 
 /* The deployment's state of p, as Redis said at some point: its breaker
  * open for open_ms more, paused for pause_ms more (-1: until an operator

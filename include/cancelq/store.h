@@ -242,11 +242,12 @@ typedef struct cq_results_info {
 int cq_store_trim(cq_store *s, void (*cb)(void *data, const cq_results_info *ri), void *data);
 
 /* A provider instance's deployment-wide limits (docs/design.md §8).  The
- * answer: ok, and three numbers. */
-typedef void (*cq_store_share_cb)(void *data, bool ok, const long long v[3]);
+ * answer: ok, and up to four numbers (-1 where a script gives fewer). */
+typedef void (*cq_store_share_cb)(void *data, bool ok, const long long v[4]);
 
 /* This worker's share of pc's limits (share.lua): want = its requests
- * waiting + in flight.  v: concurrency, rate x 1000, burst x 1000. */
+ * waiting + in flight.  v: concurrency, rate x 1000, burst x 1000, the
+ * workers with work for it (this one included). */
 int cq_store_share(cq_store *s, const char *instance, int want, int inflight,
                    const cq_provider_conf *pc, cq_store_share_cb cb, void *data);
 

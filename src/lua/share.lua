@@ -1,6 +1,7 @@
 -- share.lua: a worker's share of a provider instance's deployment-wide
 -- limits (docs/design.md §8): its concurrency and its rate.  Every worker
--- with work for the instance gets a fair part of `concurrency` (by demand)
+-- with work for the instance gets a fair part of `concurrency` (by demand,
+-- and what no demand asked for in equal parts)
 -- and of `rate` and `burst` (equal parts); a worker takes no more than what
 -- the others hold now leaves free, so the shares never add up to more than
 -- the limit: a worker whose fair part grew gets it once the others have
@@ -56,6 +57,9 @@ for i, w in ipairs(wants) do
   left = left - part
 end
 if want == 0 then fair = 0 end
+-- what no demand asked for is split among the workers with work, so a
+-- worker whose queue grows does not wait for its next share request
+if want > 0 and left > 0 then fair = fair + math.floor(left / busy) end
 local conc = math.min(fair, C - held_c)
 if conc < inflight then conc = inflight end
 if conc < 0 then conc = 0 end
