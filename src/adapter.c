@@ -15,17 +15,24 @@
 
 #include "cancelq/backoff.h"
 
-/* The adapters (one file each). */
-extern const cq_adapter cq_adapter_intronis;
-extern const cq_adapter cq_adapter_activeplatform;
-extern const cq_adapter cq_adapter_keliweb;
+/*
+ * The adapters, one line each: X(NAME) is the descriptor cq_adapter_NAME
+ * defined in src/adapter_NAME.c.  Adding a provider = one adapter_NAME.c +
+ * one line here.
+ */
+#define CQ_ADAPTER_LIST(X)                                                                         \
+    X(intronis)                                                                                    \
+    X(activeplatform)                                                                              \
+    X(keliweb)                                                                                     \
+    /* one line per adapter, above this one */
 
-/* Adding a provider = one src/adapter_NAME.c + one line here. */
-static const cq_adapter *const adapters[] = {
-    &cq_adapter_intronis,
-    &cq_adapter_activeplatform,
-    &cq_adapter_keliweb,
-};
+#define DECLARE(name) extern const cq_adapter cq_adapter_##name;
+CQ_ADAPTER_LIST(DECLARE)
+#undef DECLARE
+
+#define ENTRY(name) &cq_adapter_##name,
+static const cq_adapter *const adapters[] = {CQ_ADAPTER_LIST(ENTRY)};
+#undef ENTRY
 
 #define NADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
 
