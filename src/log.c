@@ -11,10 +11,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log_int.h"
 
 #define CQ_LOG_MAX_SECRETS 64 /* tokens of every provider, with room for renewals */
+#define JOURNAL_SOCKET "/run/systemd/journal/socket" /* where sd_journal_sendv() sends */
 
 /* The one process-wide state of cancelq, as syslog(3) has.  first[c] has
  * bit i set when secret i (one of CQ_LOG_SECRET_MIN bytes or more) starts
@@ -83,9 +85,12 @@ void cq_log_init(FILE *out, cq_log_level max_level, int journal)
 {
     g_log.out = out;
     g_log.max_level = max_level;
-    if (journal == CQ_LOG_AUTO)
-        journal = cq_log_journal_stream_is(fileno(out != NULL ? out : stderr)) ? CQ_LOG_JOURNAL
-                                                                               : CQ_LOG_PLAIN;
+    if (journal == CQ_LOG_AUTO && !cq_log_journal_stream_is(fileno(out != NULL ? out : stderr)))
+        journal = CQ_LOG_PLAIN;
+    else if (journal == CQ_LOG_AUTO)
+        /* sd_journal_sendv() drops entries silently when the socket is
+         * missing: then the stream journald reads takes prefixed lines */
+        journal = access(JOURNAL_SOCKET, W_OK) == 0 ? CQ_LOG_JOURNAL : CQ_LOG_PREFIX;
     else if (journal != CQ_LOG_PLAIN && journal != CQ_LOG_JOURNAL)
         journal = CQ_LOG_PREFIX;
     g_log.journal = journal;
