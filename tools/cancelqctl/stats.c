@@ -118,7 +118,7 @@ static int last_minute(ctl *c, stats *s)
     char start[48], page[16];
 
     snprintf(page, sizeof(page), "%d", RATE_PAGE);
-    snprintf(start, sizeof(start), "%lld", (long long)(cq_clock_unix_ms() - RATE_WINDOW_MS));
+    snprintf(start, sizeof(start), "%lld", (long long)(ctl_now_ms(c) - RATE_WINDOW_MS));
     for (;;) {
         redisReply *r = ctl_cmd(c, 6, "XRANGE", c->k.results, start, "+", "COUNT", page);
         const redisReply *last;
@@ -176,7 +176,7 @@ static void print_human(const ctl *c, const stats *s)
     }
     printf("\n%-10s %lld", "delayed", s->delayed);
     if (s->next_due_ms > 0) {
-        int64_t in = s->next_due_ms - cq_clock_unix_ms();
+        int64_t in = s->next_due_ms - ctl_now_ms(c);
 
         out_age(in < 0 ? -in : in, age, sizeof(age));
         snprintf(due, sizeof(due), in < 0 ? "overdue by %s" : "in %s", age);

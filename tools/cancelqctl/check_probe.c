@@ -1,0 +1,399 @@
+/*
+ * check_probe.c - the probes of `cancelqctl check` (check.h) that read
+ * more than a count: the consumer groups of {P}:results, the provider
+ * pauses, and the breakers on the daemon's metrics page.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cancelq/rfc3339.h"
+#include "check.h"
+
+#define SCAN_COUNT "1000"
+#define PAGE 1000                            /* XRANGE page when Redis has no lag figure */
+#define METRICS_TIMEOUT_MS 3000L             /* the metrics page must answer in this */
+#define METRICS_PAGE_MAX ((size_t)4 << 20)   /* a larger page is refused */
+#define BREAKER_METRIC "cancelq_breaker_state{" /* 0 closed, 1 open, 2 half-open */
+#define NAME_MAX_ 128                        /* a provider or group name in a message */
+
+/* --- stream ids ---------------------------------------------------------- */
+
+typedef struct sid {
+    uint64_t ms, seq;
+} sid;
+
+static bool sid_parse(const char *s, sid *out)
+{
+    char *end = NULL;
+
+    out->ms = strtoull(s, &end, 10);
+    if (end == s || (*end != '-' && *end != '\0'))
+        return false;
+    out->seq = *end == '-' ? strtoull(end + 1, NULL, 10) : 0;
+    return true;
+}
+
+static bool sid_less(sid a, sid b)
+{
+    return a.ms < b.ms || (a.ms == b.ms && a.seq < b.seq);
+}
+
+/* --- consumer groups ----------------------------------------------------- */
+
+/* Field `name` of a flat field/value reply, or NULL. */
+static const redisReply *fv_get(const redisReply *fv, const char *name)
+{
+    for (size_t i = 0; fv->type == REDIS_REPLY_ARRAY && i + 1 < fv->elements; i += 2)
+        if (fv->element[i]->type == REDIS_REPLY_STRING && strcmp(fv->element[i]->str, name) == 0)
+            return fv->element[i + 1];
+    return NULL;
+}
+
+static long long fv_int(const redisReply *fv, const char *name, long long dflt)
+{
+    const redisReply *v = fv_get(fv, name);
+
+    return v != NULL && v->type == REDIS_REPLY_INTEGER ? v->integer : dflt;
+}
+
+/* Entries after id, counted in pages up to cap (Redis 7 gives a group's
+ * lag itself unless deletions make it unknown). */
+static long long count_after(ctl *c, const char *id, long long cap)
+{
+    char start[80], page[16];
+    long long n = 0;
+
+    snprintf(start, sizeof(start), "(%s", id);
+    snprintf(page, sizeof(page), "%d", PAGE);
+    while (n < cap) {
+        redisReply *r = ctl_cmd(c, 6, "XRANGE", c->k.results, start, "+", "COUNT", page);
+        const redisReply *last;
+
+        if (r == NULL || !ctl_reply_is(r, REDIS_REPLY_ARRAY, "XRANGE")) {
+            freeReplyObject(r);
+            return -1;
+        }
+        n += (long long)r->elements;
+        last = r->elements > 0 ? r->element[r->elements - 1] : NULL;
+        if (last == NULL || r->elements < PAGE || last->type != REDIS_REPLY_ARRAY ||
+            last->elements < 1 || last->element[0]->type != REDIS_REPLY_STRING) {
+            freeReplyObject(r);
+            break;
+        }
+        snprintf(start, sizeof(start), "(%s", last->element[0]->str);
+        freeReplyObject(r);
+    }
+    return n;
+}
+
+/* The oldest pending entry of a group (XPENDING summary), or false. */
+static int oldest_pending(ctl *c, const char *group, sid *out, bool *has)
+{
+    redisReply *r = ctl_cmd(c, 3, "XPENDING", c->k.results, group);
+
+    *has = false;
+    if (r == NULL)
+        return -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+        r->element[1]->type == REDIS_REPLY_STRING)
+        *has = sid_parse(r->element[1]->str, out);
+    freeReplyObject(r);
+    return 0;
+}
+
+/* The first entry's id, and entries-added, of the stream. */
+static int stream_info(ctl *c, sid *first, long long *added, long long *len)
+{
+    redisReply *r = ctl_cmd(c, 3, "XINFO", "STREAM", c->k.results);
+    const redisReply *fe, *ea;
+    int rc = -1;
+
+    if (r == NULL)
+        return -1;
+    if (ctl_reply_is(r, REDIS_REPLY_ARRAY, "XINFO STREAM")) {
+        *len = fv_int(r, "length", 0);
+        ea = fv_get(r, "entries-added");
+        *added = ea != NULL && ea->type == REDIS_REPLY_INTEGER ? ea->integer : -1;
+        fe = fv_get(r, "first-entry");
+        first->ms = first->seq = 0;
+        if (fe != NULL && fe->type == REDIS_REPLY_ARRAY && fe->elements >= 1 &&
+            fe->element[0]->type == REDIS_REPLY_STRING)
+            sid_parse(fe->element[0]->str, first);
+        rc = 0;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* One group: its backlog against results_maxlen, and entries it lost. */
+static int judge_group(ctl *c, check_report *r, const redisReply *g, sid first, long long len,
+                       long long lag_warn)
+{
+    const redisReply *nm = fv_get(g, "name"), *ld = fv_get(g, "last-delivered-id");
+    const redisReply *lg = fv_get(g, "lag");
+    long long maxlen = c->cfg->worker.results_maxlen, pending = fv_int(g, "pending", 0), lag;
+    char name[NAME_MAX_ + 8];
+    sid oldest;
+    bool has;
+
+    if (nm == NULL || nm->type != REDIS_REPLY_STRING || ld == NULL ||
+        ld->type != REDIS_REPLY_STRING)
+        return 0;
+    out_escape(name, sizeof(name), nm->str, nm->len, 64);
+    if (lg != NULL && lg->type == REDIS_REPLY_INTEGER)
+        lag = lg->integer;
+    else if ((lag = count_after(c, ld->str, maxlen)) < 0)
+        return -1;
+    if (oldest_pending(c, nm->str, &oldest, &has) != 0)
+        return -1;
+    if ((has && sid_less(oldest, first)) || lag > len)
+        check_add(r, CHECK_WARNING, "results",
+                  "consumer group '%s' of %s lost entries to trimming (results_maxlen %lld): "
+                  "%lld undelivered, %lld pending",
+                  name, c->k.results, maxlen, lag, pending);
+    else if (lag + pending >= maxlen - lag_warn)
+        check_add(r, CHECK_WARNING, "results",
+                  "consumer group '%s' of %s is %lld entries behind (%lld undelivered, %lld "
+                  "pending), within %lld of results_maxlen %lld: its oldest are trimmed next",
+                  name, c->k.results, lag + pending, lag, pending, maxlen - (lag + pending),
+                  maxlen);
+    if (lag + pending > r->backlog_max)
+        r->backlog_max = lag + pending;
+    return 0;
+}
+
+int check_probe_groups(ctl *c, check_report *r, long long lag_warn)
+{
+    redisReply *t = ctl_cmd(c, 2, "TYPE", c->k.results), *g;
+    long long added = -1, len = 0;
+    sid first;
+    int rc = 0;
+
+    if (t == NULL)
+        return -1;
+    if (t->type != REDIS_REPLY_STATUS || strcmp(t->str, "stream") != 0) {
+        if (t->type == REDIS_REPLY_STATUS && strcmp(t->str, "none") != 0)
+            check_add(r, CHECK_WARNING, "results", "%s is a %s, not a stream", c->k.results,
+                      t->str);
+        freeReplyObject(t);
+        return 0;
+    }
+    freeReplyObject(t);
+    if (stream_info(c, &first, &added, &len) != 0)
+        return -1;
+    g = ctl_cmd(c, 3, "XINFO", "GROUPS", c->k.results);
+    if (g == NULL || !ctl_reply_is(g, REDIS_REPLY_ARRAY, "XINFO GROUPS")) {
+        freeReplyObject(g);
+        return -1;
+    }
+    for (size_t i = 0; i < g->elements && rc == 0; i++)
+        rc = judge_group(c, r, g->element[i], first, len, lag_warn);
+    if (g->elements == 0)
+        check_note(r, "%s has no consumer group: nothing to check for lost entries",
+                   c->k.results);
+    freeReplyObject(g);
+    return rc;
+}
+
+/* --- pauses -------------------------------------------------------------- */
+
+static int judge_pause(ctl *c, check_report *r, const redisReply *key, size_t skip)
+{
+    redisReply *h = ctl_cmd(c, 2, "HGETALL", key->str);
+    const redisReply *until, *reason, *by;
+    char prov[NAME_MAX_ + 8], why[CHECK_MSG_MAX / 2] = "", who[NAME_MAX_ + 8] = "", when[96];
+    int64_t ms = 0, now = ctl_now_ms(c);
+
+    if (h == NULL)
+        return -1;
+    out_escape(prov, sizeof(prov), key->str + skip, key->len - skip, 64);
+    until = fv_get(h, "until");
+    reason = fv_get(h, "reason");
+    by = fv_get(h, "by");
+    if (until != NULL && until->type == REDIS_REPLY_STRING)
+        ms = strtoll(until->str, NULL, 10);
+    if (reason != NULL && reason->type == REDIS_REPLY_STRING)
+        out_escape(why, sizeof(why), reason->str, reason->len, 120);
+    if (by != NULL && by->type == REDIS_REPLY_STRING)
+        out_escape(who, sizeof(who), by->str, by->len, 64);
+    if (ms <= 0) {
+        snprintf(when, sizeof(when), "until resumed");
+    } else {
+        char t[32], in[24];
+
+        cq_format_rfc3339(ms, t);
+        out_age(ms > now ? ms - now : now - ms, in, sizeof(in));
+        snprintf(when, sizeof(when), ms > now ? "until %s (%s from now)" : "until %s (%s ago)", t,
+                 in);
+    }
+    check_add(r, CHECK_WARNING, "pause", "provider %s paused %s%s%s%s%s", prov, when,
+              why[0] != '\0' ? ", reason: " : "", why, who[0] != '\0' ? ", by " : "", who);
+    r->paused++;
+    freeReplyObject(h);
+    return 0;
+}
+
+int check_probe_pauses(ctl *c, check_report *r)
+{
+    char pattern[CQ_KEY_MAX * 2], cursor[32] = "0";
+    size_t skip = strlen(c->k.prefix) + strlen("pause:");
+
+    ctl_key_pattern(c, "pause:*", pattern, sizeof(pattern));
+    do {
+        redisReply *s = ctl_cmd(c, 6, "SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT);
+        int rc = 0;
+
+        if (s == NULL || !ctl_reply_is(s, REDIS_REPLY_ARRAY, "SCAN") || s->elements != 2 ||
+            s->element[0]->type != REDIS_REPLY_STRING ||
+            s->element[1]->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(s);
+            return -1;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", s->element[0]->str);
+        for (size_t i = 0; i < s->element[1]->elements && rc == 0; i++) {
+            const redisReply *k = s->element[1]->element[i];
+
+            if (k->type == REDIS_REPLY_STRING && k->len > skip)
+                rc = judge_pause(c, r, k, skip);
+        }
+        freeReplyObject(s);
+        if (rc != 0)
+            return -1;
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+/* --- breakers ------------------------------------------------------------ */
+
+typedef struct page {
+    char *buf;
+    size_t len;
+    bool too_big;
+} page;
+
+static size_t page_write(char *data, size_t size, size_t n, void *arg)
+{
+    page *p = arg;
+    size_t add = size * n;
+    char *nb;
+
+    if (p->len + add > METRICS_PAGE_MAX) {
+        p->too_big = true;
+        return 0;
+    }
+    nb = realloc(p->buf, p->len + add + 1);
+    if (nb == NULL)
+        return 0;
+    p->buf = nb;
+    memcpy(p->buf + p->len, data, add);
+    p->len += add;
+    p->buf[p->len] = '\0';
+    return add;
+}
+
+/* GET url into p; 0, or -1 with why filled. */
+static int fetch(const char *url, page *p, char *why, size_t size)
+{
+    CURL *h = curl_easy_init();
+    CURLcode cc;
+    long status = 0;
+
+    if (h == NULL) {
+        snprintf(why, size, "out of memory");
+        return -1;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, METRICS_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, page_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, p);
+    cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    if (cc != CURLE_OK) {
+        snprintf(why, size, "%s", p->too_big ? "page too large" : curl_easy_strerror(cc));
+        return -1;
+    }
+    if (status != 200) {
+        snprintf(why, size, "HTTP %ld", status);
+        return -1;
+    }
+    return p->buf != NULL ? 0 : -1;
+}
+
+/* The value of label `name` in a sample line's {...}, unescaped. */
+static bool label(const char *line, const char *name, char *out, size_t size)
+{
+    char pat[64];
+    const char *p;
+    size_t o = 0;
+
+    snprintf(pat, sizeof(pat), "%s=\"", name);
+    p = strstr(line, pat);
+    if (p == NULL || size == 0)
+        return false;
+    for (p += strlen(pat); *p != '\0' && *p != '"'; p++) {
+        char ch = *p;
+
+        if (ch == '\\' && p[1] != '\0') { /* \\, \" and \n, as the format escapes */
+            p++;
+            ch = *p == 'n' ? '\n' : *p;
+        }
+        if (o + 1 < size)
+            out[o++] = ch;
+    }
+    out[o] = '\0';
+    return *p == '"';
+}
+
+void check_probe_breakers(ctl *c, check_report *r, const char *url)
+{
+    const char *listen = c->cfg->worker.metrics_listen;
+    char built[CQ_KEY_MAX], why[256];
+    page p = {0};
+
+    if (url != NULL && strcmp(url, "off") == 0)
+        return;
+    if (url == NULL && listen == NULL) {
+        check_note(r, "breakers not checked: [worker] metrics_listen is not set (or --metrics URL)");
+        return;
+    }
+    if (url == NULL) {
+        snprintf(built, sizeof(built), "http://%s/metrics", listen);
+        url = built;
+    }
+    if (fetch(url, &p, why, sizeof(why)) != 0) {
+        if (url == built)
+            check_note(r, "breakers not checked: %s: %s", url, why);
+        else
+            check_add(r, CHECK_WARNING, "breaker", "metrics page %s: %s", url, why);
+        free(p.buf);
+        return;
+    }
+    for (char *line = p.buf; line != NULL && *line != '\0';) {
+        char *next = strchr(line, '\n'), prov[NAME_MAX_], shown[NAME_MAX_ + 8];
+        const char *close;
+        double v;
+
+        if (next != NULL)
+            *next++ = '\0';
+        close = strrchr(line, '}');
+        if (strncmp(line, BREAKER_METRIC, strlen(BREAKER_METRIC)) == 0 && close != NULL &&
+            label(line, "provider", prov, sizeof(prov))) {
+            v = strtod(close + 1, NULL);
+            if (v >= 1) {
+                out_escape(shown, sizeof(shown), prov, strlen(prov), 64);
+                check_add(r, CHECK_WARNING, "breaker", "circuit breaker of %s is %s", shown,
+                          v >= 2 ? "half-open (probing)" : "open");
+                r->breakers_open++;
+            }
+        }
+        line = next;
+    }
+    free(p.buf);
+}
