@@ -129,16 +129,18 @@ static int stream_info(ctl *c, sid *first, long long *added, long long *len)
     return rc;
 }
 
-/* One group: its backlog against results_maxlen, and entries it lost. */
+/* One group: its backlog against results_maxlen, and entries it lost
+ * (Redis 7 counts entries-added; a group's lag and entries-read may be
+ * unknown after deletions). */
 static int judge_group(ctl *c, check_report *r, const redisReply *g, sid first, long long len,
-                       long long lag_warn)
+                       long long added, long long lag_warn)
 {
     const redisReply *nm = fv_get(g, "name"), *ld = fv_get(g, "last-delivered-id");
-    const redisReply *lg = fv_get(g, "lag");
+    const redisReply *lg = fv_get(g, "lag"), *er = fv_get(g, "entries-read");
     long long maxlen = c->cfg->worker.results_maxlen, pending = fv_int(g, "pending", 0), lag;
     char name[NAME_MAX_ + 8];
-    sid oldest;
-    bool has;
+    sid oldest, delivered;
+    bool has, lost;
 
     if (nm == NULL || nm->type != REDIS_REPLY_STRING || ld == NULL ||
         ld->type != REDIS_REPLY_STRING)
@@ -150,7 +152,14 @@ static int judge_group(ctl *c, check_report *r, const redisReply *g, sid first, 
         return -1;
     if (oldest_pending(c, nm->str, &oldest, &has) != 0)
         return -1;
-    if ((has && sid_less(oldest, first)) || lag > len)
+    /* lost: a pending entry is gone; more was added than the group read
+     * and the stream still holds; or the group is behind the first entry
+     * of a stream that has shed entries */
+    lost = (has && sid_less(oldest, first)) ||
+           (added >= 0 && er != NULL && er->type == REDIS_REPLY_INTEGER &&
+            added - er->integer > len) ||
+           (added > len && sid_parse(ld->str, &delivered) && sid_less(delivered, first));
+    if (lost)
         check_add(r, CHECK_WARNING, "results",
                   "consumer group '%s' of %s lost entries to trimming (results_maxlen %lld): "
                   "%lld undelivered, %lld pending",
@@ -191,7 +200,7 @@ int check_probe_groups(ctl *c, check_report *r, long long lag_warn)
         return -1;
     }
     for (size_t i = 0; i < g->elements && rc == 0; i++)
-        rc = judge_group(c, r, g->element[i], first, len, lag_warn);
+        rc = judge_group(c, r, g->element[i], first, len, added, lag_warn);
     if (g->elements == 0)
         check_note(r, "%s has no consumer group: nothing to check for lost entries",
                    c->k.results);

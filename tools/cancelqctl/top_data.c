@@ -220,6 +220,8 @@ static int read_outcomes(ctl *c, top_data *d)
             ms = strtoll(e->element[0]->str, NULL, 10);
             pv = efield(fv, "provider");
             st = efield(fv, "status");
+            if (pv != NULL && pv[0] == '\0')
+                pv = NULL; /* an invalid job names none: "?" */
             if (add_event(d, ms, group_of(d, pv != NULL ? pv : "?", st != NULL ? st : "?")) != 0) {
                 freeReplyObject(r);
                 return -ENOMEM;
