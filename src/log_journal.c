@@ -98,7 +98,7 @@ static void add_raw(jfields *f, const char *name, const char *value)
 
     if (p == NULL)
         return;
-    memcpy(p + nl + 1, value, vl);
+    memcpy(p + nl + 1, value, vl + 1); /* with its NUL */
     field_end(f, p, nl + 1 + vl);
 }
 

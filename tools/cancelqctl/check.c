@@ -179,7 +179,8 @@ static void summary(const check_report *r, char *buf, size_t size)
         }
     }
     if (o == 0)
-        snprintf(buf, size, "%lld live worker(s); jobs %lld, delayed %lld, dead %lld (%lld new in %s)",
+        snprintf(buf, size,
+                 "%lld live worker(s); jobs %lld, delayed %lld, dead %lld (%lld new in %s)",
                  r->live, r->jobs, r->delayed, r->dead, r->dead_new, r->since);
 }
 
@@ -212,15 +213,15 @@ static int print_json(const check_report *r, const char *text)
         if (cJSON_AddNullToObject(o, "metrics") == NULL)
             goto out;
     } else if (cJSON_AddNumberToObject(m, "jobs", (double)r->jobs) == NULL ||
-        cJSON_AddNumberToObject(m, "delayed", (double)r->delayed) == NULL ||
-        cJSON_AddNumberToObject(m, "dead", (double)r->dead) == NULL ||
-        cJSON_AddNumberToObject(m, "dead_new", (double)r->dead_new) == NULL ||
-        cJSON_AddNumberToObject(m, "inflight", (double)r->inflight) == NULL ||
-        cJSON_AddNumberToObject(m, "workers_live", (double)r->live) == NULL ||
-        cJSON_AddNumberToObject(m, "orphans", (double)r->orphans) == NULL ||
-        cJSON_AddNumberToObject(m, "paused", (double)r->paused) == NULL ||
-        cJSON_AddNumberToObject(m, "breakers_open", (double)r->breakers_open) == NULL ||
-        cJSON_AddNumberToObject(m, "results_backlog_max", (double)r->backlog_max) == NULL)
+               cJSON_AddNumberToObject(m, "delayed", (double)r->delayed) == NULL ||
+               cJSON_AddNumberToObject(m, "dead", (double)r->dead) == NULL ||
+               cJSON_AddNumberToObject(m, "dead_new", (double)r->dead_new) == NULL ||
+               cJSON_AddNumberToObject(m, "inflight", (double)r->inflight) == NULL ||
+               cJSON_AddNumberToObject(m, "workers_live", (double)r->live) == NULL ||
+               cJSON_AddNumberToObject(m, "orphans", (double)r->orphans) == NULL ||
+               cJSON_AddNumberToObject(m, "paused", (double)r->paused) == NULL ||
+               cJSON_AddNumberToObject(m, "breakers_open", (double)r->breakers_open) == NULL ||
+               cJSON_AddNumberToObject(m, "results_backlog_max", (double)r->backlog_max) == NULL)
         goto out;
     rc = out_json(stdout, o, false);
 out:

@@ -14,11 +14,11 @@
 #include "check.h"
 
 #define SCAN_COUNT "1000"
-#define PAGE 1000                            /* XRANGE page when Redis has no lag figure */
-#define METRICS_TIMEOUT_MS 3000L             /* the metrics page must answer in this */
-#define METRICS_PAGE_MAX ((size_t)4 << 20)   /* a larger page is refused */
+#define PAGE 1000                               /* XRANGE page when Redis has no lag figure */
+#define METRICS_TIMEOUT_MS 3000L                /* the metrics page must answer in this */
+#define METRICS_PAGE_MAX ((size_t)4 << 20)      /* a larger page is refused */
 #define BREAKER_METRIC "cancelq_breaker_state{" /* 0 closed, 1 open, 2 half-open */
-#define NAME_MAX_ 128                        /* a provider or group name in a message */
+#define NAME_MAX_ 128                           /* a provider or group name in a message */
 
 /* --- stream ids ---------------------------------------------------------- */
 
@@ -202,8 +202,7 @@ int check_probe_groups(ctl *c, check_report *r, long long lag_warn)
     for (size_t i = 0; i < g->elements && rc == 0; i++)
         rc = judge_group(c, r, g->element[i], first, len, added, lag_warn);
     if (g->elements == 0)
-        check_note(r, "%s has no consumer group: nothing to check for lost entries",
-                   c->k.results);
+        check_note(r, "%s has no consumer group: nothing to check for lost entries", c->k.results);
     freeReplyObject(g);
     return rc;
 }
@@ -257,8 +256,7 @@ int check_probe_pauses(ctl *c, check_report *r)
         int rc = 0;
 
         if (s == NULL || !ctl_reply_is(s, REDIS_REPLY_ARRAY, "SCAN") || s->elements != 2 ||
-            s->element[0]->type != REDIS_REPLY_STRING ||
-            s->element[1]->type != REDIS_REPLY_ARRAY) {
+            s->element[0]->type != REDIS_REPLY_STRING || s->element[1]->type != REDIS_REPLY_ARRAY) {
             freeReplyObject(s);
             return -1;
         }
@@ -351,7 +349,9 @@ static bool label(const char *line, const char *name, char *out, size_t size)
 
         if (ch == '\\' && p[1] != '\0') { /* \\, \" and \n, as the format escapes */
             p++;
-            ch = *p == 'n' ? '\n' : *p;
+            ch = *p;
+            if (ch == 'n')
+                ch = '\n';
         }
         if (o + 1 < size)
             out[o++] = ch;
@@ -369,7 +369,8 @@ void check_probe_breakers(ctl *c, check_report *r, const char *url)
     if (url != NULL && strcmp(url, "off") == 0)
         return;
     if (url == NULL && listen == NULL) {
-        check_note(r, "breakers not checked: [worker] metrics_listen is not set (or --metrics URL)");
+        check_note(r,
+                   "breakers not checked: [worker] metrics_listen is not set (or --metrics URL)");
         return;
     }
     if (url == NULL) {

@@ -112,8 +112,7 @@ static int seen_visit(ctl *c, dlq_entry *e, void *data)
 
 int dlq_filter_check(ctl *c, const dlq_filter *f)
 {
-    static const char *const statuses[] = {"failed", "exhausted", "expired", "invalid",
-                                           "conflict"};
+    static const char *const statuses[] = {"failed", "exhausted", "expired", "invalid", "conflict"};
     names *pv = calloc(1, sizeof(*pv)), *ac = calloc(1, sizeof(*ac));
     dlq_filter all = {0};
     seen sn = {pv, ac};
@@ -152,7 +151,8 @@ int dlq_filter_check(ctl *c, const dlq_filter *f)
     if (f->provider != NULL &&
         ctl_check_pattern(c, "--provider", f->provider, "provider instance", pv->v, pv->n) != 0)
         goto out;
-    if (f->action != NULL && ctl_check_pattern(c, "--action", f->action, "action", ac->v, ac->n) != 0)
+    if (f->action != NULL &&
+        ctl_check_pattern(c, "--action", f->action, "action", ac->v, ac->n) != 0)
         goto out;
     rc = 0;
 out:

@@ -247,8 +247,7 @@ static void explain(const ctl *c, const cq_checked *ck, const cq_err *err)
                 near != NULL ? "?)" : "", c->conf_path, n > 0 ? list : "(none)");
         return;
     }
-    if (strcmp(err->code, "unknown_action") == 0 && ck->adapter != NULL &&
-        ck->job.action != NULL) {
+    if (strcmp(err->code, "unknown_action") == 0 && ck->adapter != NULL && ck->job.action != NULL) {
         for (size_t i = 0; i < ck->adapter->nactions && n < CQ_CONF_MAX_PROVIDERS; i++)
             names[n++] = ck->adapter->actions[i].name;
         near = ctl_suggest(ck->job.action, names, n);

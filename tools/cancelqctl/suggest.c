@@ -12,7 +12,7 @@
 
 #include "ctl.h"
 
-#define NAME_CMP_MAX 64   /* longer names are not compared (no suggestion) */
+#define NAME_CMP_MAX 64    /* longer names are not compared (no suggestion) */
 #define SUGGEST_MAX_DIST 3 /* farther than this is no typo */
 
 /* Levenshtein distance of a and b (both at most NAME_CMP_MAX bytes). */
@@ -102,7 +102,7 @@ int ctl_check_pattern(const ctl *c, const char *option, const char *value, const
     fprintf(stderr, "%s: %s '", c->prog, option);
     out_cell(stderr, value, 0);
     fprintf(stderr, "' matches no %s%s%s%s; known: %s\n", what,
-            near != NULL ? " (did you mean " : "", near != NULL ? near : "", near != NULL ? "?)" : "",
-            n > 0 ? list : "(none)");
+            near != NULL ? " (did you mean " : "", near != NULL ? near : "",
+            near != NULL ? "?)" : "", n > 0 ? list : "(none)");
     return -1;
 }

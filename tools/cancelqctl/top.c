@@ -27,11 +27,11 @@
 #include "top.h"
 
 #define REFRESH_MS 1000
-#define COLS_MAX 400       /* wider terminals get lines this long */
-#define ROWS_MAX 400       /* lines composed per frame */
-#define PLAIN_COLS 160     /* the width of a snapshot */
-#define WORKERS_SHOWN 10   /* at most, on a terminal */
-#define GROUPS_SHOWN 16    /* outcome rows, at most, on a terminal */
+#define COLS_MAX 400     /* wider terminals get lines this long */
+#define ROWS_MAX 400     /* lines composed per frame */
+#define PLAIN_COLS 160   /* the width of a snapshot */
+#define WORKERS_SHOWN 10 /* at most, on a terminal */
+#define GROUPS_SHOWN 16  /* outcome rows, at most, on a terminal */
 #define ESC "\x1b"
 
 /* Set by signal handlers (they have nowhere else to write). */
@@ -93,8 +93,8 @@ static void compose_head(const ctl *c, const top_data *d, screen *s, bool live)
         out_age(in < 0 ? -in : in, age, sizeof(age));
         snprintf(due, sizeof(due), " (next %s %s)", in < 0 ? "overdue by" : "due in", age);
     }
-    line(s, "QUEUE   jobs %lld   delayed %lld%s   dead %lld   inflight %lld   results %lld", d->jobs,
-         d->delayed, due, d->dead, d->w.inflight, d->results);
+    line(s, "QUEUE   jobs %lld   delayed %lld%s   dead %lld   inflight %lld   results %lld",
+         d->jobs, d->delayed, due, d->dead, d->w.inflight, d->results);
 }
 
 static void compose_workers(const top_data *d, screen *s, size_t max)
@@ -119,7 +119,10 @@ static void compose_workers(const top_data *d, screen *s, size_t max)
             snprintf(age, sizeof(age), "%s ago", t);
         }
         line(s, "  %-32s %-12s %-6s %8lld", id, age,
-             x->orphan ? "ORPHAN" : x->alive ? "live" : "DEAD", x->inflight);
+             x->orphan  ? "ORPHAN"
+             : x->alive ? "live"
+                        : "DEAD",
+             x->inflight);
     }
     if (shown < d->w.n)
         line(s, "  ... %zu more", d->w.n - shown);
@@ -149,7 +152,7 @@ static int group_cmp(const void *a, const void *b)
 
 static void compose_outcomes(const top_data *d, screen *s, size_t max)
 {
-    top_group sorted[TOP_GROUPS_MAX];
+    top_group sorted[TOP_GROUPS_MAX] = {0};
     size_t n = 0, shown = 0;
 
     for (size_t i = 0; i < d->ngroups; i++)
@@ -162,7 +165,7 @@ static void compose_outcomes(const top_data *d, screen *s, size_t max)
              (double)sorted[i].recent / (TOP_RATE_MS / 1000.0), sorted[i].window);
     if (shown < n)
         line(s, "         ... %zu more", n - shown);
-    line(s, "         %-16s %-14s %12.1f %10lld", "all", "", 
+    line(s, "         %-16s %-14s %12.1f %10lld", "all", "",
          (double)d->recent_total / (TOP_RATE_MS / 1000.0), d->window_total);
 }
 
@@ -199,8 +202,8 @@ static void compose(const ctl *c, const top_data *d, screen *s, bool live)
         groups = room(s, 5) > 1 ? room(s, 5) - 1 : 1;
     compose_outcomes(d, s, groups);
     line(s, "%s", "");
-    compose_last(d, s, live ? (room(s, 1) < TOP_LAST_MAX ? room(s, 1) : TOP_LAST_MAX)
-                            : TOP_LAST_MAX);
+    compose_last(d, s,
+                 live ? (room(s, 1) < TOP_LAST_MAX ? room(s, 1) : TOP_LAST_MAX) : TOP_LAST_MAX);
 }
 
 /* --- the terminal -------------------------------------------------------- */

@@ -103,8 +103,7 @@ static int pauses(ctl *c, top_data *d)
         int rc = 0;
 
         if (s == NULL || s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
-            s->element[0]->type != REDIS_REPLY_STRING ||
-            s->element[1]->type != REDIS_REPLY_ARRAY) {
+            s->element[0]->type != REDIS_REPLY_STRING || s->element[1]->type != REDIS_REPLY_ARRAY) {
             freeReplyObject(s);
             return -1;
         }

@@ -251,8 +251,9 @@ cJSON *ctl_workers_warnings(const ctl *c, const ctl_workers *w)
     if (arr == NULL)
         return NULL;
     if (w->live == 0)
-        rc = add_warning(arr, "no worker is alive: no job is taken from %sjobs, and none held by "
-                              "a dead worker is taken back, until a cancelqd starts",
+        rc = add_warning(arr,
+                         "no worker is alive: no job is taken from %sjobs, and none held by "
+                         "a dead worker is taken back, until a cancelqd starts",
                          c->k.prefix);
     for (size_t i = 0; i < w->n && rc == 0; i++) {
         const ctl_worker *x = &w->v[i];
@@ -276,11 +277,12 @@ cJSON *ctl_workers_warnings(const ctl *c, const ctl_workers *w)
             ctl_redis_cli(c, cli, sizeof(cli));
             ctl_shell_quote(c->k.workers, key, sizeof(key));
             ctl_shell_quote(x->id, id, sizeof(id));
-            rc = add_warning(arr,
-                             "%sinflight:%.200s holds %lld job(s) but worker '%.200s' has neither a "
-                             "heartbeat entry nor a %sholders entry: no worker will take them "
-                             "back; hand them to the next live worker with: %s ZADD %s 0 %s",
-                             c->k.prefix, x->id, x->inflight, x->id, c->k.prefix, cli, key, id);
+            rc =
+                add_warning(arr,
+                            "%sinflight:%.200s holds %lld job(s) but worker '%.200s' has neither a "
+                            "heartbeat entry nor a %sholders entry: no worker will take them "
+                            "back; hand them to the next live worker with: %s ZADD %s 0 %s",
+                            c->k.prefix, x->id, x->inflight, x->id, c->k.prefix, cli, key, id);
         } else if (!x->orphan && !x->alive && x->inflight > 0) {
             out_age(w->now_ms - x->heartbeat_ms, age, sizeof(age));
             rc = add_warning(arr,
@@ -322,9 +324,9 @@ cJSON *ctl_workers_json(const ctl_workers *w)
                                                  (double)(w->now_ms - x->heartbeat_ms))) == NULL ||
             cJSON_AddBoolToObject(o, "alive", x->alive) == NULL ||
             cJSON_AddNumberToObject(o, "inflight", (double)x->inflight) == NULL ||
-            (x->orphan && (x->fetched_ms > 0 ? cJSON_AddNumberToObject(o, "fetched_ms",
-                                                                        (double)x->fetched_ms)
-                                             : cJSON_AddNullToObject(o, "fetched_ms")) == NULL)) {
+            (x->orphan &&
+             (x->fetched_ms > 0 ? cJSON_AddNumberToObject(o, "fetched_ms", (double)x->fetched_ms)
+                                : cJSON_AddNullToObject(o, "fetched_ms")) == NULL)) {
             cJSON_Delete(arr);
             return NULL;
         }
