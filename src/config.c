@@ -57,6 +57,7 @@ const cq_conf_opt cq_conf_opts[] = {
      false},
     {"lease", W(lease_ms), CQ_OT_DURATION, CQ_MS_SEC, CQ_MS_HOUR, "15s", false},
     {"shutdown_grace", W(shutdown_grace_ms), CQ_OT_DURATION, 0, CQ_MS_HOUR, "20s", false},
+    {"results_trim", W(results_trim), CQ_OT_TRIM, 0, 0, "maxlen", false},
     {"results_maxlen", W(results_maxlen), CQ_OT_LLONG, 1000, 1000000000, "1000000", false},
     {"metrics_listen", W(metrics_listen), CQ_OT_HOSTPORT, 3, 300, NULL, false},
 

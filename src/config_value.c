@@ -382,6 +382,11 @@ int cq_conf_set_value(const cq_conf_opt *o, void *base, const char *val, const c
             return why_fail(why, n, "bad format '%s' (use json or xml)", val);
         *(cq_format *)field = strcmp(val, "xml") == 0 ? CQ_FORMAT_XML : CQ_FORMAT_JSON;
         return 0;
+    case CQ_OT_TRIM:
+        if (strcmp(val, "maxlen") != 0 && strcmp(val, "acked") != 0)
+            return why_fail(why, n, "bad value '%s' (use maxlen or acked)", val);
+        *(cq_trim *)field = strcmp(val, "acked") == 0 ? CQ_TRIM_ACKED : CQ_TRIM_MAXLEN;
+        return 0;
     case CQ_OT_INT:
     case CQ_OT_LLONG:
     case CQ_OT_DURATION:
@@ -428,6 +433,9 @@ bool cq_conf_format_value(const cq_conf_opt *o, const void *base, char *buf, siz
         return true;
     case CQ_OT_FORMAT:
         snprintf(buf, n, "%s", *(const cq_format *)field == CQ_FORMAT_XML ? "xml" : "json");
+        return true;
+    case CQ_OT_TRIM:
+        snprintf(buf, n, "%s", *(const cq_trim *)field == CQ_TRIM_ACKED ? "acked" : "maxlen");
         return true;
     default:
         /* Strings; for secrets this is the file's path, never its content. */

@@ -45,6 +45,7 @@ typedef enum cq_conf_type {
     CQ_OT_BOOL,     /* bool */
     CQ_OT_SIZE,     /* size_t bytes within [min, max] */
     CQ_OT_FORMAT,   /* cq_format: json | xml */
+    CQ_OT_TRIM,     /* cq_trim: maxlen | acked */
 } cq_conf_type;
 
 typedef struct cq_conf_opt {

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cancelq/hash.h"
 #include "cancelq/json.h"
 #include "cancelq/rfc3339.h"
 #include "json_util.h"
@@ -35,11 +36,13 @@ enum field {
     F_MAX_ATTEMPTS,
     F_DEADLINE,
     F_META,
+    F_ENQUEUED_AT,
     F_COUNT
 };
 
 static const char *const field_names[F_COUNT] = {
-    "id", "idempotency_key", "provider", "action", "params", "max_attempts", "deadline", "meta",
+    "id",           "idempotency_key", "provider", "action",      "params",
+    "max_attempts", "deadline",        "meta",     "enqueued_at",
 };
 
 /* --- parsing the text ---------------------------------------------------- */
@@ -357,24 +360,24 @@ static int check_max_attempts(const cJSON *root, cq_job *job, cq_err *err)
     return 0;
 }
 
-static int check_deadline(const cJSON *root, cq_job *job, cq_err *err)
+/* An optional RFC 3339 time (deadline, enqueued_at) into *ms (0: absent). */
+static int check_time(const cJSON *root, const char *key, int64_t *out, cq_err *err)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, "deadline");
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
     int64_t ms;
 
     if (item == NULL)
         return 0;
     if (!cJSON_IsString(item) || item->valuestring == NULL)
-        return cq_err_set(err, -EINVAL, "bad_type", "deadline: must be a string, got %s",
+        return cq_err_set(err, -EINVAL, "bad_type", "%s: must be a string, got %s", key,
                           cq_json_type_name(item));
     if (strlen(item->valuestring) > CQ_DEADLINE_TEXT_MAX ||
         cq_parse_rfc3339(item->valuestring, &ms) < 0)
         return cq_err_set(err, -EINVAL, "bad_value",
-                          "deadline: must be an RFC 3339 timestamp like 2026-11-30T00:00:00Z");
-    if (ms <= 0) /* 0 means "no deadline" in cq_job */
-        return cq_err_set(err, -EINVAL, "bad_value",
-                          "deadline: must be after 1970-01-01T00:00:00Z");
-    job->deadline_ms = ms;
+                          "%s: must be an RFC 3339 timestamp like 2026-11-30T00:00:00Z", key);
+    if (ms <= 0) /* 0 means "none" in cq_job */
+        return cq_err_set(err, -EINVAL, "bad_value", "%s: must be after 1970-01-01T00:00:00Z", key);
+    *out = ms;
     return 0;
 }
 
@@ -390,7 +393,8 @@ static int check_fields(cq_job *job, cq_err *err)
         (rc = check_object(root, "params", true, &job->params, err)) < 0 ||
         (rc = check_idem_key(root, job, err)) < 0 ||
         (rc = check_max_attempts(root, job, err)) < 0 ||
-        (rc = check_deadline(root, job, err)) < 0 ||
+        (rc = check_time(root, "deadline", &job->deadline_ms, err)) < 0 ||
+        (rc = check_time(root, "enqueued_at", &job->enqueued_ms, err)) < 0 ||
         (rc = check_object(root, "meta", false, &job->meta, err)) < 0)
         return rc;
     return 0;
@@ -411,9 +415,14 @@ int cq_job_parse(const char *buf, size_t len, cq_job *job, cq_err *err)
     if (!cJSON_IsObject(job->root))
         return cq_err_set(err, -EINVAL, "bad_json", "a job must be a JSON object, got %s",
                           cq_json_type_name(job->root));
-    /* the id first, so that even an invalid outcome can name the job */
+    /* the id, provider and action first, so that even an invalid outcome
+     * names them for billing to match */
     if (check_id(job->root, &job->id, NULL) < 0)
         job->id = NULL;
+    if (check_name(job->root, "provider", &job->provider, NULL) < 0)
+        job->provider = NULL;
+    if (check_name(job->root, "action", &job->action, NULL) < 0)
+        job->action = NULL;
     rc = check_top_keys(job->root, err);
     if (rc == 0)
         rc = check_tree(job->root, 1, "", err);
@@ -557,6 +566,14 @@ char *cq_dead_entry(const char *raw, size_t raw_len, const char *status, const c
     if (job == NULL || !cJSON_AddItemToObject(entry, "job", job)) {
         cJSON_Delete(job);
         goto free_entry;
+    }
+    /* a job that was not JSON: billing matches it by the digest of its bytes */
+    if (cJSON_IsString(job)) {
+        char digest[2 * CQ_SHA256_LEN + 1];
+
+        if (cq_sha256_hex(raw, raw_len, digest, sizeof(digest) - 1) != 0 ||
+            !add_string(entry, "raw_sha256", digest))
+            goto free_entry;
     }
     if (!add_string(entry, "status", status) || !add_string(entry, "error", error) ||
         !add_string(entry, "message", message) ||

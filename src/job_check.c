@@ -35,7 +35,8 @@ int cq_job_check(const cq_config *cfg, const cq_keys *keys, const char *text, si
     if (rc != 0)
         return cq_err_set(err, rc, rc == -ENOMEM ? "no_memory" : "bad_value",
                           "idempotency_key: cannot be derived from the params");
-    cq_job_params_hash(out->job.params, out->hash);
+    if (cq_job_params_hash(out->job.params, out->hash, out->hash_v1) != 0)
+        return cq_err_set(err, -ENOMEM, "no_memory", "out of memory");
     if (cq_keys_idem(keys, out->job.idem_key, key, sizeof(key)) != 0)
         return cq_err_set(err, -EINVAL, "bad_value", "idempotency_key: too long");
     out->idem_key = strdup(key);

@@ -4,20 +4,28 @@
  * The canonical form is the value printed as unformatted JSON with object
  * members sorted by key (byte order, then original position) at every level;
  * numbers are printed as the shortest text that reads back exactly (so 1e3
- * and 1000 agree, 0 and -0 agree, and two different doubles never do).  The
- * text is fed to FNV-1a as it is produced instead of being built with
- * cJSON_Duplicate + cJSON_Print: the function cannot report failure, so it
- * must not depend on allocating.  Sorting uses an array on the stack for
- * small objects, a heap array for larger ones when it can be allocated, and
- * otherwise a selection walk giving the same order.  The hash is compared
- * with idempotency records written by earlier versions, so the canonical
- * text must never change; tests/unit/test_json_util.c keeps the original
- * implementation and compares.
+ * and 1000 agree, 0 and -0 agree, and two different doubles never do).
+ *
+ * The hash is SHA-256 of that text, truncated to 128 bits and written with
+ * its algorithm ("s2:" + 32 hex digits), so a producer cannot craft
+ * different params with the same hash (docs/design.md §7).  Records written
+ * before it carry the 64-bit FNV-1a of the same text (16 hex digits, no
+ * prefix): both are computed in one pass, and claim.lua compares an old
+ * record with the old one.  The canonical text must therefore never
+ * change; tests/unit/test_json_util.c keeps the original implementation
+ * and compares.
+ *
+ * The text is produced into a sink that feeds FNV-1a as it goes and keeps
+ * the bytes (on the stack up to SINK_STACK, then on the heap) for SHA-256.
+ * Sorting uses an array on the stack for small objects, a heap array for
+ * larger ones when it can be allocated, and otherwise a selection walk
+ * giving the same order.
  *
  * Pure: no I/O, no globals.
  */
 #include "cancelq/job.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,7 +33,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cancelq/hash.h"
 #include "json_util.h"
+
+/* Canonical texts up to this size stay on the stack (real params: ~100 B). */
+#define SINK_STACK 1024
 
 /* Objects up to this many members are sorted for the params hash on the
  * stack (real params have 1..4); larger ones on the heap. */
@@ -34,34 +46,75 @@
 #define FNV64_OFFSET UINT64_C(0xcbf29ce484222325)
 #define FNV64_PRIME UINT64_C(0x100000001b3)
 
+/* Where the canonical text goes: FNV-1a as it is produced, and the bytes
+ * (for SHA-256) unless `keep` is off. */
+typedef struct sink {
+    uint64_t fnv;
+    bool keep;
+    bool oom; /* the text outgrew the stack and no heap was left */
+    char *buf;
+    size_t len, cap;
+    char small[SINK_STACK];
+} sink;
+
 typedef struct member {
     const char *key;
     size_t pos;
     const cJSON *item;
 } member;
 
-static void fnv_bytes(uint64_t *h, const void *data, size_t n)
+static void put_keep(sink *h, const void *data, size_t n)
+{
+    size_t cap;
+    char *p;
+
+    if (h->len + n > h->cap) {
+        cap = h->cap * 2 > h->len + n ? h->cap * 2 : h->len + n;
+        p = h->buf == h->small ? malloc(cap) : realloc(h->buf, cap);
+        if (p == NULL) {
+            h->oom = true;
+            h->keep = false;
+            return;
+        }
+        if (h->buf == h->small)
+            memcpy(p, h->small, h->len);
+        h->buf = p;
+        h->cap = cap;
+    }
+    memcpy(h->buf + h->len, data, n);
+    h->len += n;
+}
+
+static void fnv_bytes(sink *h, const void *data, size_t n)
 {
     const unsigned char *p = data;
 
     for (size_t i = 0; i < n; i++) {
-        *h ^= p[i];
-        *h *= FNV64_PRIME;
+        h->fnv ^= p[i];
+        h->fnv *= FNV64_PRIME;
+    }
+    if (h->keep)
+        put_keep(h, data, n);
+}
+
+static void fnv_byte(sink *h, unsigned char c)
+{
+    h->fnv ^= c;
+    h->fnv *= FNV64_PRIME;
+    if (h->keep) {
+        if (h->len < h->cap)
+            h->buf[h->len++] = (char)c;
+        else
+            put_keep(h, &c, 1);
     }
 }
 
-static void fnv_byte(uint64_t *h, unsigned char c)
-{
-    *h ^= c;
-    *h *= FNV64_PRIME;
-}
-
-static void fnv_str(uint64_t *h, const char *s)
+static void fnv_str(sink *h, const char *s)
 {
     fnv_bytes(h, s, strlen(s));
 }
 
-static void hash_string(uint64_t *h, const char *s)
+static void hash_string(sink *h, const char *s)
 {
     char esc[8];
 
@@ -80,7 +133,7 @@ static void hash_string(uint64_t *h, const char *s)
     fnv_byte(h, '"');
 }
 
-static void hash_value(uint64_t *h, const cJSON *item);
+static void hash_value(sink *h, const cJSON *item);
 
 static int member_cmp(const member *a, const member *b)
 {
@@ -96,7 +149,7 @@ static int member_qsort_cmp(const void *a, const void *b)
     return member_cmp(a, b);
 }
 
-static void hash_member(uint64_t *h, const member *m, bool first)
+static void hash_member(sink *h, const member *m, bool first)
 {
     if (!first)
         fnv_byte(h, ',');
@@ -112,7 +165,7 @@ static member member_at(const cJSON *child, size_t pos)
 }
 
 /* Without memory: repeatedly pick the smallest member after the previous. */
-static void hash_members_select(uint64_t *h, const cJSON *obj, size_t n)
+static void hash_members_select(sink *h, const cJSON *obj, size_t n)
 {
     member prev = {"", 0, NULL}, best = {"", 0, NULL}, cur;
     bool have_prev = false;
@@ -150,7 +203,7 @@ static void sort_small(member *ms, size_t n)
 }
 
 /* Members sorted in ms (of n), hashed in that order. */
-static void hash_sorted(uint64_t *h, const cJSON *obj, member *ms, size_t n)
+static void hash_sorted(sink *h, const cJSON *obj, member *ms, size_t n)
 {
     size_t pos = 0;
 
@@ -166,7 +219,7 @@ static void hash_sorted(uint64_t *h, const cJSON *obj, member *ms, size_t n)
 
 /* Small objects sort on the stack; larger ones in a heap array when one
  * can be allocated, else by the selection walk (same order either way). */
-static void hash_object(uint64_t *h, const cJSON *obj)
+static void hash_object(sink *h, const cJSON *obj)
 {
     member small[CQ_HASH_SMALL_OBJECT];
     size_t n = 0;
@@ -190,7 +243,7 @@ static void hash_object(uint64_t *h, const cJSON *obj)
     fnv_byte(h, '}');
 }
 
-static void hash_value(uint64_t *h, const cJSON *item)
+static void hash_value(sink *h, const cJSON *item)
 {
     char num[CQ_NUM_TEXT_MAX];
     size_t n;
@@ -219,15 +272,50 @@ static void hash_value(uint64_t *h, const cJSON *item)
     }
 }
 
-void cq_job_params_hash(const cJSON *params, char out[17])
+static void fnv_hex(uint64_t h, char out[CQ_PARAMS_HASH_V1_MAX])
 {
-    uint64_t h = FNV64_OFFSET;
-
     static const char hex[] = "0123456789abcdef";
 
-    hash_value(&h, params);
     /* "%016" PRIx64, digit by digit: this runs for every job */
     for (int i = 15; i >= 0; i--, h >>= 4)
         out[i] = hex[h & 0x0f];
     out[16] = '\0';
+}
+
+static void canonical(sink *h, const cJSON *params, bool keep)
+{
+    h->fnv = FNV64_OFFSET;
+    h->keep = keep;
+    h->oom = false;
+    h->buf = h->small;
+    h->len = 0;
+    h->cap = sizeof(h->small);
+    hash_value(h, params);
+}
+
+void cq_job_params_hash_v1(const cJSON *params, char out[CQ_PARAMS_HASH_V1_MAX])
+{
+    sink h;
+
+    canonical(&h, params, false);
+    fnv_hex(h.fnv, out);
+}
+
+int cq_job_params_hash(const cJSON *params, char out[CQ_PARAMS_HASH_MAX],
+                       char v1[CQ_PARAMS_HASH_V1_MAX])
+{
+    sink h;
+    int rc = -ENOMEM;
+
+    canonical(&h, params, true);
+    if (v1 != NULL)
+        fnv_hex(h.fnv, v1);
+    memcpy(out, CQ_PARAMS_HASH_TAG, sizeof(CQ_PARAMS_HASH_TAG) - 1);
+    if (!h.oom)
+        rc = cq_sha256_hex(h.buf, h.len, out + sizeof(CQ_PARAMS_HASH_TAG) - 1, 32);
+    if (h.buf != h.small)
+        free(h.buf);
+    if (rc != 0)
+        out[0] = '\0';
+    return rc;
 }

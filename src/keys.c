@@ -23,6 +23,7 @@ int cq_keys_init(cq_keys *k, const char *prefix, const char *worker)
     if (n < 0 || (size_t)n >= sizeof(k->prefix))
         return -ENAMETOOLONG;
     if (put(k->jobs, CQ_KEY_MAX, k->prefix, "jobs", NULL) != 0 ||
+        put(k->retry, CQ_KEY_MAX, k->prefix, "retry", NULL) != 0 ||
         put(k->delayed, CQ_KEY_MAX, k->prefix, "delayed", NULL) != 0 ||
         put(k->dead, CQ_KEY_MAX, k->prefix, "dead", NULL) != 0 ||
         put(k->workers, CQ_KEY_MAX, k->prefix, "workers", NULL) != 0 ||

@@ -179,7 +179,7 @@ static void let_go(cq_provider *p, cq_admit *a, const char *tok, unsigned gen, u
     cq_bucket_take(&p->bucket, (int64_t)now);
     p->active++;
     p->g->active++;
-    a->probe = p->breaker.state == CQ_BR_HALF_OPEN;
+    a->probe = !a->check && p->breaker.state == CQ_BR_HALF_OPEN; /* only a call probes */
     a->sent_at = now;
     a->where = ADM_SENT;
     if (a->check)
@@ -187,6 +187,37 @@ static void let_go(cq_provider *p, cq_admit *a, const char *tok, unsigned gen, u
     else
         p->attempts++;
     a->go(a, tok, gen);
+}
+
+/* May the request at the head of the queue go, as far as the breaker is
+ * concerned?  When not, it is deferred.  Only a cancellation call asks the
+ * breaker (and may be its half-open probe).  A status lookup waits out the
+ * cooldown like a call but never serves as the probe, and its answer never
+ * counts: only a call can show that writes work again.  Once the cooldown
+ * is over lookups go, so a job whose lookup is pending can reach the call
+ * that probes. */
+static bool breaker_lets_go(cq_provider *p, uint64_t now)
+{
+    int64_t retry_at = 0;
+    bool changed = false;
+
+    if (p->head->check) {
+        if (p->breaker.state != CQ_BR_OPEN || (int64_t)now >= p->breaker.open_end)
+            return true;
+        p->breaker_deferred++;
+        defer(queue_pop(p), CQ_DEFER_BREAKER, cq_provider_reopens_in(p));
+        return false;
+    }
+    if (cq_breaker_allow(&p->breaker, (int64_t)now, &retry_at, &changed)) {
+        if (changed)
+            breaker_note(p);
+        return true;
+    }
+    if (changed)
+        breaker_note(p);
+    p->breaker_deferred++;
+    defer(queue_pop(p), CQ_DEFER_BREAKER, (uint64_t)(retry_at - (int64_t)now));
+    return false;
 }
 
 /* Let go what may go now, in FIFO order.  Each request is looked at once
@@ -197,10 +228,9 @@ static void pump(cq_provider *p)
 
     while (p->head != NULL && p->active < p->conf->concurrency) {
         uint64_t now = now_ms(p);
-        int64_t wait, retry_at = 0;
+        int64_t wait;
         const char *tok;
         unsigned gen;
-        bool changed;
 
         if (g->stopping) {
             defer(queue_pop(p), CQ_DEFER_STOP, 0);
@@ -222,15 +252,8 @@ static void pump(cq_provider *p)
             await_token(p, queue_pop(p));
             continue;
         }
-        if (!cq_breaker_allow(&p->breaker, (int64_t)now, &retry_at, &changed)) {
-            if (changed)
-                breaker_note(p);
-            p->breaker_deferred++;
-            defer(queue_pop(p), CQ_DEFER_BREAKER, (uint64_t)(retry_at - (int64_t)now));
+        if (!breaker_lets_go(p, now))
             continue;
-        }
-        if (changed)
-            breaker_note(p);
         let_go(p, queue_pop(p), tok, gen, now);
     }
 }
@@ -322,8 +345,11 @@ bool cq_provider_done(cq_provider *p, cq_admit *a, const cq_response *resp, cons
             pause_for(p, v);
         if (probe)
             cq_breaker_abandon(&p->breaker);
-    } else {
-        /* every verdict but RETRY shows the instance working */
+    } else if (!a->check) {
+        /* the breaker judges the instance by its cancellation calls: a
+         * lookup that answers does not show that writes work (reads often
+         * stay up while writes fail); every verdict but RETRY of a call
+         * shows the instance working */
         if (cq_breaker_record(&p->breaker, v->kind != CQ_V_RETRY, (int64_t)now_ms(p)))
             breaker_note(p);
         probe_failed = probe && v->kind == CQ_V_RETRY && p->breaker.state == CQ_BR_OPEN;

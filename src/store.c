@@ -193,6 +193,7 @@ int cq_store_claim(cq_store *s, const cq_claim *c, void *item)
     cq_batch_arg_str(b, c->hash);
     num_arg(b, (long long)c->lease_ms);
     cq_batch_arg_str(b, c->unknown ? "1" : "0");
+    cq_batch_arg_str(b, c->hash_v1);
     if (cq_batch_end(b) != 0)
         return -ENOMEM;
     cq_store_flush_soon(s);
@@ -236,8 +237,8 @@ static const char *idem_op_name(cq_idem_op op)
 
 /* finish.lua: per job its idempotency key (any key of the deployment when
  * none), then handle, dead entry, idem op, owner, hash, the outcome's
- * values in the script's FIELDS order, meta, and a duplicate's three
- * originals. */
+ * values in the script's FIELDS order, meta, and optional name/value pairs
+ * (a duplicate's three originals, raw_sha256). */
 int cq_store_finish(cq_store *s, const cq_outcome *o, void *item)
 {
     cq_batch *b = &s->finishes;
@@ -265,9 +266,16 @@ int cq_store_finish(cq_store *s, const cq_outcome *o, void *item)
     num_arg(b, o->duration_ms);
     cq_batch_arg_str(b, finished);
     cq_batch_arg_str(b, o->meta);
-    if (o->status == CQ_ST_DUPLICATE) {
-        for (i = 0; i < 3; i++)
-            cq_batch_arg_str(b, o->original[i]);
+    for (i = 0; o->status == CQ_ST_DUPLICATE && i < 3; i++) {
+        static const char *const names[3] = {"original_id", "original_status",
+                                             "original_finished_at"};
+
+        cq_batch_arg_str(b, names[i]);
+        cq_batch_arg_str(b, o->original[i]);
+    }
+    if (o->raw_sha256 != NULL) {
+        cq_batch_arg_str(b, "raw_sha256");
+        cq_batch_arg_str(b, o->raw_sha256);
     }
     if (cq_batch_end(b) != 0)
         return -ENOMEM;
@@ -374,7 +382,7 @@ static void batches_init(cq_store *s)
     const char *claim_args[] = {s->holder, s->idem_ttl};
     const char *finish_keys[] = {s->k.inflight, s->k.results, s->k.dead};
     const char *finish_args[] = {s->maxlen, s->idem_ttl, s->worker};
-    const char *release_keys[] = {s->k.inflight, s->k.delayed, s->k.jobs};
+    const char *release_keys[] = {s->k.inflight, s->k.delayed, s->k.retry};
 
     cq_batch_init(&s->claims, s->main, "claim", claim_reply, s, 1, 1, claim_keys, 2, claim_args);
     cq_batch_init(&s->finishes, s->main, "finish", written_reply, s, 1, 3, finish_keys, 3,
@@ -404,7 +412,9 @@ cq_store *cq_store_new(uv_loop_t *loop, const cq_config *cfg, const char *worker
         cq_err_set(err, -EINVAL, "config", "[redis] prefix or [worker] id too long");
         goto fail;
     }
-    snprintf(s->maxlen, sizeof(s->maxlen), "%lld", cfg->worker.results_maxlen);
+    /* results_trim = acked: the outcome is added untrimmed, trim.lua trims */
+    snprintf(s->maxlen, sizeof(s->maxlen), "%lld",
+             cfg->worker.results_trim == CQ_TRIM_ACKED ? 0 : cfg->worker.results_maxlen);
     snprintf(s->idem_ttl, sizeof(s->idem_ttl), "%llu",
              (unsigned long long)cfg->worker.idempotency_ttl_ms);
     rev.data = s;
@@ -457,4 +467,10 @@ uint64_t cq_store_reconnects(const cq_store *s, bool block)
 const char *cq_store_durability(const cq_store *s)
 {
     return s->main != NULL ? cq_redis_durability(s->main) : "";
+}
+
+void cq_store_wait_stats(const cq_store *s, uint64_t *short_waits, uint64_t *resent)
+{
+    *short_waits = s->wait_short;
+    *resent = s->wait_unsure;
 }

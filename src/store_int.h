@@ -33,8 +33,9 @@ struct cq_store {
     bool flush_on;
     cq_store_gate *gates; /* WAITs on their way, oldest first (wait_replicas) */
     cq_store_gate *gates_tail;
-    uint64_t wait_short;  /* WAITs that timed out short of wait_replicas */
-    uint64_t wait_unsure; /* batches sent again after a reconnect */
+    uint64_t wait_short;      /* WAITs that timed out short of wait_replicas */
+    uint64_t wait_unsure;     /* batches sent again after a reconnect */
+    uint64_t wait_skip_until; /* loop time: no WAIT before it (replicas missing) */
 };
 
 /* EVALSHA of an embedded script / a plain command, with NUL-terminated

@@ -28,7 +28,7 @@ static void fetch_reply(void *data, redisReply *reply)
 {
     fetch_req q = *(fetch_req *)data;
     cq_item *items;
-    long long base;
+    long long base, nretry;
     size_t i, n = 0;
 
     free(data);
@@ -37,7 +37,8 @@ static void fetch_reply(void *data, redisReply *reply)
         return;
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-        reply->element[0]->type != REDIS_REPLY_INTEGER) {
+        reply->element[0]->type != REDIS_REPLY_INTEGER ||
+        (reply->elements > 1 && reply->element[1]->type != REDIS_REPLY_INTEGER)) {
         cq_store_log_error("fetch", reply);
         q.cb(q.data, -EIO, NULL, 0);
         return;
@@ -55,12 +56,16 @@ static void fetch_reply(void *data, redisReply *reply)
         q.cb(q.data, -EAGAIN, NULL, 0);
         return;
     }
-    for (i = 1; i < reply->elements && n < CQ_FETCH_MAX; i++) {
+    nretry = reply->elements > 1 ? reply->element[1]->integer : 0;
+    for (i = 2; i < reply->elements && n < CQ_FETCH_MAX; i++) {
         const redisReply *it = reply->element[i];
+        long long k = (long long)i - 2; /* the item's place in the batch */
 
         if (it->type != REDIS_REPLY_STRING)
             continue;
-        snprintf(items[n].handle, sizeof(items[n].handle), "h%lld", base + (long long)i - 1);
+        items[n].trusted = k < nretry;
+        snprintf(items[n].handle, sizeof(items[n].handle), "%c%lld", items[n].trusted ? 'r' : 'h',
+                 base + k);
         items[n].text = it->str;
         items[n].len = it->len;
         n++;
@@ -72,7 +77,7 @@ static void fetch_reply(void *data, redisReply *reply)
 int cq_store_fetch(cq_store *s, size_t max, cq_fetch_cb cb, void *data)
 {
     char num[NUM_TEXT];
-    const char *argv[7];
+    const char *argv[8];
     fetch_req *q = malloc(sizeof(*q));
 
     if (q == NULL)
@@ -85,9 +90,10 @@ int cq_store_fetch(cq_store *s, size_t max, cq_fetch_cb cb, void *data)
     argv[2] = s->k.seq;
     argv[3] = s->k.workers;
     argv[4] = s->k.holders;
-    argv[5] = num;
-    argv[6] = s->worker;
-    if (cq_store_script(s, "fetch", fetch_reply, q, 5, 7, argv) != 0) {
+    argv[5] = s->k.retry;
+    argv[6] = num;
+    argv[7] = s->worker;
+    if (cq_store_script(s, "fetch", fetch_reply, q, 6, 8, argv) != 0) {
         free(q);
         return -ENOMEM;
     }
@@ -161,7 +167,7 @@ int cq_store_reclaim(cq_store *s, bool self, cq_num_cb cb, void *data)
 
     snprintf(lease, sizeof(lease), "%llu", (unsigned long long)s->cfg->worker.lease_ms);
     argv[0] = s->k.workers;
-    argv[1] = s->k.jobs;
+    argv[1] = s->k.retry;
     argv[2] = s->k.holders;
     argv[3] = lease;
     argv[4] = s->k.prefix;
@@ -182,7 +188,7 @@ static long long read_next(const redisReply *r)
 
 int cq_store_promote(cq_store *s, cq_num_cb cb, void *data)
 {
-    const char *argv[] = {s->k.delayed, s->k.jobs, PROMOTE_BATCH};
+    const char *argv[] = {s->k.delayed, s->k.retry, PROMOTE_BATCH};
 
     return cq_store_num_script(s, "promote", cq_store_num_new(cb, data, "promote", read_next), 2, 3,
                                argv);
@@ -240,57 +246,59 @@ int cq_store_inflight(cq_store *s, cq_handles_cb cb, void *data)
     return 0;
 }
 
-/* Three replies, one answer. */
-typedef struct depths_req {
+/* Four replies, one answer: each reply comes (or is answered NULL)
+ * exactly once, and the last one frees the request. */
+typedef struct depths_req depths_req;
+
+typedef struct depth_slot {
+    depths_req *q;
+    int i;
+} depth_slot;
+
+struct depths_req {
     cq_depths_cb cb;
     void *data;
-    long long v[3];
+    long long v[CQ_DEPTHS];
+    depth_slot slot[CQ_DEPTHS];
     int left;
-} depths_req;
+};
 
-static void depth_reply(depths_req *q, int i, redisReply *reply)
+static void depth_done(depths_req *q, int i, const redisReply *reply)
 {
     q->v[i] = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
     if (--q->left > 0)
         return;
-    q->cb(q->data, q->v[0], q->v[1], q->v[2]);
+    q->cb(q->data, q->v);
     free(q);
 }
 
-static void depth0(void *data, redisReply *reply)
+static void depth_reply(void *data, redisReply *reply)
 {
-    depth_reply(data, 0, reply);
-}
-static void depth1(void *data, redisReply *reply)
-{
-    depth_reply(data, 1, reply);
-}
-static void depth2(void *data, redisReply *reply)
-{
-    depth_reply(data, 2, reply);
+    depth_slot *d = data;
+
+    depth_done(d->q, d->i, reply);
 }
 
 int cq_store_depths(cq_store *s, cq_depths_cb cb, void *data)
 {
-    const char *a1[] = {"LLEN", s->k.jobs};
-    const char *a2[] = {"ZCARD", s->k.delayed};
-    const char *a3[] = {"LLEN", s->k.dead};
+    const char *cmds[CQ_DEPTHS][2] = {
+        {"LLEN", s->k.jobs}, {"LLEN", s->k.retry}, {"ZCARD", s->k.delayed}, {"LLEN", s->k.dead}};
     depths_req *q = calloc(1, sizeof(*q));
+    int i;
 
     if (q == NULL)
         return -ENOMEM;
     q->cb = cb;
     q->data = data;
-    q->left = 3;
-    /* each reply comes (or is answered NULL) exactly once: the last frees q */
-    if (cq_store_command(s->main, depth0, q, 2, a1) != 0) {
-        free(q);
-        return -ENOMEM;
+    q->left = CQ_DEPTHS;
+    for (i = 0; i < CQ_DEPTHS; i++) {
+        q->slot[i].q = q;
+        q->slot[i].i = i;
     }
-    if (cq_store_command(s->main, depth1, q, 2, a2) != 0)
-        depth_reply(q, 1, NULL);
-    if (cq_store_command(s->main, depth2, q, 2, a3) != 0)
-        depth_reply(q, 2, NULL);
+    for (i = 0; i < CQ_DEPTHS; i++) {
+        if (cq_store_command(s->main, depth_reply, &q->slot[i], 2, cmds[i]) != 0)
+            depth_done(q, i, NULL);
+    }
     return 0;
 }
 
@@ -349,4 +357,67 @@ out:
     free(argv);
     free(len);
     return rc;
+}
+
+typedef struct trim_req {
+    void (*cb)(void *data, const cq_results_info *ri);
+    void *data;
+} trim_req;
+
+static long long int_at(const redisReply *r, size_t i)
+{
+    return i < r->elements && r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer
+                                                                         : -1;
+}
+
+/* trim.lua answers {length, trimmed, unread, group, lag, pending, ...}. */
+static void trim_reply(void *data, redisReply *reply)
+{
+    trim_req q = *(trim_req *)data;
+    cq_results_info ri;
+    size_t i;
+
+    free(data);
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
+        if (reply != NULL)
+            cq_store_log_error("trim", reply);
+        q.cb(q.data, NULL);
+        return;
+    }
+    memset(&ri, 0, sizeof(ri));
+    ri.length = int_at(reply, 0);
+    ri.trimmed = int_at(reply, 1);
+    ri.unread = int_at(reply, 2);
+    for (i = 3; i + 2 < reply->elements && ri.ngroups < CQ_GROUPS_MAX; i += 3) {
+        const redisReply *name = reply->element[i];
+
+        if (name->type != REDIS_REPLY_STRING)
+            continue;
+        snprintf(ri.groups[ri.ngroups].name, CQ_GROUP_NAME_MAX, "%s", name->str);
+        ri.groups[ri.ngroups].lag = int_at(reply, i + 1);
+        ri.groups[ri.ngroups].pending = int_at(reply, i + 2);
+        ri.ngroups++;
+    }
+    q.cb(q.data, &ri);
+}
+
+int cq_store_trim(cq_store *s, void (*cb)(void *data, const cq_results_info *ri), void *data)
+{
+    char maxlen[NUM_TEXT];
+    const char *argv[3];
+    trim_req *q = malloc(sizeof(*q));
+
+    if (q == NULL)
+        return -ENOMEM;
+    q->cb = cb;
+    q->data = data;
+    snprintf(maxlen, sizeof(maxlen), "%lld", s->cfg->worker.results_maxlen);
+    argv[0] = s->k.results;
+    argv[1] = maxlen;
+    argv[2] = s->cfg->worker.results_trim == CQ_TRIM_ACKED ? "acked" : "maxlen";
+    if (cq_store_script(s, "trim", trim_reply, q, 1, 3, argv) != 0) {
+        free(q);
+        return -ENOMEM;
+    }
+    return 0;
 }

@@ -21,6 +21,8 @@
 #include "cancelq/log.h"
 #include "store_int.h"
 
+#define WAIT_PAUSE_MS 10000 /* after a short WAIT, batches go without one this long */
+
 typedef struct stash {
     void *item;
     bool claim;
@@ -32,6 +34,7 @@ typedef struct stash {
 struct cq_store_gate {
     cq_store_gate *next;
     cq_store *s;
+    bool sent; /* its WAIT went (only the oldest gate's is out at a time) */
     stash *v;
     size_t n, cap;
     uint64_t reconnects; /* of main when the first answer came */
@@ -138,7 +141,10 @@ static void deliver(cq_store_gate *g, bool unsure, bool lost)
                 st->r.verdict = CQ_CLAIM_UNSURE;
             s->ev.claimed(st->item, &st->r);
         } else if (st->item != NULL) {
-            s->ev.written(st->item, lost ? CQ_WRITE_LOST : unsure ? CQ_WRITE_UNSURE : st->w,
+            s->ev.written(st->item,
+                          lost     ? CQ_WRITE_LOST
+                          : unsure ? CQ_WRITE_UNSURE
+                                   : st->w,
                           st->r.error);
         }
         free(st->text);
@@ -146,6 +152,8 @@ static void deliver(cq_store_gate *g, bool unsure, bool lost)
     free(g->v);
     free(g);
 }
+
+static int send_wait(cq_store_gate *g);
 
 static void wait_reply(void *data, redisReply *reply)
 {
@@ -167,34 +175,64 @@ static void wait_reply(void *data, redisReply *reply)
                "the connection was re-established before the replicas confirmed: the claims "
                "and ends of that batch are sent again",
                NULL);
-    } else if (reply->type != REDIS_REPLY_INTEGER ||
+    } else if (reply->type == REDIS_REPLY_INTEGER &&
                reply->integer < (long long)s->cfg->redis.wait_replicas) {
         s->wait_short++;
-        if (s->wait_short == 1 || s->wait_short % 1000 == 0)
+        s->wait_skip_until = uv_now(s->loop) + WAIT_PAUSE_MS;
+        if (s->wait_short == 1 || s->wait_short % 100 == 0)
             cq_log(CQ_LOG_WARN, "redis_wait_short", "detail",
                    "fewer replicas than [redis] wait_replicas confirmed within wait_timeout; "
-                   "going on (a failover now could lose these writes)",
+                   "going on without waiting for 10 s (a failover now could lose these writes)",
                    NULL);
     }
     deliver(g, unsure, false);
+    /* the batches sent meanwhile: their WAIT goes now, after all of them */
+    if (s->gates != NULL && !s->gates->sent && send_wait(s->gates) != 0) {
+        g = s->gates;
+        s->gates = NULL;
+        s->gates_tail = NULL;
+        deliver(g, false, false);
+    }
+}
+
+/* WAIT for g's batches; while replicas are known to be missing a PING
+ * only marks where its batches' answers end. */
+static int send_wait(cq_store_gate *g)
+{
+    cq_store *s = g->s;
+    char n[24], ms[24];
+    const char *argv[3];
+    int argc = 3;
+
+    snprintf(n, sizeof(n), "%d", s->cfg->redis.wait_replicas);
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)s->cfg->redis.wait_timeout_ms);
+    argv[0] = "WAIT", argv[1] = n, argv[2] = ms;
+    if (uv_now(s->loop) < s->wait_skip_until)
+        argv[0] = "PING", argc = 1;
+    if (cq_store_command(s->main, wait_reply, g, argc, argv) != 0)
+        return -1;
+    g->sent = true;
+    return 0;
 }
 
 int cq_store_gate_open(cq_store *s)
 {
-    char n[24], ms[24];
-    const char *argv[3];
-    cq_store_gate *g = calloc(1, sizeof(*g));
+    cq_store_gate *g;
 
+    if (s->gates == NULL && uv_now(s->loop) < s->wait_skip_until)
+        return 0; /* replicas missing: not waiting for a while */
+    if (s->gates_tail != NULL && !s->gates_tail->sent)
+        return 0; /* the gate after the WAIT in flight takes this batch too */
+    g = calloc(1, sizeof(*g));
     if (g == NULL)
         return -1;
     g->s = s;
-    snprintf(n, sizeof(n), "%d", s->cfg->redis.wait_replicas);
-    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)s->cfg->redis.wait_timeout_ms);
-    argv[0] = "WAIT", argv[1] = n, argv[2] = ms;
-    if (cq_store_command(s->main, wait_reply, g, 3, argv) != 0) {
+    if (s->gates == NULL && send_wait(g) != 0) {
         free(g);
         return -1;
     }
+    /* with a WAIT in flight (it blocks the connection), this gate's WAIT
+     * goes when that one answers: one at a time */
     if (s->gates_tail != NULL)
         s->gates_tail->next = g;
     else

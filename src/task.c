@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "cancelq/envelope.h"
+#include "cancelq/hash.h"
 #include "cancelq/job_check.h"
 #include "cancelq/log.h"
 
@@ -78,8 +79,7 @@ struct cq_tasks {
 /* The legal moves: from each state, the states it may go to. */
 static const unsigned legal[CQ_TS_COUNT] = {
     [CQ_TS_NEW] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_ENDING),
-    [CQ_TS_CLAIMING] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING) |
-                       TO(CQ_TS_FREED),
+    [CQ_TS_CLAIMING] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING) | TO(CQ_TS_FREED),
     [CQ_TS_QUEUED] = TO(CQ_TS_CLAIMING) | TO(CQ_TS_CALLING) | TO(CQ_TS_CHECKING) |
                      TO(CQ_TS_ENDING) | TO(CQ_TS_FREED),
     [CQ_TS_CALLING] = TO(CQ_TS_QUEUED) | TO(CQ_TS_ENDING),
@@ -208,7 +208,9 @@ static void keep_redo(cq_task *t, cq_status st, const char *error, const char *m
     snprintf(r->message, sizeof(r->message), "%s", message != NULL ? message : "");
     r->dup = dup != NULL;
     for (i = 0; dup != NULL && i < 3; i++) {
-        const char *o = i == 0 ? dup->other_id : i == 1 ? dup->other_status : dup->other_finished_at;
+        const char *o = i == 0   ? dup->other_id
+                        : i == 1 ? dup->other_status
+                                 : dup->other_finished_at;
 
         snprintf(r->orig[i], sizeof(r->orig[i]), "%s", o != NULL ? o : "");
     }
@@ -220,7 +222,7 @@ static void finish_dup(cq_task *t, cq_status st, const char *error, const char *
                        const cq_claim_result *dup)
 {
     cq_tasks *ts = t->ts;
-    char redacted[CQ_ERR_MSG_MAX];
+    char redacted[CQ_ERR_MSG_MAX], digest[2 * CQ_SHA256_LEN + 1];
     char *dead = NULL, *meta = NULL;
     int64_t now = ts->c.io.now_ms(ts->c.io.data);
     cq_outcome o;
@@ -247,6 +249,9 @@ static void finish_dup(cq_task *t, cq_status st, const char *error, const char *
     o.message = redacted;
     o.duration_ms = now - (t->env.first_ms > 0 ? t->env.first_ms : now);
     o.finished_at_ms = now;
+    /* a job that was not JSON: billing matches it by the digest of its bytes */
+    if (t->ck.job.root == NULL && cq_sha256_hex(t->env.job, t->env.job_len, digest, 64) == 0)
+        o.raw_sha256 = digest;
     if (dup != NULL) {
         o.original[0] = dup->other_id;
         o.original[1] = dup->other_status;
@@ -703,6 +708,7 @@ static void claim(cq_task *t)
     c.owner = t->env.tok;
     c.job_id = job_id(t);
     c.hash = t->ck.hash;
+    c.hash_v1 = t->ck.hash_v1;
     c.lease_ms = cq_claim_lease(ts->c.cfg, pc);
     c.unknown = t->env.unknown;
     t->claim_sent = ts->c.io.mono_ms(ts->c.io.data);
@@ -714,8 +720,10 @@ static void claim(cq_task *t)
 
 /* A task for the item, not yet counted: NULL when memory is short (the job
  * stays inflight; our restart or a peer takes it back). */
-static cq_task *task_new(const char *handle, const char *item, size_t len)
+static cq_task *task_new(const char *handle, const char *item, size_t len, bool trusted)
 {
+    int rc;
+
     cq_task *t = calloc(1, sizeof(*t));
 
     if (t == NULL || (t->item = malloc(len + 1)) == NULL)
@@ -724,8 +732,20 @@ static cq_task *task_new(const char *handle, const char *item, size_t len)
     t->item[len] = '\0';
     t->item_len = len;
     snprintf(t->handle, sizeof(t->handle), "%s", handle);
-    if (cq_envelope_parse(t->item, t->item_len, &t->env) == 0)
+    if (trusted)
+        rc = cq_envelope_parse(t->item, t->item_len, &t->env);
+    else
+        cq_envelope_bare(t->item, t->item_len, &t->env), rc = 0;
+    /* the job text is a producer's, in a trusted envelope too: an envelope
+     * in it is never believed, its inner job runs as a plain job */
+    if (rc == 0 && (rc = cq_envelope_unwrap_job(&t->env)) == 1)
+        cq_log(CQ_LOG_WARN, "envelope_untrusted", "handle", handle, "detail",
+               "a producer pushed an envelope: its job runs as a new job that looks its "
+               "status up first; nothing else of it is believed",
+               NULL);
+    if (rc >= 0)
         return t;
+    cq_envelope_clear(&t->env);
 fail:
     if (t != NULL)
         free(t->item);
@@ -734,9 +754,9 @@ fail:
     return NULL;
 }
 
-void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t len)
+void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t len, bool trusted)
 {
-    cq_task *t = task_new(handle, item, len);
+    cq_task *t = task_new(handle, item, len, trusted);
     cq_err err;
 
     ts->stats.fetched++;
@@ -751,7 +771,9 @@ void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t le
     ts->head = t;
     ts->held++;
     ts->count[CQ_TS_NEW]++;
-    if (t->env.tok[0] == '\0')
+    /* an owner token of 128 random bits, kept in the job's envelope from
+     * now on (a job taken back keeps it) */
+    if (t->env.tok[0] == '\0' && cq_random_hex(t->env.tok, 32) != 0)
         snprintf(t->env.tok, sizeof(t->env.tok), "%s/%s", ts->c.worker, handle);
     cq_err_clear(&err);
     if (cq_job_check(ts->c.cfg, ts->c.keys, t->env.job, t->env.job_len, &t->ck, &err) != 0) {
@@ -761,6 +783,10 @@ void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t le
         return;
     }
     t->job_ok = true;
+    if (!trusted && t->ck.job.enqueued_ms > 0) /* first taken: how long it queued */
+        cq_histogram_observe(&ts->stats.queue_wait,
+                             (double)(ts->c.io.now_ms(ts->c.io.data) - t->ck.job.enqueued_ms) /
+                                 1000.0);
     t->prov = cq_providers_find(ts->c.providers, t->ck.pc->name);
     if (t->prov == NULL) { /* a config without this instance's runtime: cannot happen */
         finish(t, CQ_ST_INVALID, "unknown_provider", "provider: not running here", 0);

@@ -140,7 +140,7 @@ static void fetch_cb(void *data, int status, const cq_item *items, size_t n)
         return;
     }
     for (i = 0; i < n; i++)
-        cq_task_start(w->tasks, items[i].handle, items[i].text, items[i].len);
+        cq_task_start(w->tasks, items[i].handle, items[i].text, items[i].len, items[i].trusted);
     if (status == 0 && n > 0 && !w->stopping) {
         w->want_fetch = true; /* there may be more right away */
         cq_store_flush_soon(w->store);
@@ -403,7 +403,8 @@ cq_worker *cq_worker_new(uv_loop_t *loop, const cq_config *cfg, cq_err *err)
     w->id = cfg->worker.id;
     w->promote_at = UINT64_MAX;
     holder_init(w);
-    w->depth[0] = w->depth[1] = w->depth[2] = -1;
+    for (int i = 0; i < CQ_DEPTHS; i++)
+        w->depth[i] = -1;
     cq_policy_init(&w->policy, &cfg->worker);
     timers_init(w);
     w->http = cq_http_new(loop, cfg->worker.concurrency, err);

@@ -67,8 +67,13 @@ struct cq_worker {
     unsigned beats;         /* heartbeats sent */
     bool fenced;            /* no request starts (docs/design.md §7) */
     bool owned_checking;    /* an ownership check is on its way */
-    uint64_t fences;        /* times fenced */
-    long long depth[3];     /* jobs, delayed, dead: polled for metrics, -1 unknown */
+    char **owned;           /* the handles it asks about (owned copies) */
+    size_t nowned;
+    bool registered;            /* a heartbeat of ours was acknowledged */
+    uint64_t fences;            /* times fenced */
+    long long depth[CQ_DEPTHS]; /* queue depths polled for metrics, -1 unknown */
+    cq_results_info results;    /* the outcome stream at the last heartbeat */
+    uint64_t results_warned;    /* loop time of the last backlog warning */
 
     uv_timer_t hb_timer;
     uv_timer_t promote_timer;

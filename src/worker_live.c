@@ -31,6 +31,7 @@ static void promote_cb(void *data, long long next_in)
 
     if (next_in == -2 || w->stopping)
         return;
+    cq_worker_fetch(w); /* what became due is in {P}:retry now: take it */
     if (next_in >= 0 && (uint64_t)next_in < wait)
         wait = next_in < PROMOTE_MIN_MS ? PROMOTE_MIN_MS : (uint64_t)next_in;
     arm_promote(w, wait);
@@ -87,29 +88,25 @@ bool cq_live_may_send(void *data)
 }
 
 /* Which jobs are still ours after a fence: those no longer in our inflight
- * hash were taken back by a peer; they are let go without a call. */
+ * hash were taken back by a peer; they are let go without a call.  Jobs
+ * taken since the check was sent are ours (a fetch needs registration). */
 static void owned_cb(void *data, bool ok, const bool *held, size_t n)
 {
     cq_worker *w = data;
-    const char **handles = NULL;
-    size_t i, m = 0;
+    size_t i;
 
     w->owned_checking = false;
+    for (i = 0; ok && !w->stopping && i < n && i < w->nowned; i++) {
+        if (!held[i])
+            cq_tasks_drop(w->tasks, w->owned[i]);
+    }
+    for (i = 0; i < w->nowned; i++)
+        free(w->owned[i]);
+    free(w->owned);
+    w->owned = NULL;
+    w->nowned = 0;
     if (!ok || w->stopping)
         return; /* the next heartbeat asks again */
-    handles = cq_tasks_waiting(w->tasks, &m);
-    /* tasks started since the check was sent are ours: only the first n
-     * handles of the same listing were asked about; the list is rebuilt, so
-     * match by position only while the set has not changed size */
-    if (m == n) {
-        for (i = 0; i < n; i++) {
-            if (!held[i])
-                cq_tasks_drop(w->tasks, handles[i]);
-        }
-    }
-    free(handles);
-    if (m != n)
-        return; /* changed meanwhile: the next heartbeat checks again */
     set_fenced(w, false);
     cq_providers_kick(w->providers);
 }
@@ -117,7 +114,7 @@ static void owned_cb(void *data, bool ok, const bool *held, size_t n)
 static void check_owned(cq_worker *w)
 {
     const char **handles;
-    size_t n = 0;
+    size_t n = 0, i;
 
     if (w->owned_checking)
         return;
@@ -128,8 +125,18 @@ static void check_owned(cq_worker *w)
         cq_providers_kick(w->providers);
         return;
     }
-    if (cq_store_owned(w->store, handles, n, owned_cb, w) == 0)
+    /* the tasks may go before the answer comes: keep copies */
+    w->owned = calloc(n, sizeof(*w->owned));
+    for (i = 0; w->owned != NULL && i < n; i++) {
+        if ((w->owned[i] = strdup(handles[i])) == NULL)
+            break;
+    }
+    w->nowned = i;
+    if (w->owned != NULL && i == n &&
+        cq_store_owned(w->store, (const char *const *)w->owned, n, owned_cb, w) == 0)
         w->owned_checking = true;
+    else
+        owned_cb(w, false, NULL, 0);
     free(handles);
 }
 
@@ -151,9 +158,10 @@ static void beat_cb(void *data, long long v)
         return;
     if (sent > w->hb_acked)
         w->hb_acked = sent;
-    if (v == 0 && w->started)
+    if (v == 0 && w->registered)
         cq_log(CQ_LOG_WARN, "worker_reregistered", "worker", w->id, "detail",
                "a peer had found this worker dead and taken its jobs back", NULL);
+    w->registered = true;
     if (w->fenced || v == 0)
         check_owned(w);
 }
@@ -173,10 +181,12 @@ static void send_beat(cq_worker *w)
 
 static void reclaim_cb(void *data, long long n)
 {
-    (void)data;
+    cq_worker *w = data;
+
     if (n > 0) {
         char s[24];
 
+        cq_worker_fetch(w); /* they wait in {P}:retry */
         snprintf(s, sizeof(s), "%lld", n);
         cq_log(CQ_LOG_WARN, "jobs_reclaimed", "count", s, "detail",
                "taken back from a dead worker (or our previous run)", NULL);
@@ -184,6 +194,46 @@ static void reclaim_cb(void *data, long long n)
 }
 
 static void reconcile(cq_worker *w);
+
+#define RESULTS_WARN_EVERY_MS 60000 /* a backlog warning at most this often */
+
+/* The outcome stream after this heartbeat's trim: warn when a consumer
+ * group lags so far that entries it has not read are (acked: would be)
+ * beyond results_maxlen. */
+static void trim_cb(void *data, const cq_results_info *ri)
+{
+    cq_worker *w = data;
+    long long maxlen = w->cfg->worker.results_maxlen, worst = 0;
+    const char *who = "";
+    char n[24], m[24];
+    size_t i;
+
+    if (ri == NULL)
+        return;
+    w->results = *ri;
+    for (i = 0; i < ri->ngroups; i++) {
+        if (ri->groups[i].lag + ri->groups[i].pending > worst) {
+            worst = ri->groups[i].lag + ri->groups[i].pending;
+            who = ri->groups[i].name;
+        }
+    }
+    /* maxlen: near the cut (80 %) it is about to lose entries; acked: the
+     * stream grows past results_maxlen for it */
+    if (worst <= (w->cfg->worker.results_trim == CQ_TRIM_ACKED ? maxlen : maxlen * 4 / 5))
+        return;
+    if (w->results_warned != 0 && uv_now(w->loop) - w->results_warned < RESULTS_WARN_EVERY_MS)
+        return;
+    w->results_warned = uv_now(w->loop);
+    snprintf(n, sizeof(n), "%lld", worst);
+    snprintf(m, sizeof(m), "%lld", maxlen);
+    cq_log(CQ_LOG_WARN, "results_backlog", "group", who, "unread", n, "results_maxlen", m, "detail",
+           w->cfg->worker.results_trim == CQ_TRIM_ACKED
+               ? "a consumer group is behind: its unread outcomes are kept, the stream grows "
+                 "past results_maxlen"
+               : "a consumer group is behind: outcomes it has not read are trimmed at "
+                 "results_maxlen (results_trim = acked keeps them)",
+           NULL);
+}
 
 static void hb_timer_cb(uv_timer_t *h)
 {
@@ -196,6 +246,7 @@ static void hb_timer_cb(uv_timer_t *h)
     cq_store_reclaim(w->store, false, reclaim_cb, w);
     cq_live_may_send(w); /* logs the fence when it starts */
     cq_tasks_sweep(w->tasks);
+    cq_store_trim(w->store, trim_cb, w);
     if (w->beats % CQ_RECONCILE_EVERY == 0)
         reconcile(w);
     cq_worker_metrics_poll(w);

@@ -153,11 +153,13 @@ static void render_stages(const cq_worker *w, cq_buf *out)
 static void render_store(const cq_worker *w, cq_buf *out)
 {
     gauge(out, "cancelq_queue_jobs", "Jobs waiting in {P}:jobs (polled, -1 unknown).",
-          (double)w->depth[0]);
+          (double)w->depth[CQ_DEPTH_JOBS]);
+    gauge(out, "cancelq_queue_retry", "Jobs given back waiting in {P}:retry (polled).",
+          (double)w->depth[CQ_DEPTH_RETRY]);
     gauge(out, "cancelq_queue_delayed", "Retries waiting in {P}:delayed (polled).",
-          (double)w->depth[1]);
+          (double)w->depth[CQ_DEPTH_DELAYED]);
     gauge(out, "cancelq_queue_dead", "Dead-letter entries in {P}:dead (polled).",
-          (double)w->depth[2]);
+          (double)w->depth[CQ_DEPTH_DEAD]);
     cq_metrics_family(out, "cancelq_redis_reconnects_total", "Redis reconnects.",
                       CQ_METRIC_COUNTER);
     cq_metrics_sample(out, "cancelq_redis_reconnects_total",
@@ -168,6 +170,60 @@ static void render_store(const cq_worker *w, cq_buf *out)
                       "block", NULL);
     gauge(out, "cancelq_redis_up", "1 when the main Redis connection is ready.",
           w->store != NULL && cq_store_ready(w->store) ? 1 : 0);
+}
+
+static void counter(cq_buf *out, const char *name, const char *help, uint64_t v)
+{
+    cq_metrics_family(out, name, help, CQ_METRIC_COUNTER);
+    cq_metrics_sample(out, name, (double)v, NULL);
+}
+
+/* The outcome stream and its consumer groups (docs/design.md §5). */
+static void render_results(const cq_worker *w, cq_buf *out)
+{
+    const cq_results_info *ri = &w->results;
+    size_t i;
+
+    gauge(out, "cancelq_results_length", "Entries in {P}:results (last heartbeat).",
+          (double)ri->length);
+    gauge(out, "cancelq_results_unread",
+          "Outcomes the slowest consumer group has not acknowledged yet.", (double)ri->unread);
+    cq_metrics_family(out, "cancelq_results_group_lag",
+                      "Outcomes not yet delivered to a consumer group (trimmed ones included).",
+                      CQ_METRIC_GAUGE);
+    for (i = 0; i < ri->ngroups; i++)
+        cq_metrics_sample(out, "cancelq_results_group_lag", (double)ri->groups[i].lag, "group",
+                          ri->groups[i].name, NULL);
+    cq_metrics_family(out, "cancelq_results_group_pending",
+                      "Outcomes delivered to a consumer group, not acknowledged yet.",
+                      CQ_METRIC_GAUGE);
+    for (i = 0; i < ri->ngroups; i++)
+        cq_metrics_sample(out, "cancelq_results_group_pending", (double)ri->groups[i].pending,
+                          "group", ri->groups[i].name, NULL);
+}
+
+/* Fences, jobs let go or put back, replica waits (docs/design.md §7). */
+static void render_safety(const cq_worker *w, cq_buf *out)
+{
+    const cq_task_stats *st = cq_tasks_stats(w->tasks);
+    uint64_t shorts = 0, resent = 0;
+
+    if (w->store != NULL)
+        cq_store_wait_stats(w->store, &shorts, &resent);
+    gauge(out, "cancelq_fenced",
+          "1 while no heartbeat was acknowledged for too long: no request starts.",
+          w->fenced ? 1 : 0);
+    counter(out, "cancelq_fences_total", "Times this worker fenced itself.", w->fences);
+    counter(out, "cancelq_jobs_dropped_total",
+            "Jobs let go without a call: a peer had taken them back.", st->dropped);
+    counter(out, "cancelq_finish_failures_total",
+            "Ends Redis refused as a whole: the jobs went back to delayed.", st->finish_failed);
+    counter(out, "cancelq_jobs_stuck_total",
+            "Jobs left in the inflight hash for lack of memory (reconciled later).", st->stuck);
+    counter(out, "cancelq_redis_wait_short_total",
+            "WAITs that timed out short of [redis] wait_replicas.", shorts);
+    counter(out, "cancelq_redis_wait_resent_total",
+            "Batches sent again because a reconnect came before their WAIT.", resent);
 }
 
 static void render(void *data, cq_buf *out)
@@ -188,6 +244,14 @@ static void render(void *data, cq_buf *out)
     cq_metrics_family(out, "cancelq_retries_total", "Retries scheduled.", CQ_METRIC_COUNTER);
     cq_metrics_sample(out, "cancelq_retries_total", (double)cq_tasks_stats(w->tasks)->retried,
                       NULL);
+    render_safety(w, out);
+    render_results(w, out);
+    cq_metrics_family(out, "cancelq_job_queue_seconds",
+                      "From a job's enqueued_at (when the producer gives it) to when a worker "
+                      "first took it.",
+                      CQ_METRIC_HISTOGRAM);
+    cq_histogram_render(out, "cancelq_job_queue_seconds", &cq_tasks_stats(w->tasks)->queue_wait,
+                        NULL);
 }
 
 int cq_worker_metrics_start(cq_worker *w, cq_err *err)
@@ -203,13 +267,11 @@ int cq_worker_metrics_start(cq_worker *w, cq_err *err)
     return 0;
 }
 
-static void depths_cb(void *data, long long jobs, long long delayed, long long dead)
+static void depths_cb(void *data, const long long *v)
 {
     cq_worker *w = data;
 
-    w->depth[0] = jobs;
-    w->depth[1] = delayed;
-    w->depth[2] = dead;
+    memcpy(w->depth, v, sizeof(w->depth));
 }
 
 void cq_worker_metrics_poll(cq_worker *w)
@@ -250,7 +312,8 @@ void cq_worker_notify_status(cq_worker *w)
 
     provider_trouble(w, trouble, sizeof(trouble));
     /* the durability warning goes last: the status line is cut at 256 bytes */
-    cq_notify_status("%zu jobs held, %llu ended, %llu retries, redis %s%s%s%s",
+    cq_notify_status("%s%zu jobs held, %llu ended, %llu retries, redis %s%s%s%s",
+                     w->fenced ? "FENCED (Redis unconfirmed, no request starts); " : "",
                      cq_tasks_held(w->tasks), (unsigned long long)st->finished,
                      (unsigned long long)st->retried,
                      w->store != NULL && cq_store_ready(w->store) ? "up" : "DOWN", trouble,

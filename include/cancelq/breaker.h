@@ -7,7 +7,10 @@
  * limiter instead); open for `cooldown_ms`, during which no request goes;
  * then half-open: exactly one request (the probe) goes; its success closes
  * the breaker, its failure opens it for another cooldown.  Any success
- * resets the count of consecutive failures.
+ * resets the count of consecutive failures.  Only cancellation calls are
+ * recorded and only a call is a probe: status lookups wait while it is not
+ * closed and never close it (provider.c; reads often stay up while writes
+ * fail).
  */
 #ifndef CANCELQ_BREAKER_H
 #define CANCELQ_BREAKER_H

@@ -39,6 +39,12 @@ typedef enum cq_format {
     CQ_FORMAT_XML = 1,
 } cq_format;
 
+/* How the outcome stream is trimmed (docs/design.md §5). */
+typedef enum cq_trim {
+    CQ_TRIM_MAXLEN = 0, /* to about results_maxlen entries, read or not */
+    CQ_TRIM_ACKED,      /* never past what a consumer group has not read and acknowledged */
+} cq_trim;
+
 typedef enum cq_cred_kind {
     CQ_CRED_NONE = 0,           /* not configured (config error for every adapter we have) */
     CQ_CRED_TOKEN_FILE,         /* static token read from token_file */
@@ -73,6 +79,7 @@ typedef struct cq_worker_conf {
     uint64_t heartbeat_ms;       /* default lease/3 (not a config key) */
     uint64_t shutdown_grace_ms;  /* default 20s */
     long long results_maxlen;    /* default 1000000 */
+    cq_trim results_trim;        /* default maxlen */
     char *metrics_listen;        /* "host:port" or NULL (off) */
 } cq_worker_conf;
 

@@ -9,10 +9,15 @@
  *           "history":[{"at":..,"http_status":503,"error":"http_503"}]},
  *    "job":"<the job text as received>"}
  *
- * A producer's job cannot look like this: "_cq" is not a job field and
- * unknown top-level fields are refused.  The reclaim script (reclaim.lua)
- * writes envelopes too, so this parser accepts what Lua's cjson prints
- * (an empty history as {}).
+ * Only the daemon writes envelopes, and it trusts only those it took from
+ * its own lists ({P}:retry, {P}:delayed, via a handle "r<N>"): whatever a
+ * producer pushes onto {P}:jobs is a job, never an envelope.  A job text
+ * that looks like an envelope (a producer's forgery, or what a version
+ * before 0.2 gave back to {P}:jobs) is taken apart by
+ * cq_envelope_unwrap_job: its inner job runs as a plain job whose outcome
+ * counts as unknown, nothing else of it is believed (docs/design.md §3).
+ * The scripts write envelopes too, so this parser accepts what Lua's cjson
+ * prints (an empty history as {}).
  */
 #ifndef CANCELQ_ENVELOPE_H
 #define CANCELQ_ENVELOPE_H
@@ -39,9 +44,20 @@ typedef struct cq_envelope {
     size_t nhistory, hcap;
 } cq_envelope;
 
-/* Read an item from the queue: an envelope or a bare job.  Never fails for
- * a bare job (whatever its content: the job parser judges it); -ENOMEM only. */
+/* Read a trusted item (from the daemon's own lists): an envelope or a bare
+ * job.  Never fails for a bare job (whatever its content: the job parser
+ * judges it); -ENOMEM only.  Counters are bounded (attempts to
+ * CQ_MAX_ATTEMPTS_LIMIT). */
 int cq_envelope_parse(const char *item, size_t len, cq_envelope *env);
+
+/* Take an untrusted item (a producer's): the job is the item as it is. */
+void cq_envelope_bare(const char *item, size_t len, cq_envelope *env);
+
+/* When the job text looks like an envelope (a JSON object with "_cq" and a
+ * string "job"), make that inner string the job and mark the outcome
+ * unknown; every other field of it is ignored.  Returns 1 when it did, 0
+ * when the job text is a plain job, -ENOMEM. */
+int cq_envelope_unwrap_job(cq_envelope *env);
 
 /* Release what the envelope owns. */
 void cq_envelope_clear(cq_envelope *env);

@@ -42,6 +42,7 @@ typedef struct cq_job {
     bool idem_key_given;
     int max_attempts;    /* 0 = use the worker default */
     int64_t deadline_ms; /* unix ms, 0 = none */
+    int64_t enqueued_ms; /* the producer's enqueued_at, unix ms, 0 = none */
 } cq_job;
 
 /* Parse and validate the generic part of a job from buf[0..len).
@@ -49,7 +50,9 @@ typedef struct cq_job {
  * "too_large", "bad_json", "too_deep", "missing_field", "bad_type",
  * "bad_value", "unknown_field" and err->msg naming the field.  On error *job
  * holds whatever could be read (job->id may be non-NULL) and must still be
- * released with cq_job_clear().  The params are only checked to be an
+ * released with cq_job_clear().  On error job->id, ->provider and
+ * ->action are set when the job is a JSON object with valid such fields
+ * (an invalid outcome names them).  The params are only checked to be an
  * object: the adapter validates them. */
 int cq_job_parse(const char *buf, size_t len, cq_job *job, cq_err *err);
 
@@ -60,10 +63,21 @@ void cq_job_clear(cq_job *job);
  * one.  Returns 0 or -ENOMEM. */
 int cq_job_derive_key(cq_job *job, const char *target);
 
-/* Canonical hash of the params object: keys sorted at every level, printed
- * unformatted, FNV-1a 64-bit, written as 16 lowercase hex digits + NUL into
- * out[17].  Equal params (in any key order) give equal hashes. */
-void cq_job_params_hash(const cJSON *params, char out[17]);
+/* The params hash: the params object printed canonically (keys sorted at
+ * every level, unformatted, numbers in their shortest exact form), hashed
+ * with SHA-256, truncated to 128 bits: "s2:" + 32 lowercase hex digits.
+ * Equal params (in any key order) give equal hashes.  v1 (may be NULL)
+ * gets the hash idempotency records written before version 0.2 carry:
+ * FNV-1a 64 of the same text, 16 hex digits.  0, or -ENOMEM (out is "").
+ * docs/design.md §7. */
+#define CQ_PARAMS_HASH_TAG "s2:"
+#define CQ_PARAMS_HASH_MAX 36    /* "s2:" + 32 hex + NUL */
+#define CQ_PARAMS_HASH_V1_MAX 17 /* 16 hex + NUL */
+int cq_job_params_hash(const cJSON *params, char out[CQ_PARAMS_HASH_MAX],
+                       char v1[CQ_PARAMS_HASH_V1_MAX]);
+
+/* The old hash alone (tests, and tools reading old records). */
+void cq_job_params_hash_v1(const cJSON *params, char out[CQ_PARAMS_HASH_V1_MAX]);
 
 /* One attempt in a job's history (no secrets: codes and statuses only). */
 typedef struct cq_attempt {
@@ -74,7 +88,8 @@ typedef struct cq_attempt {
 
 /* Build a dead-letter entry (docs/design.md §6) as JSON text (heap,
  * caller frees with free()).  raw/raw_len is the job as received: embedded
- * as a JSON value when it parses, else as a string.  NULL on ENOMEM. */
+ * as a JSON value when it parses, else as a string, with "raw_sha256" (the
+ * SHA-256 of the bytes, hex).  NULL on ENOMEM. */
 char *cq_dead_entry(const char *raw, size_t raw_len, const char *status, const char *error,
                     const char *message, int attempts, const cq_attempt *history, size_t nhistory,
                     int64_t failed_at_ms, const char *worker);

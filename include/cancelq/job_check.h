@@ -17,16 +17,14 @@
 #include "cancelq/job.h"
 #include "cancelq/keys.h"
 
-/* Hex digits of a params hash, with the NUL. */
-#define CQ_HASH_TEXT_MAX 17
-
 typedef struct cq_checked {
-    cq_job job;                  /* owned: release with cq_checked_clear */
-    const cq_provider_conf *pc;  /* borrowed from the config */
-    const cq_adapter *adapter;   /* static */
-    const cq_action *action;     /* static */
-    char hash[CQ_HASH_TEXT_MAX]; /* params hash (cq_job_params_hash) */
-    char *idem_key;              /* owned: "{P}:idem:<key>" */
+    cq_job job;                          /* owned: release with cq_checked_clear */
+    const cq_provider_conf *pc;          /* borrowed from the config */
+    const cq_adapter *adapter;           /* static */
+    const cq_action *action;             /* static */
+    char hash[CQ_PARAMS_HASH_MAX];       /* params hash (cq_job_params_hash) */
+    char hash_v1[CQ_PARAMS_HASH_V1_MAX]; /* the same in records before 0.2 */
+    char *idem_key;                      /* owned: "{P}:idem:<key>" */
 } cq_checked;
 
 /* Parse text[0..len) (cq_job_parse), find the job's provider instance in

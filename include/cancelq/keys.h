@@ -17,6 +17,7 @@
 typedef struct cq_keys {
     char prefix[CQ_KEY_MAX];  /* "{P}:" */
     char jobs[CQ_KEY_MAX];    /* list: producers LPUSH, workers take from the right */
+    char retry[CQ_KEY_MAX];   /* list: jobs the daemon gives back (only it writes here) */
     char delayed[CQ_KEY_MAX]; /* zset: retries by due time */
     char dead[CQ_KEY_MAX];    /* list: dead-letter entries */
     char workers[CQ_KEY_MAX]; /* zset: worker id -> last heartbeat */

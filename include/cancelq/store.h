@@ -44,9 +44,10 @@ typedef struct cq_claim {
     const char *handle;   /* the job's handle: a job no longer held is not claimed */
     const char *owner;    /* owner token, stable across the job's retries */
     const char *job_id;
-    const char *hash;  /* params hash */
-    uint64_t lease_ms; /* from now, in Redis time */
-    bool unknown;      /* the job says an earlier call's outcome is unknown */
+    const char *hash;    /* params hash */
+    const char *hash_v1; /* the same as records before 0.2 carry it */
+    uint64_t lease_ms;   /* from now, in Redis time */
+    bool unknown;        /* the job says an earlier call's outcome is unknown */
 } cq_claim;
 
 typedef enum cq_claim_verdict {
@@ -98,6 +99,7 @@ typedef struct cq_outcome {
     int64_t finished_at_ms;
     const char *meta;        /* JSON text, NULL when the job had none */
     const char *original[3]; /* duplicate: original_id, _status, _finished_at */
+    const char *raw_sha256;  /* a job that was not JSON: the digest of its bytes, or NULL */
 } cq_outcome;
 
 /* A job given back without an outcome; its claim, when it owns one, is
@@ -149,6 +151,10 @@ bool cq_store_ready(const cq_store *s);
 uint64_t cq_store_reconnects(const cq_store *s, bool block);
 const char *cq_store_durability(const cq_store *s); /* see cq_redis_durability */
 
+/* [redis] wait_replicas: WAITs that came back short, batches sent again
+ * after a reconnect (for metrics). */
+void cq_store_wait_stats(const cq_store *s, uint64_t *short_waits, uint64_t *resent);
+
 /* Run the flush hook (and send the batches) before the loop next waits. */
 void cq_store_flush_soon(cq_store *s);
 
@@ -167,6 +173,7 @@ typedef struct cq_item {
     char handle[CQ_HANDLE_MAX];
     const char *text; /* borrowed for the callback */
     size_t len;
+    bool trusted; /* from {P}:retry: an envelope only the daemon wrote */
 } cq_item;
 
 /* Take up to max (<= CQ_FETCH_MAX) jobs into this worker's inflight hash.
@@ -212,8 +219,29 @@ int cq_store_inflight(cq_store *s, cq_handles_cb cb, void *data);
 typedef void (*cq_owned_cb)(void *data, bool ok, const bool *held, size_t n);
 int cq_store_owned(cq_store *s, const char *const *handles, size_t n, cq_owned_cb cb, void *data);
 
-/* Queue depths for metrics: jobs, delayed, dead (each -1 when unknown). */
-typedef void (*cq_depths_cb)(void *data, long long jobs, long long delayed, long long dead);
+/* The outcome stream after trim.lua (results_trim; docs/design.md §5). */
+#define CQ_GROUPS_MAX 32 /* consumer groups reported at most */
+#define CQ_GROUP_NAME_MAX 64
+typedef struct cq_results_info {
+    long long length;  /* entries in the stream */
+    long long trimmed; /* trimmed by this call (results_trim = acked) */
+    long long unread;  /* the slowest group's entries not yet acknowledged */
+    size_t ngroups;
+    struct {
+        char name[CQ_GROUP_NAME_MAX]; /* cut when longer */
+        long long lag;                /* not yet delivered (trimmed ones included) */
+        long long pending;            /* delivered, not acknowledged */
+    } groups[CQ_GROUPS_MAX];
+} cq_results_info;
+
+/* Trim the outcome stream as results_trim says and report its groups;
+ * cb(data, NULL) on an error or a freed store. */
+int cq_store_trim(cq_store *s, void (*cb)(void *data, const cq_results_info *ri), void *data);
+
+/* Queue depths for metrics: v[CQ_DEPTH_JOBS .. CQ_DEPTH_DEAD], each -1
+ * when unknown. */
+enum { CQ_DEPTH_JOBS, CQ_DEPTH_RETRY, CQ_DEPTH_DELAYED, CQ_DEPTH_DEAD, CQ_DEPTHS };
+typedef void (*cq_depths_cb)(void *data, const long long *v);
 int cq_store_depths(cq_store *s, cq_depths_cb cb, void *data);
 
 #endif

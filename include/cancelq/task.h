@@ -91,6 +91,7 @@ typedef struct cq_task_stats {
     uint64_t finish_failed;            /* finishes Redis refused as a whole: the job went back */
     uint64_t invalid_unknown_provider; /* invalid jobs not attributable to a provider */
     uint64_t deferred[CQ_DEFER_COUNT]; /* put back without spending an attempt */
+    cq_histogram queue_wait;           /* enqueued_at (when given) to first taken, seconds */
 } cq_task_stats;
 
 /* A set of tasks.  conf is copied (what it points to is borrowed and must
@@ -101,8 +102,10 @@ cq_tasks *cq_tasks_new(const cq_tasks_conf *conf);
  * there for reclaim), then the set.  NULL is a no-op. */
 void cq_tasks_free(cq_tasks *ts);
 
-/* Start a task for an item taken under handle (copied). */
-void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t len);
+/* Start a task for an item taken under handle (copied).  trusted: the item
+ * came from the daemon's own lists (an envelope of ours); otherwise it is
+ * what a producer pushed, and is only ever a job (docs/design.md §3). */
+void cq_task_start(cq_tasks *ts, const char *handle, const char *item, size_t len, bool trusted);
 
 /* Shutdown: no request starts any more; jobs waiting here and jobs whose
  * claim answers from now on go back to the queue. */

@@ -6,9 +6,11 @@
 --                                       lease_until unknown status finished_at
 -- ARGV[1] holder: this worker process ("<worker id>/<incarnation>")
 -- ARGV[2] record TTL ms (a safety net; ends release or overwrite the record)
--- then per job i: ARGV count (6), handle, owner token (stable across the
--- job's retries), job id, params hash, claim lease ms, unknown ('1': the
--- job itself says an earlier call's outcome is unknown)
+-- then per job i: ARGV count (7), handle, owner token (stable across the
+-- job's retries), job id, params hash ("s2:" + SHA-256/128), claim lease
+-- ms, unknown ('1': the job itself says an earlier call's outcome is
+-- unknown), and the params hash as records written before 0.2 carry it
+-- (FNV-1a, no "s2:" tag: compared with such records only)
 -- Returns an array with one element per job:
 --   {'claimed', check}      no record: call (check '1': look status up first)
 --   {'held', check}         this process holds the claim already: extended
@@ -27,7 +29,11 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local holder = ARGV[1]
 local out = {}
 local a = 3
-local function claim_one(key, handle, owner, id, hash, lease, unknown)
+local function same_params(rec, hash, v1)
+  if rec == hash then return true end
+  return string.sub(rec or '', 1, 3) ~= 's2:' and rec == v1
+end
+local function claim_one(key, handle, owner, id, hash, lease, unknown, v1)
   if redis.call('HEXISTS', KEYS[1], handle) == 0 then return {'not_ours'} end
   local r = redis.pcall('HMGET', key, 'state', 'owner', 'hash', 'id', 'status',
                         'finished_at', 'lease_until', 'worker', 'unknown')
@@ -42,7 +48,7 @@ local function claim_one(key, handle, owner, id, hash, lease, unknown)
     return {verdict, check}
   end
   if not r[1] then return take('claimed', unknown) end
-  if r[3] ~= hash then return {'conflict', r[4] or ''} end
+  if not same_params(r[3], hash, v1) then return {'conflict', r[4] or ''} end
   if r[1] == 'done' then return {'duplicate', r[4] or '', r[5] or '', r[6] or ''} end
   local check = (r[9] == '1' or unknown == '1') and '1' or '0'
   if r[2] == owner and r[8] == holder then return take('held', check) end
@@ -55,7 +61,7 @@ end
 for i = 2, #KEYS do
   local n = tonumber(ARGV[a])
   out[i - 1] = claim_one(KEYS[i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
-                         tonumber(ARGV[a + 5]), ARGV[a + 6])
+                         tonumber(ARGV[a + 5]), ARGV[a + 6], ARGV[a + 7])
   a = a + n + 1
 end
 return out

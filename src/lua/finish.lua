@@ -8,19 +8,20 @@
 -- without its outcome.  An error reply therefore means nothing was written.
 -- KEYS[1] {P}:inflight:<w>  KEYS[2] {P}:results  KEYS[3] {P}:dead
 -- KEYS[3 + i] {P}:idem:<key of job i> (any key of the deployment when none)
--- ARGV[1] results MAXLEN (~)   ARGV[2] idem TTL ms   ARGV[3] worker id
+-- ARGV[1] results MAXLEN (~; '0': no trimming here, trim.lua does it)
+-- ARGV[2] idem TTL ms   ARGV[3] worker id
 -- then per job i: ARGV count, handle, dead entry JSON or '', idem op
 -- ('done' | 'release' | 'none'), owner token, params hash, then the
 -- outcome's values in the order of FIELDS below (meta '' when the job had
--- none), then for a duplicate original_id, original_status,
--- original_finished_at
+-- none), then optional fields as name, value pairs (a duplicate's
+-- original_id, original_status, original_finished_at; raw_sha256 of a job
+-- that was not JSON)
 -- Returns an array with one element per job: 1 when written, 0 when the job
 -- is no longer ours (nothing written), or a string when the outcome is
 -- written but the idempotency record was left alone: 'kept' (another job
 -- holds it now) or 'record: <error>' (it could not be read or written).
 local FIELDS = {'id', 'idempotency_key', 'provider', 'action', 'status', 'attempts',
                 'http_status', 'error', 'message', 'duration_ms', 'finished_at'}
-local ORIGINAL = {'original_id', 'original_status', 'original_finished_at'}
 local function must_be(key, want)
   local t = redis.call('TYPE', key).ok
   if t ~= want and t ~= 'none' then
@@ -68,11 +69,15 @@ for i = 1, #KEYS - 3 do
       fields[#fields + 1] = 'meta'
       fields[#fields + 1] = meta
     end
-    for f = 1, n - 6 - #FIELDS do
-      fields[#fields + 1] = ORIGINAL[f]
-      fields[#fields + 1] = ARGV[v + #FIELDS + f]
+    for f = v + #FIELDS + 1, a + n, 2 do
+      fields[#fields + 1] = ARGV[f]
+      fields[#fields + 1] = ARGV[f + 1]
     end
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+    if ARGV[1] == '0' then
+      redis.call('XADD', KEYS[2], '*', unpack(fields))
+    else
+      redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+    end
     if dead ~= '' then redis.call('LPUSH', KEYS[3], dead) end
     out[i] = settle(KEYS[3 + i], op, owner, hash, v)
   end

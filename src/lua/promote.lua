@@ -1,7 +1,8 @@
--- promote.lua: move due retries from {P}:delayed to the taking end of
--- {P}:jobs.  Atomic, so several daemons promoting at once move each job once.
+-- promote.lua: move due retries from {P}:delayed to {P}:retry (the daemon's
+-- own list, taken before {P}:jobs).  Atomic, so several daemons promoting at
+-- once move each job once.
 -- Due times are Redis server time.
--- KEYS[1] {P}:delayed   KEYS[2] {P}:jobs
+-- KEYS[1] {P}:delayed   KEYS[2] {P}:retry
 -- ARGV[1] max items
 -- Returns {moved, ms until the next is due, or -1 when none waits}.
 local t = redis.call('TIME')

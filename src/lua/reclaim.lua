@@ -1,4 +1,4 @@
--- reclaim.lua: return the inflight jobs of dead workers to {P}:jobs
+-- reclaim.lua: return the inflight jobs of dead workers to {P}:retry
 -- (docs/design.md §3).  A worker is dead when its heartbeat is older than
 -- the lease in Redis server time; a restarted daemon also takes back its
 -- own leftovers at once (ARGV[3]).  An inflight hash whose worker is not
@@ -6,8 +6,10 @@
 -- its next heartbeat) is taken back once it has not fetched for a lease
 -- ({P}:holders), so no job is orphaned.
 -- Each job comes back in an envelope marked unknown = 1 (its worker may have
--- called the provider) with the owner token it had.
--- KEYS[1] {P}:workers   KEYS[2] {P}:jobs   KEYS[3] {P}:holders
+-- called the provider): a job taken from {P}:retry (handle "r<N>") keeps its
+-- envelope and owner token; one a producer pushed (handle "h<N>") is
+-- wrapped as it is, never read as an envelope (docs/design.md §3).
+-- KEYS[1] {P}:workers   KEYS[2] {P}:retry   KEYS[3] {P}:holders
 -- ARGV[1] lease ms   ARGV[2] key prefix "{P}:"
 -- ARGV[3] a worker id to reclaim regardless of its heartbeat ('' = none)
 -- ARGV[4] this worker's id (never reclaimed by the lease rule)
@@ -15,20 +17,21 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cutoff = now - tonumber(ARGV[1])
-local function mark(item, wid, handle)
-  local ok, e = pcall(cjson.decode, item)
-  if ok and type(e) == 'table' and type(e._cq) == 'table' and type(e.job) == 'string' then
-    e._cq.unknown = 1
-    if not e._cq.tok then e._cq.tok = wid .. '/' .. handle end
-    return cjson.encode(e)
+local function mark(item, handle)
+  if string.sub(handle, 1, 1) == 'r' then
+    local ok, e = pcall(cjson.decode, item)
+    if ok and type(e) == 'table' and type(e._cq) == 'table' and type(e.job) == 'string' then
+      e._cq.unknown = 1
+      return cjson.encode(e)
+    end
   end
-  return cjson.encode({_cq = {unknown = 1, tok = wid .. '/' .. handle}, job = item})
+  return cjson.encode({_cq = {unknown = 1}, job = item})
 end
 local function take(wid)
   local key = ARGV[2] .. 'inflight:' .. wid
   local kv = redis.call('HGETALL', key)
   for i = 1, #kv, 2 do
-    redis.call('RPUSH', KEYS[2], mark(kv[i + 1], wid, kv[i]))
+    redis.call('RPUSH', KEYS[2], mark(kv[i + 1], kv[i]))
   end
   redis.call('DEL', key)
   redis.call('ZREM', KEYS[3], wid)

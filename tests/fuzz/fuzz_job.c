@@ -33,7 +33,7 @@ static void check_dead_entry(const char *raw, size_t len, const cq_job *job)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *buf = malloc(size > 0 ? size : 1);
-    char hash[17];
+    char hash[CQ_PARAMS_HASH_MAX];
     cq_job job;
     cq_err err;
 
@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (job.id == NULL || job.provider == NULL || job.action == NULL ||
             !cJSON_IsObject(job.params))
             abort();
-        cq_job_params_hash(job.params, hash);
+        cq_job_params_hash(job.params, hash, NULL);
         if (strlen(hash) != 16)
             abort();
         cq_job_derive_key(&job, "fuzz-target");

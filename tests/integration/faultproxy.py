@@ -28,7 +28,8 @@ class Proxy:
         self.pattern = None
         self.conns = set()
         self.accepted = 0
-        self.cuts = 0
+        self.cuts = 0  # "cut" commands
+        self.lost = 0  # replies dropped by "cutafter"
 
     async def pipe(self, conn, reader, writer, upstream):
         try:
@@ -40,7 +41,7 @@ class Proxy:
                     continue  # swallowed: the sender believes it went
                 if not upstream and self.pattern is not None and self.pattern in data:
                     self.pattern = None
-                    self.cuts += 1
+                    self.lost += 1
                     self.close(conn)
                     return
                 writer.write(data)
@@ -86,8 +87,9 @@ class Proxy:
             self.pattern = arg.encode()
             self.mode = "pass"
         elif cmd == "stats":
-            answer = "mode=%s conns=%d accepted=%d cuts=%d armed=%d" % (
-                self.mode, len(self.conns), self.accepted, self.cuts, self.pattern is not None)
+            answer = "mode=%s conns=%d accepted=%d cuts=%d lost=%d armed=%d" % (
+                self.mode, len(self.conns), self.accepted, self.cuts, self.lost,
+                self.pattern is not None)
         else:
             answer = "unknown command: " + line
         writer.write((answer + "\n").encode())

@@ -177,6 +177,11 @@ start_daemon() {
     fi
 }
 
+# queue_len: jobs waiting to be taken: {P}:jobs plus the daemon's {P}:retry.
+queue_len() {
+    echo $(( $(rraw LLEN "{${PREFIX:-cq}}:jobs") + $(rraw LLEN "{${PREFIX:-cq}}:retry") ))
+}
+
 # results_count: entries in the results stream.
 results_count() {
     local n

@@ -79,7 +79,7 @@ check "the daemon followed the slot" wait_for grep -q "MOVED $SLOT 127.0.0.1:$ta
 check "all $N jobs end on the new owner" wait_results "$N" 120
 check_eq "exactly one outcome per job" "$N" "$(outcome_ids | sort -u | wc -l)"
 check_eq "no extra outcomes" "$N" "$(results_count)"
-check_eq "queue empty" 0 "$(rraw LLEN "$P:jobs")"
+check_eq "queue empty" 0 "$(queue_len)"
 check_eq "nothing inflight" 0 "$(rraw HLEN "$P:inflight:w1")"
 check_eq "nothing left on the old owner" 0 "$(redis-cli -p "$owner" CLUSTER COUNTKEYSINSLOT "$SLOT")"
 echo "   repeated cancellation calls: $(repeated_calls)"

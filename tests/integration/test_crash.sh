@@ -42,7 +42,7 @@ check "redis back" wait_for redis-cli -p "$REDIS_PORT" ping
 check "all $((2 * N)) jobs end after the redis restart" wait_results $((2 * N)) 120
 check_eq "exactly one outcome per job" $((2 * N)) "$(outcome_ids | sort -u | wc -l)"
 check_eq "no extra outcomes" $((2 * N)) "$(results_count)"
-check_eq "queue empty" 0 "$(rraw LLEN "$P:jobs")"
+check_eq "queue empty" 0 "$(queue_len)"
 check_eq "delayed empty" 0 "$(rraw ZCARD "$P:delayed")"
 check_eq "inflight empty" 0 "$(rraw HLEN "$P:inflight:w1")"
 check_eq "dead letters" 0 "$(rraw LLEN "$P:dead")"
@@ -54,7 +54,7 @@ enqueue_many 300 c 200000
 check "third batch flowing" wait_for bash -c "[ \$(curl -s $SANDBOX/_sandbox/stats | jq .requests) -ge $((base + 100)) ]"
 kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID"; rc=$?
 check_eq "SIGTERM exit code 0" 0 "$rc"
-left=$(( $(rraw LLEN "$P:jobs") + $(rraw HLEN "$P:inflight:w1") + $(rraw ZCARD "$P:delayed") ))
+left=$(( $(queue_len) + $(rraw HLEN "$P:inflight:w1") + $(rraw ZCARD "$P:delayed") ))
 echo "   after SIGTERM: $(( $(results_count) - 2 * N )) ended, $left back in the queue"
 check_eq "nothing left inflight after SIGTERM" 0 "$(rraw HLEN "$P:inflight:w1")"
 start_daemon "$T/cq.conf"

@@ -98,7 +98,7 @@ check_eq "no second cancellation call" 1 "$(target_calls intronis:slow)"
 check_eq "status was looked up" 1 "$(curl -s "$SANDBOX/_sandbox/target?name=intronis:slow" | jq -r '.check // 0')"
 
 # --- nothing left behind ------------------------------------------------------
-check_eq "queue empty" 0 "$(rraw LLEN "$P:jobs")"
+check_eq "queue empty" 0 "$(queue_len)"
 check_eq "delayed empty" 0 "$(rraw ZCARD "$P:delayed")"
 check_eq "inflight empty" 0 "$(rraw HLEN "$P:inflight:w1")"
 check "no token in logs, outcomes or dead letters" bash -c "! grep -rq sandbox-.*-token '$T/cancelqd.log' && ! redis-cli --raw -p $REDIS_PORT XRANGE '$P:results' - + | grep -q sandbox- && ! redis-cli --raw -p $REDIS_PORT LRANGE '$P:dead' 0 -1 | grep -q sandbox-"

@@ -28,7 +28,7 @@ for w in w1 w2 w3 w4; do
 done
 check_eq "nothing left inflight at w4" 0 "$(rraw HLEN "$P:inflight:w4")"
 check "w4 removed from the worker set" wait_for bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT ZSCORE '$P:workers' w4)\" ]"
-check_eq "queue empty" 0 "$(rraw LLEN "$P:jobs")"
+check_eq "queue empty" 0 "$(queue_len)"
 bad=$(rraw XRANGE "$P:results" - + | awk 'prev == "status" && $0 != "succeeded" && $0 != "already_done" { n++ } { prev = $0 } END { print n + 0 }')
 check_eq "every outcome succeeded or already_done" 0 "$bad"
 echo "   repeated cancellation calls (w4's unknown jobs, Keliweb only): $(repeated_calls)"

@@ -32,9 +32,9 @@ rcli HSET '{p}:inflight:w1' h1 x h2 x h3 x h5 x h4 x h10 x h11 x h12 x h13 x > /
 out=$(claim 11 '{p}:inflight:w1' '{p}:idem:k-new' '{p}:idem:k-done' '{p}:idem:k-busy' '{p}:idem:k-old' \
     '{p}:idem:k-mine' '{p}:idem:k-str' '{p}:idem:k-hash' '{p}:idem:k-park' '{p}:idem:k-gone' '{p}:idem:k-x' \
     w1/a 604800000 \
-    6 h1 o1 j1 H 30000 0  6 h2 o2 j2 H 30000 0  6 h3 o3 j3 H 30000 0  6 h5 o5 j5 H 30000 0 \
-    6 h4 o4 j4 H 30000 0  6 h10 o10 j10 H 30000 0  6 h11 o11 j11 H 30000 0 \
-    6 h12 o14 j14 H 30000 0  6 h13 o13 j13 H 30000 0  6 h99 o99 j99 H 30000 0 2>&1 | tr '\n' ' ' | tr -s ' ')
+    7 h1 o1 j1 H 30000 0 V  7 h2 o2 j2 H 30000 0 V  7 h3 o3 j3 H 30000 0 V  7 h5 o5 j5 H 30000 0 V \
+    7 h4 o4 j4 H 30000 0 V  7 h10 o10 j10 H 30000 0 V  7 h11 o11 j11 H 30000 0 V \
+    7 h12 o14 j14 H 30000 0 V  7 h13 o13 j13 H 30000 0 V  7 h99 o99 j99 H 30000 0 V 2>&1 | tr '\n' ' ' | tr -s ' ')
 check_eq "one verdict per job, in order" \
     "claimed 0 duplicate j9 succeeded F9 busy j8 takeover 1 j7 held 1 WRONGTYPE Operation against a key holding the wrong kind of value conflict j6 takeover 0 j12 busy j13 not_ours " \
     "$out"
@@ -53,33 +53,45 @@ check_eq "done record untouched" "done o9" "$(hm '{p}:idem:k-done' state owner)"
 check_eq "busy record untouched" "o8" "$(rraw HGET '{p}:idem:k-busy' owner)"
 check_eq "a job no longer held is not claimed" 0 "$(rraw EXISTS '{p}:idem:k-x')"
 # a resent claim (its reply lost) still says: look it up first
-out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-old' w1/a 604800000 6 h5 o5 j5 H 30000 0 | tr '\n' ' ')
+out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-old' w1/a 604800000 7 h5 o5 j5 H 30000 0 V | tr '\n' ' ')
 check_eq "takeover answered again: held, still check first" "held 1 " "$out"
 # the same job after its holder's lease: reclaimed, looking up first
 rcli HSET '{p}:idem:k-gone' lease_until $((NOW - 1)) > /dev/null
-out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-gone' w1/a 604800000 6 h13 o13 j13 H 30000 0 | tr '\n' ' ')
+out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-gone' w1/a 604800000 7 h13 o13 j13 H 30000 0 V | tr '\n' ' ')
 check_eq "own job, other process, lease over: reclaimed, check first" "reclaimed 1 " "$out"
 # a fresh key claimed by a job that says its outcome is unknown
-out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-u' w1/a 604800000 6 h1 o20 j20 H 30000 1 | tr '\n' ' ')
+out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-u' w1/a 604800000 7 h1 o20 j20 H 30000 1 V | tr '\n' ' ')
 check_eq "the job's own unknown flag counts" "claimed 1 " "$out"
+# records written before 0.2 carry the old params hash (no "s2:" tag): a
+# done one is a duplicate for the same params, a conflict for others; a new
+# record is compared only with the new hash
+rcli HSET '{p}:idem:k-v1' state done owner o30 id j30 hash 0123456789abcdef status succeeded finished_at F30 > /dev/null
+rcli HSET '{p}:idem:k-s2' state done owner o31 id j31 hash s2:aaaa status succeeded finished_at F31 > /dev/null
+out=$(claim 4 '{p}:inflight:w1' '{p}:idem:k-v1' '{p}:idem:k-v1' '{p}:idem:k-s2' w1/a 604800000 \
+    7 h1 o40 j40 s2:new 30000 0 0123456789abcdef  7 h2 o41 j41 s2:new 30000 0 fedcba9876543210 \
+    7 h3 o42 j42 s2:bbbb 30000 0 s2:aaaa | tr '\n' ' ')
+check_eq "old record: duplicate by the old hash, conflict otherwise; new record: new hash only" \
+    "duplicate j30 succeeded F30 conflict j30 conflict j31 " "$out"
 
 echo "release.lua"
-rcli DEL '{p}:inflight:w1' '{p}:delayed' '{p}:jobs' > /dev/null
-rcli HSET '{p}:inflight:w1' r1 item1 r2 '{"id":"bare"}' r3 item3 > /dev/null
+rcli DEL '{p}:inflight:w1' '{p}:delayed' '{p}:jobs' '{p}:retry' > /dev/null
+rcli HSET '{p}:inflight:w1' r1 item1 h2 '{"_cq":{"tok":"forged"},"job":"x"}' r3 item3 > /dev/null
 rcli HSET '{p}:idem:r1' state inflight owner t1 worker w1/a lease_until $((NOW + 60000)) unknown 0 > /dev/null
 rcli HSET '{p}:idem:r3' state inflight owner other worker w9/z lease_until $((NOW + 60000)) > /dev/null
 NOW=$(rnow)
-out=$(ev release 6 '{p}:inflight:w1' '{p}:delayed' '{p}:jobs' '{p}:idem:r1' '{p}:idem:r2' '{p}:idem:r3' \
-    6 r1 5000 env1 t1 1 0  6 r2 0 '' '' 1 0  6 r3 5000 env3 t3 0 0  2>&1 | tr '\n' ' ')
+out=$(ev release 6 '{p}:inflight:w1' '{p}:delayed' '{p}:retry' '{p}:idem:r1' '{p}:idem:r2' '{p}:idem:r3' \
+    6 r1 5000 env1 t1 1 0  6 h2 0 '' '' 1 0  6 r3 5000 env3 t3 0 0  2>&1 | tr '\n' ' ')
 check_eq "all three moved" "1 1 1 " "$out"
 due=$(rraw ZSCORE '{p}:delayed' env1)
 check "due time is Redis now + delay" [ "${due%.*}" -ge $((NOW + 5000)) ] && [ "${due%.*}" -lt $((NOW + 6000)) ]
 check_eq "the claim parked: no holder, unknown kept" " 1" "$(hm '{p}:idem:r1' worker unknown)"
 check "parked lease ends now" [ "$(rraw HGET '{p}:idem:r1' lease_until)" -le "$(rnow)" ]
 check_eq "another job's claim untouched" "w9/z" "$(rraw HGET '{p}:idem:r3' worker)"
-stored=$(rraw LRANGE '{p}:jobs' 0 -1)
-check "a stored bare item goes back wrapped, marked unknown" grep -q '"unknown":1' <<< "$stored"
-out=$(ev release 4 '{p}:inflight:w1' '{p}:delayed' '{p}:jobs' '{p}:idem:r1' 6 r1 0 x t1 0 0 | tr '\n' ' ')
+stored=$(rraw LRANGE '{p}:retry' 0 -1)
+check "a give-back goes to the daemon's own list" test -n "$stored"
+check "a producer's item goes back wrapped as it is, never read as an envelope" \
+    bash -c "python3 -c 'import json,sys; e=json.loads(sys.argv[1]); sys.exit(not (e[\"_cq\"] == {\"unknown\": 1} and json.loads(e[\"job\"])[\"_cq\"][\"tok\"] == \"forged\"))' '$stored'"
+out=$(ev release 4 '{p}:inflight:w1' '{p}:delayed' '{p}:retry' '{p}:idem:r1' 6 r1 0 x t1 0 0 | tr '\n' ' ')
 check_eq "a job no longer held: 0" "0 " "$out"
 
 echo "finish.lua"
@@ -109,7 +121,7 @@ out=$(fin 8 '{p}:inflight:w1' '{p}:results' '{p}:dead' '{p}:idem:f1' '{p}:idem:f
     17 h1 '' done o1 HASH1 "${J1[@]}" '{"m":1}' \
     17 h2 '{"job":"j2"}' release o2 H "${J2[@]}" '' \
     17 h3 '' done o3 H "${J3[@]}" '' \
-    20 h4 '' none o4 H "${J4[@]}" '' j0 succeeded F0 \
+    23 h4 '' none o4 H "${J4[@]}" '' original_id j0 original_status succeeded original_finished_at F0 \
     17 h5 '{"job":"j5"}' release o5 H "${J5[@]}" '' 2>&1 | tr '\n' ' ')
 check_eq "one result per job: written, written, not ours, written, written (record kept)" "1 1 0 1 kept " "$out"
 check_eq "four outcomes" 4 "$(rraw XLEN '{p}:results')"
@@ -156,16 +168,19 @@ check "results key of the wrong type: error" grep -q 'not a stream' <<< "$out"
 check_eq "the job stays inflight" job8 "$(rraw HGET '{p}:inflight:w1' h8)"
 
 echo "heartbeats, fetch, reclaim, promote (Redis time)"
-rcli DEL '{p}:workers' '{p}:jobs' '{p}:holders' > /dev/null
-out=$(ev fetch 5 '{p}:jobs' '{p}:inflight:w2' '{p}:seq:w2' '{p}:workers' '{p}:holders' 10 w2 | tr '\n' ' ')
+rcli DEL '{p}:workers' '{p}:jobs' '{p}:holders' '{p}:retry' > /dev/null
+fetch() { ev fetch 6 '{p}:jobs' '{p}:inflight:w2' '{p}:seq:w2' '{p}:workers' '{p}:holders' '{p}:retry' "$1" w2 | tr '\n' ' '; }
+out=$(fetch 10)
 check_eq "an unregistered worker does not fetch" "-1 " "$out"
 check_eq "first beat registers" 0 "$(ev beat 1 '{p}:workers' w2)"
 check_eq "next beat: was registered" 1 "$(ev beat 1 '{p}:workers' w2)"
 score=$(rraw ZSCORE '{p}:workers' w2)
 check "heartbeat score is Redis time" [ "$((${score%.*} - $(rnow)))" -le 0 ] && [ "$(($(rnow) - ${score%.*}))" -lt 2000 ]
-rcli LPUSH '{p}:jobs' a b > /dev/null
-out=$(ev fetch 5 '{p}:jobs' '{p}:inflight:w2' '{p}:seq:w2' '{p}:workers' '{p}:holders' 10 w2 | tr '\n' ' ')
-check_eq "a registered worker fetches" "1 a b " "$out"
+rcli LPUSH '{p}:jobs' a b c > /dev/null
+rcli LPUSH '{p}:retry' R1 > /dev/null
+out=$(fetch 3)
+check_eq "a registered worker fetches: the daemon's retries first" "1 1 R1 a b " "$out"
+check_eq "handles say where each came from" "a b R1" "$(rraw HMGET '{p}:inflight:w2' h2 h3 r1 | tr '\n' ' ' | sed 's/ $//')"
 check "the fetch is recorded in holders" [ -n "$(rraw ZSCORE '{p}:holders' w2)" ]
 check_eq "identity: fresh score" "$score" "$(ev identity 1 '{p}:workers' w2 15000)"
 check_eq "identity: none" -1 "$(ev identity 1 '{p}:workers' w-none 15000)"
@@ -175,9 +190,9 @@ rcli ZADD '{p}:workers' $(($(rnow) - 20000)) w3 > /dev/null
 rcli HSET '{p}:inflight:w3' h1 '{"id":"x3"}' > /dev/null
 check_eq "identity: stale" -2 "$(ev identity 1 '{p}:workers' w3 15000)"
 check_eq "reclaim takes the dead worker's one job" 1 \
-    "$(ev reclaim 3 '{p}:workers' '{p}:jobs' '{p}:holders' 15000 '{p}:' '' w9)"
-check_eq "the live worker's jobs stay" 2 "$(rraw HLEN '{p}:inflight:w2')"
-check "the reclaimed job is marked unknown with its token" grep -q '"unknown":1' <<< "$(rraw LRANGE '{p}:jobs' 0 -1)"
+    "$(ev reclaim 3 '{p}:workers' '{p}:retry' '{p}:holders' 15000 '{p}:' '' w9)"
+check_eq "the live worker's jobs stay" 3 "$(rraw HLEN '{p}:inflight:w2')"
+check "the reclaimed job goes to the daemon's list, marked unknown" grep -q '"unknown":1' <<< "$(rraw LRANGE '{p}:retry' 0 -1)"
 check_eq "the dead worker is removed" "" "$(rraw ZSCORE '{p}:workers' w3)"
 # an orphan: an inflight hash whose worker is not registered, last fetch
 # older than the lease
@@ -185,12 +200,12 @@ rcli HSET '{p}:inflight:w4' h1 orphan > /dev/null
 rcli ZADD '{p}:holders' $(($(rnow) - 20000)) w4 $(rnow) w5 > /dev/null
 rcli HSET '{p}:inflight:w5' h1 young > /dev/null
 check_eq "reclaim takes the orphaned hash after the lease, not the young one" 1 \
-    "$(ev reclaim 3 '{p}:workers' '{p}:jobs' '{p}:holders' 15000 '{p}:' '' w9)"
+    "$(ev reclaim 3 '{p}:workers' '{p}:retry' '{p}:holders' 15000 '{p}:' '' w9)"
 check_eq "the orphan is gone" 0 "$(rraw EXISTS '{p}:inflight:w4')"
 check_eq "the young one stays" 1 "$(rraw EXISTS '{p}:inflight:w5')"
 rcli DEL '{p}:delayed' > /dev/null
 rcli ZADD '{p}:delayed' $(($(rnow) - 1)) due1 $(($(rnow) + 60000)) later > /dev/null
-out=$(ev promote 2 '{p}:delayed' '{p}:jobs' 500 | tr '\n' ' ')
+out=$(ev promote 2 '{p}:delayed' '{p}:retry' 500 | tr '\n' ' ')
 check "promote moves the due one and says how long until the next" \
     awk -v o="$out" 'BEGIN { split(o, a, " "); exit !(a[1] == 1 && a[2] > 58000 && a[2] <= 60000) }'
 

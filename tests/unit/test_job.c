@@ -607,25 +607,51 @@ static void test_rfc3339(void **state)
 
 /* --- params hash --------------------------------------------------------- */
 
-static void hash_of(const char *json, char out[17])
+/* The hash, checked against the old (v1) one computed in the same pass. */
+static void hash_of(const char *json, char out[CQ_PARAMS_HASH_MAX])
+{
+    char v1[CQ_PARAMS_HASH_V1_MAX], v1_alone[CQ_PARAMS_HASH_V1_MAX];
+    cJSON *v = cJSON_Parse(json);
+
+    assert_non_null(v);
+    assert_int_equal(cq_job_params_hash(v, out, v1), 0);
+    cq_job_params_hash_v1(v, v1_alone);
+    assert_string_equal(v1, v1_alone);
+    cJSON_Delete(v);
+}
+
+static void v1_of(const char *json, char out[CQ_PARAMS_HASH_V1_MAX])
 {
     cJSON *v = cJSON_Parse(json);
 
     assert_non_null(v);
-    cq_job_params_hash(v, out);
+    cq_job_params_hash_v1(v, out);
     cJSON_Delete(v);
 }
 
 static void test_params_hash(void **state)
 {
-    char a[17], b[17];
+    char a[CQ_PARAMS_HASH_MAX], b[CQ_PARAMS_HASH_MAX], v1[CQ_PARAMS_HASH_V1_MAX];
+    char big[8000];
+    size_t n;
 
     (void)state;
-    /* FNV-1a 64 of the canonical text */
+    /* SHA-256 of the canonical text, 128 bits, tagged with its algorithm */
     hash_of("{}", a);
-    assert_string_equal(a, "08f44b07b5901a25");
+    assert_string_equal(a, "s2:44136fa355b3678a1146ad16f7e8649e");
     hash_of("{ \"b\" : [true, null, \"x\"], \"a\" : 1 }", a);
-    assert_string_equal(a, "dfbb1f98a6d14526");
+    assert_string_equal(a, "s2:eca8cfb31ab74533e1eb2f4c74d2d55d");
+    /* the old hash of the same text, which records before 0.2 carry */
+    v1_of("{}", v1);
+    assert_string_equal(v1, "08f44b07b5901a25");
+    v1_of("{ \"b\" : [true, null, \"x\"], \"a\" : 1 }", v1);
+    assert_string_equal(v1, "dfbb1f98a6d14526");
+    /* a canonical text larger than the stack buffer goes to the heap */
+    n = (size_t)snprintf(big, sizeof(big), "{\"s\":\"");
+    memset(big + n, 'x', 6000);
+    snprintf(big + n + 6000, sizeof(big) - n - 6000, "\"}");
+    hash_of(big, a);
+    assert_int_equal(strlen(a), 35);
 
     hash_of("{\"reseller_id\":1001,\"subscription_id\":3007255,\"x\":{\"q\":1,\"p\":[{\"z\":1,"
             "\"y\":2}]}}",
@@ -634,8 +660,8 @@ static void test_params_hash(void **state)
             "\"reseller_id\":1001}",
             b);
     assert_string_equal(a, b);
-    assert_int_equal(strlen(a), 16);
-    assert_int_equal(strspn(a, "0123456789abcdef"), 16);
+    assert_int_equal(strlen(a), 35);
+    assert_int_equal(strspn(a + 3, "0123456789abcdef"), 32);
     hash_of("{\"reseller_id\":1001,\"subscription_id\":3007256}", a);
     hash_of("{\"reseller_id\":1001,\"subscription_id\":3007255}", b);
     assert_string_not_equal(a, b);
@@ -658,8 +684,8 @@ static void test_params_hash(void **state)
     hash_of("{\"B\":1,\"a\":2}", a);
     hash_of("{\"a\":2,\"B\":1}", b);
     assert_string_equal(a, b);
-    cq_job_params_hash(NULL, a); /* defined for NULL too */
-    assert_int_equal(strlen(a), 16);
+    assert_int_equal(cq_job_params_hash(NULL, a, NULL), 0); /* defined for NULL too */
+    assert_int_equal(strlen(a), 35);
 }
 
 /* --- dead-letter entries ------------------------------------------------- */

@@ -374,7 +374,7 @@ static void same_hash(const cJSON *v)
     char want[17], got[17];
 
     ref_params_hash(v, want);
-    cq_job_params_hash(v, got);
+    cq_job_params_hash_v1(v, got);
     if (strcmp(want, got) != 0) {
         char *text = cJSON_PrintUnformatted(v);
 
@@ -519,7 +519,7 @@ static void test_params_hash_pinned(void **state)
         cJSON *v = cJSON_Parse(cases[i][0]);
 
         assert_non_null(v);
-        cq_job_params_hash(v, got);
+        cq_job_params_hash_v1(v, got);
         assert_string_equal(got, cases[i][1]);
         cJSON_Delete(v);
     }

@@ -269,7 +269,8 @@ static cq_task *start(fake *f, const char *handle, const char *item)
 {
     int before = f->claims;
 
-    cq_task_start(f->ts, handle, item, strlen(item));
+    /* "r" handles come from the daemon's own lists: envelopes are trusted */
+    cq_task_start(f->ts, handle, item, strlen(item), handle[0] == 'r');
     return f->claims > before ? f->claimed[f->claims - 1] : NULL;
 }
 
@@ -487,7 +488,7 @@ static void test_retry_then_exhausted(void **state)
     cq_task_written(t, CQ_WRITE_OK, NULL);
     /* the job comes back in its envelope: attempts carry over */
     for (i = 1; i < 3; i++) {
-        t = start(f, "h1", f->rel[i - 1].item);
+        t = start(f, "r1", f->rel[i - 1].item);
         claim_answer(t, CQ_CLAIM_RECLAIMED);
         answer(t, 503, "");
         if (i < 2)
@@ -510,7 +511,7 @@ static void test_timeout_marks_unknown_and_next_taker_checks(void **state)
     answer(t, 0, ""); /* timed out after sending */
     assert_true(f->rel[0].env.unknown);
     cq_task_written(t, CQ_WRITE_OK, NULL);
-    t = start(f, "h2", f->rel[0].item);
+    t = start(f, "r2", f->rel[0].item);
     claim_answer(t, CQ_CLAIM_RECLAIMED);
     assert_int_equal(count(f, CQ_TS_CHECKING), 1);
     answer(t, 200, "{\"data\":{\"attributes\":{\"status\":\"deleted\"}}}");
@@ -711,6 +712,38 @@ static void test_abort_after_sending_keeps_the_claim(void **state)
     cq_task_written(t, CQ_WRITE_OK, NULL);
 }
 
+static void test_forged_envelope_is_a_plain_job(void **state)
+{
+    fake *f = *state;
+    /* a producer pushes an envelope: a guessed owner token, "unknown": 0 to
+     * skip the lookup, absurd attempts */
+    const char *forged = "{\"_cq\":{\"tok\":\"w1/h1\",\"unknown\":0,\"attempts\":9007199254740991,"
+                         "\"first_ms\":1},\"job\":"
+                         "\"{\\\"id\\\":\\\"fx\\\",\\\"provider\\\":\\\"activeplatform\\\","
+                         "\\\"action\\\":\\\"delete_subscription\\\",\\\"params\\\":{"
+                         "\\\"reseller_id\\\":1,\\\"subscription_id\\\":2}}\"}";
+    cq_task *t = start(f, "h1", forged);
+
+    assert_non_null(t); /* the inner job runs */
+    assert_true(f->claim_unknown[0]); /* as unknown: looked up first */
+    claim_answer(t, CQ_CLAIM_CLAIMED);
+    assert_int_equal(count(f, CQ_TS_CHECKING), 1);
+    answer(t, 200, "{\"data\":{\"attributes\":{\"status\":\"active\"}}}");
+    answer(t, 200, "{}");
+    assert_int_equal(f->fin[0].status, CQ_ST_SUCCEEDED);
+    assert_int_equal(f->fin[0].attempts, 1); /* its own count, not the forged one */
+    written_all(f, 0);
+    /* the same bytes from the daemon's own list are an envelope: bounded */
+    t = start(f, "r2", forged);
+    assert_non_null(t);
+    claim_answer(t, CQ_CLAIM_CLAIMED);
+    assert_int_equal(count(f, CQ_TS_CALLING), 1);
+    answer(t, 503, "");
+    assert_int_equal(f->fin[1].status, CQ_ST_EXHAUSTED); /* attempts capped at 100, not 2^53 */
+    assert_int_equal(f->fin[1].attempts, 101);
+    written_all(f, 1);
+}
+
 /* --- shutdown in every state ---------------------------------------------------- */
 
 static void test_stop_in_every_state(void **state)
@@ -836,6 +869,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drop_after_a_fence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_finish_puts_the_job_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_after_sending_keeps_the_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_envelope_is_a_plain_job, setup, teardown),
         cmocka_unit_test(test_every_move_seen),
     };
 

@@ -79,7 +79,7 @@ static size_t job_text(char *buf, size_t size, long i)
 /* One job's pure work; returns 0 when every step succeeded. */
 static int one_job(const char *text, size_t len, const bench_kind *k, uint64_t *sink)
 {
-    char target[CQ_TARGET_MAX], hash[17], redacted[CQ_ERR_MSG_MAX];
+    char target[CQ_TARGET_MAX], hash[CQ_PARAMS_HASH_MAX], redacted[CQ_ERR_MSG_MAX];
     const cq_adapter *ad;
     const cq_action *act;
     cq_envelope env;
@@ -99,7 +99,7 @@ static int one_job(const char *text, size_t len, const bench_kind *k, uint64_t *
     if (act == NULL || act->validate(job.params, target, sizeof(target), &err) != 0 ||
         cq_job_derive_key(&job, target) != 0)
         goto out;
-    cq_job_params_hash(job.params, hash);
+    cq_job_params_hash(job.params, hash, NULL);
     if (act->build(&k->conf, job.params, &req, &err) != 0)
         goto out;
     *sink += strlen(req.url) + req.body_len + (unsigned char)hash[0];

@@ -154,7 +154,7 @@ int out_json(FILE *f, const cJSON *json, bool pretty);
 /* "0.4s", "12s", "3m07s", "5h02m", "4d03h" into buf. */
 void out_age(int64_t ms, char *buf, size_t size);
 
-/* FNV-1a 64 of s[0..len) as 16 lowercase hex digits + NUL. */
+/* A dead-letter entry's id: the first 16 hex digits of SHA-256(s[0..len)). */
 void ctl_hash_hex(const char *s, size_t len, char out[17]);
 
 /* suggest.c ------------------------------------------------------------- */

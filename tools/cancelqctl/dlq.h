@@ -32,7 +32,7 @@
 typedef struct dlq_entry {
     const char *text; /* borrowed from the reply: the entry as stored */
     size_t len;
-    char id[17];      /* FNV-1a 64 of the text, hex */
+    char id[17];      /* SHA-256 of the text, first 16 hex digits */
     long long pos;    /* index from the head (0 = newest) when read, -1 unknown */
     cJSON *root;      /* owned: the parsed entry, NULL when not JSON */
     bool valid;       /* an object with "job" and "status" */

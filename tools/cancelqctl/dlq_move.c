@@ -157,10 +157,11 @@ static bool pace(move *m)
 /* --- requeue ------------------------------------------------------------- */
 
 typedef struct plan {
-    char *job;            /* owned: the job text to push */
-    char key[CQ_KEY_MAX]; /* "{P}:idem:<key>" */
-    const char *idem_key; /* the key itself, into key */
-    char hash[17];        /* the params hash the daemon will claim with */
+    char *job;                           /* owned: the job text to push */
+    char key[CQ_KEY_MAX];                /* "{P}:idem:<key>" */
+    const char *idem_key;                /* the key itself, into key */
+    char hash[CQ_PARAMS_HASH_MAX];       /* the params hash the daemon will claim with */
+    char hash_v1[CQ_PARAMS_HASH_V1_MAX]; /* the same as records before 0.2 carry it */
     char reason[CQ_ERR_MSG_MAX + 96];
 } plan;
 
@@ -202,6 +203,7 @@ static int plan_requeue(const ctl *c, const dlq_entry *e, int64_t now, plan *p)
         snprintf(p->key, sizeof(p->key), "%s", ck.idem_key);
         p->idem_key = p->key + strlen(c->k.prefix) + strlen("idem:");
         snprintf(p->hash, sizeof(p->hash), "%s", ck.hash);
+        snprintf(p->hash_v1, sizeof(p->hash_v1), "%s", ck.hash_v1);
         rc = 0;
     }
     cq_checked_clear(&ck);
@@ -220,7 +222,8 @@ typedef struct fate {
 /* What the record's fate means for the requeued job, for the report. */
 static void idem_note(const fate *f, const plan *p, char *buf, size_t size)
 {
-    bool same = strcmp(f->hash, p->hash) == 0;
+    /* a record written before 0.2 carries the old hash (no "s2:" tag) */
+    bool same = strcmp(f->hash, p->hash) == 0 || strcmp(f->hash, p->hash_v1) == 0;
 
     buf[0] = '\0';
     if (strcmp(f->what, "released") == 0)

@@ -294,8 +294,10 @@ static void idem_note(ctl *c, const char *idem_key, const cq_job *job)
     freeReplyObject(r);
 }
 
-static int print_result(const ctl *c, const cq_job *job, const char *text, bool json, bool dry_run)
+static int print_result(const ctl *c, const cq_checked *ck, const char *text, bool json,
+                        bool dry_run)
 {
+    const cq_job *job = &ck->job;
     cJSON *o, *parsed;
 
     if (!json && !dry_run) {
@@ -313,6 +315,7 @@ static int print_result(const ctl *c, const cq_job *job, const char *text, bool 
     o = cJSON_CreateObject();
     if (o == NULL || parsed == NULL || cJSON_AddStringToObject(o, "id", job->id) == NULL ||
         cJSON_AddStringToObject(o, "idempotency_key", job->idem_key) == NULL ||
+        cJSON_AddStringToObject(o, "params_hash", ck->hash) == NULL ||
         cJSON_AddBoolToObject(o, "pushed", !dry_run) == NULL ||
         !cJSON_AddItemToObject(o, "job", parsed)) {
         cJSON_Delete(o);
@@ -353,7 +356,7 @@ static int check_and_push(ctl *c, const enq *q, const char *text, size_t len)
             goto out;
         freeReplyObject(r);
     }
-    rc = print_result(c, &ck.job, text, q->json, q->dry_run);
+    rc = print_result(c, &ck, text, q->json, q->dry_run);
 out:
     cq_checked_clear(&ck);
     return rc;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cancelq/hash.h"
 #include "ctl.h"
 
 #define CELL_MAX 256 /* widest table cell */
@@ -238,11 +239,6 @@ void out_age(int64_t ms, char *buf, size_t size)
 
 void ctl_hash_hex(const char *s, size_t len, char out[17])
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ULL;
-    }
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
+    if (cq_sha256_hex(s, len, out, 16) != 0)
+        snprintf(out, 17, "%s", "????????????????");
 }
