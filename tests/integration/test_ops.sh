@@ -149,7 +149,7 @@ check "keliweb succeeded: 30 in the last minute" on_screen '^ +keliweb +succeede
 rate=$(sed -nE 's/^ +keliweb +succeeded +([0-9]+\.[0-9]) +30$/\1/p' "$T/screen.txt")
 check "a rate over the last 10 s (${rate}/s) for the 30 jobs of the last seconds" \
     test "$(awk -v r="$rate" 'BEGIN { print (r > 0 && r <= 3.0) ? 1 : 0 }')" -eq 1
-check "queue depths and the dead letters" on_screen '^QUEUE   jobs 0   delayed 0   dead 2   inflight 0   results 32$'
+check "queue depths and the dead letters" on_screen '^QUEUE   jobs 0   retry 0   delayed 0   dead 2   inflight 0   results 32$'
 check "the worker, live, nothing in flight" on_screen '^  w-top +[0-9.]+s ago +live +0$'
 check "one live worker" on_screen '^WORKERS 1 live, 0 dead, 0 orphaned inflight hashes$'
 check "the pause" on_screen '^  intronis paused until resumed: maintenance \(by ops\)$'

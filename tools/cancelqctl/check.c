@@ -153,11 +153,12 @@ static int probe_dead(ctl *c, check_report *r, uint64_t since_ms, long long warn
 
 static void perfdata(FILE *f, const check_report *r)
 {
-    fprintf(f,
-            "jobs=%lld delayed=%lld dead=%lld dead_new=%lld inflight=%lld workers_live=%lld "
-            "orphans=%lld paused=%lld breakers_open=%lld results_backlog_max=%lld",
-            r->jobs, r->delayed, r->dead, r->dead_new, r->inflight, r->live, r->orphans, r->paused,
-            r->breakers_open, r->backlog_max);
+    fprintf(
+        f,
+        "jobs=%lld retry=%lld delayed=%lld dead=%lld dead_new=%lld inflight=%lld workers_live=%lld "
+        "orphans=%lld paused=%lld breakers_open=%lld results_backlog_max=%lld",
+        r->jobs, r->retry, r->delayed, r->dead, r->dead_new, r->inflight, r->live, r->orphans,
+        r->paused, r->breakers_open, r->backlog_max);
 }
 
 /* The problems, worst first, "; " between them. */
@@ -213,6 +214,7 @@ static int print_json(const check_report *r, const char *text)
         if (cJSON_AddNullToObject(o, "metrics") == NULL)
             goto out;
     } else if (cJSON_AddNumberToObject(m, "jobs", (double)r->jobs) == NULL ||
+               cJSON_AddNumberToObject(m, "retry", (double)r->retry) == NULL ||
                cJSON_AddNumberToObject(m, "delayed", (double)r->delayed) == NULL ||
                cJSON_AddNumberToObject(m, "dead", (double)r->dead) == NULL ||
                cJSON_AddNumberToObject(m, "dead_new", (double)r->dead_new) == NULL ||
@@ -318,6 +320,7 @@ static void run_probes(ctl *c, const check_opts *o, check_report *r)
     long long lag_warn = o->lag_warn >= 0 ? o->lag_warn : c->cfg->worker.results_maxlen / 10;
 
     if (count(c, "LLEN", c->k.jobs, &r->jobs) != 0 ||
+        count(c, "LLEN", c->k.retry, &r->retry) != 0 ||
         count(c, "ZCARD", c->k.delayed, &r->delayed) != 0 ||
         count(c, "LLEN", c->k.dead, &r->dead) != 0 || probe_workers(c, r) != 0 ||
         probe_dead(c, r, o->since_ms, o->dead_warn) != 0 ||

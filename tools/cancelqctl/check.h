@@ -37,7 +37,7 @@ typedef struct check_report {
     char since[24]; /* --since, as "5m00s" */
     bool measured;  /* the counts below were read (else no performance data) */
     /* performance data */
-    long long jobs, delayed, dead, dead_new, inflight, live, orphans;
+    long long jobs, retry, delayed, dead, dead_new, inflight, live, orphans;
     long long paused, breakers_open, backlog_max;
 } check_report;
 

@@ -24,7 +24,7 @@ typedef struct group {
 } group;
 
 typedef struct stats {
-    long long jobs, delayed, dead, results, last_minute;
+    long long jobs, retry, delayed, dead, results, last_minute;
     bool last_minute_capped;
     int64_t next_due_ms; /* 0 = nothing delayed */
     char next_job[CQ_JOB_ID_MAX + 1];
@@ -147,10 +147,11 @@ static int gather(ctl *c, stats *s)
     dlq_filter all = {.limit = DEAD_SCAN_MAX};
 
     s->jobs = count_of(c, "LLEN", c->k.jobs);
+    s->retry = count_of(c, "LLEN", c->k.retry);
     s->delayed = count_of(c, "ZCARD", c->k.delayed);
     s->dead = count_of(c, "LLEN", c->k.dead);
     s->results = count_of(c, "XLEN", c->k.results);
-    if (s->jobs < 0 || s->delayed < 0 || s->dead < 0 || s->results < 0)
+    if (s->jobs < 0 || s->retry < 0 || s->delayed < 0 || s->dead < 0 || s->results < 0)
         return -1;
     if (next_due(c, s) != 0 || last_minute(c, s) != 0 ||
         dlq_scan(c, &all, dead_visit, s, NULL) != 0 || ctl_workers_read(c, &s->w) != 0)
@@ -166,6 +167,7 @@ static void print_human(const ctl *c, const stats *s)
 
     printf("%-10s {%s} on redis %s\n", "prefix", c->cfg->redis.prefix, c->where);
     printf("%-10s %lld\n", "jobs", s->jobs);
+    printf("%-10s %lld\n", "retry", s->retry);
     printf("%-10s %lld", "inflight", s->w.inflight);
     for (size_t i = 0; i < s->w.n; i++) {
         if (s->w.v[i].inflight > 0) {
@@ -238,6 +240,7 @@ static cJSON *stats_json(const ctl *c, const stats *s)
 
     if (o == NULL || cJSON_AddStringToObject(o, "prefix", c->cfg->redis.prefix) == NULL ||
         cJSON_AddNumberToObject(o, "jobs", (double)s->jobs) == NULL ||
+        cJSON_AddNumberToObject(o, "retry", (double)s->retry) == NULL ||
         cJSON_AddNumberToObject(o, "inflight", (double)s->w.inflight) == NULL)
         goto fail;
     d = cJSON_AddObjectToObject(o, "delayed");

@@ -93,8 +93,10 @@ static void compose_head(const ctl *c, const top_data *d, screen *s, bool live)
         out_age(in < 0 ? -in : in, age, sizeof(age));
         snprintf(due, sizeof(due), " (next %s %s)", in < 0 ? "overdue by" : "due in", age);
     }
-    line(s, "QUEUE   jobs %lld   delayed %lld%s   dead %lld   inflight %lld   results %lld",
-         d->jobs, d->delayed, due, d->dead, d->w.inflight, d->results);
+    line(s,
+         "QUEUE   jobs %lld   retry %lld   delayed %lld%s   dead %lld   inflight %lld   results "
+         "%lld",
+         d->jobs, d->retry, d->delayed, due, d->dead, d->w.inflight, d->results);
 }
 
 static void compose_workers(const top_data *d, screen *s, size_t max)

@@ -34,7 +34,7 @@ typedef struct top_data {
     int64_t now_ms;
     bool ok;         /* the last gathering reached Redis */
     char error[512]; /* why not */
-    long long jobs, delayed, dead, results;
+    long long jobs, retry, delayed, dead, results;
     int64_t next_due_ms; /* 0: nothing delayed */
     ctl_workers w;       /* owned: freed at each gathering */
     bool have_workers;

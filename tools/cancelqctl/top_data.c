@@ -24,10 +24,11 @@ static int counts(ctl *c, top_data *d)
     redisReply *r;
 
     d->jobs = ctl_int(ctl_cmd(c, 2, "LLEN", c->k.jobs), "LLEN");
+    d->retry = ctl_int(ctl_cmd(c, 2, "LLEN", c->k.retry), "LLEN");
     d->delayed = ctl_int(ctl_cmd(c, 2, "ZCARD", c->k.delayed), "ZCARD");
     d->dead = ctl_int(ctl_cmd(c, 2, "LLEN", c->k.dead), "LLEN");
     d->results = ctl_int(ctl_cmd(c, 2, "XLEN", c->k.results), "XLEN");
-    if (d->jobs < 0 || d->delayed < 0 || d->dead < 0 || d->results < 0)
+    if (d->jobs < 0 || d->retry < 0 || d->delayed < 0 || d->dead < 0 || d->results < 0)
         return -1;
     r = ctl_cmd(c, 5, "ZRANGE", c->k.delayed, "0", "0", "WITHSCORES");
     if (r == NULL)
