@@ -39,8 +39,8 @@ static const struct help {
      "  workers                      heartbeats, inflight jobs, dead workers\n"
      "  check                        one line for monitoring (exit 0 OK, 1 WARNING, 2 CRITICAL)\n"
      "  top                          a live view, refreshed every second\n"
-     "Options (before the command, or after it):\n" COMMON
-     "  --json         JSON output, for the commands that have it\n"
+     "Options:\n" COMMON
+     "  --json         JSON output, for the commands that have it (also after the command)\n"
      "  -V, --version  print the version\n"
      "Exit status: 0 ok, 1 error, 2 usage; workers: 3 when no worker is alive or jobs\n"
      "are held that nothing takes back; check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n"},
