@@ -167,9 +167,11 @@ static int judge_group(ctl *c, check_report *r, const redisReply *g, sid first, 
     else if (lag + pending >= maxlen - lag_warn)
         check_add(r, CHECK_WARNING, "results",
                   "consumer group '%s' of %s is %lld entries behind (%lld undelivered, %lld "
-                  "pending), within %lld of results_maxlen %lld: its oldest are trimmed next",
-                  name, c->k.results, lag + pending, lag, pending, maxlen - (lag + pending),
-                  maxlen);
+                  "pending), within %lld of results_maxlen %lld: %s",
+                  name, c->k.results, lag + pending, lag, pending, maxlen - (lag + pending), maxlen,
+                  c->cfg->worker.results_trim == CQ_TRIM_ACKED
+                      ? "the stream grows past it while the group is behind (results_trim = acked)"
+                      : "its oldest are trimmed next");
     if (lag + pending > r->backlog_max)
         r->backlog_max = lag + pending;
     return 0;
