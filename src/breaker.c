@@ -40,6 +40,7 @@ bool cq_breaker_allow(cq_breaker *b, int64_t now, int64_t *retry_at, bool *chang
 
 static void open_at(cq_breaker *b, int64_t now)
 {
+    b->forced = false;
     b->state = CQ_BR_OPEN;
     b->open_end = now + (int64_t)b->cooldown_ms;
     b->probe_out = false;
@@ -54,6 +55,7 @@ bool cq_breaker_record(cq_breaker *b, bool success, int64_t now)
             return false;
         /* a success, the probe's or a late one sent before opening, shows
          * the provider answers again */
+        b->forced = false;
         b->state = CQ_BR_CLOSED;
         b->probe_out = false;
         return true;
@@ -88,4 +90,29 @@ const char *cq_breaker_state_name(cq_breaker_state s)
     default:
         return "closed";
     }
+}
+
+bool cq_breaker_force_open(cq_breaker *b, int64_t until)
+{
+    bool changed = b->state != CQ_BR_OPEN;
+
+    if (!changed && b->open_end >= until)
+        return false;
+    b->state = CQ_BR_OPEN;
+    b->open_end = until;
+    b->probe_out = false;
+    b->failures = 0;
+    b->forced = true;
+    return changed;
+}
+
+bool cq_breaker_force_closed(cq_breaker *b)
+{
+    if (b->state == CQ_BR_CLOSED)
+        return false;
+    b->state = CQ_BR_CLOSED;
+    b->failures = 0;
+    b->probe_out = false;
+    b->forced = true;
+    return true;
 }

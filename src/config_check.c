@@ -151,7 +151,7 @@ static int finish_provider(load_ctx *c)
                             "set without rate (burst only applies to a rate limit)");
     if (pc->rate > 0 && pc->burst == 0)
         pc->burst = CQ_BURST_DEFAULT;
-    c->conc_line[c->cfg->nproviders - 1] = cq_conf_seen_line(c, "concurrency");
+    c->conc_line[c->cfg->nproviders - 1] = cq_conf_seen_line(c, "local_concurrency");
     return 0;
 }
 
@@ -268,13 +268,20 @@ int cq_conf_finish_config(load_ctx *c)
         cq_provider_conf *pc = &cfg->providers[i];
         char label[CQ_LABEL_MAX];
 
-        if (c->conc_line[i] == 0 && pc->concurrency > w->concurrency)
-            pc->concurrency = w->concurrency;
-        if (pc->concurrency <= w->concurrency)
+        /* concurrency is the deployment's (every worker together);
+         * local_concurrency bounds this worker, by default as much of it
+         * as the worker itself allows */
+        if (c->conc_line[i] == 0) {
+            pc->local_concurrency =
+                pc->concurrency < w->concurrency ? pc->concurrency : w->concurrency;
+            continue;
+        }
+        if (pc->local_concurrency <= w->concurrency)
             continue;
         snprintf(label, sizeof(label), "provider %s", pc->name);
-        return cq_conf_fail(c, c->conc_line[i], label, "concurrency",
-                            "%d exceeds [worker] concurrency %d", pc->concurrency, w->concurrency);
+        return cq_conf_fail(c, c->conc_line[i], label, "local_concurrency",
+                            "%d exceeds [worker] concurrency %d", pc->local_concurrency,
+                            w->concurrency);
     }
     return 0;
 }

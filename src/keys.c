@@ -47,3 +47,18 @@ int cq_keys_inflight(const cq_keys *k, const char *worker, char *out, size_t siz
 {
     return put(out, size, k->prefix, "inflight:", worker);
 }
+
+int cq_keys_limit(const cq_keys *k, const char *instance, char *out, size_t size)
+{
+    return put(out, size, k->prefix, "limit:", instance);
+}
+
+int cq_keys_pause(const cq_keys *k, const char *instance, char *out, size_t size)
+{
+    return put(out, size, k->prefix, "pause:", instance);
+}
+
+int cq_keys_share(const cq_keys *k, const char *instance, char *out, size_t size)
+{
+    return put(out, size, k->prefix, "share:", instance);
+}

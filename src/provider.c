@@ -12,28 +12,10 @@
 #include <string.h>
 
 #include "cancelq/log.h"
+#include "provider_int.h"
 
-enum { ADM_IDLE, ADM_QUEUED, ADM_CRED, ADM_SENT };
 
-struct cq_providers {
-    uv_loop_t *loop;
-    const cq_config *cfg;
-    cq_provider *v;
-    size_t n;
-    size_t active;    /* requests in flight, all instances */
-    size_t limit;     /* [worker] concurrency */
-    bool global_wait; /* a queue waits for the worker-wide limit */
-    bool stopping;
-    bool (*gate)(void *data); /* nothing goes while it answers false */
-    void *gate_data;
-    int closing; /* timers whose close callback is still due */
-    void (*changed)(void *data);
-    void *changed_data;
-};
-
-static void pump(cq_provider *p);
-
-static uint64_t now_ms(const cq_provider *p)
+uint64_t cq_prov_now(const cq_provider *p)
 {
     return uv_now(p->g->loop);
 }
@@ -52,7 +34,7 @@ static void queue_push(cq_provider *p, cq_admit *a)
     p->nwait++;
 }
 
-static cq_admit *queue_pop(cq_provider *p)
+cq_admit *cq_prov_pop(cq_provider *p)
 {
     cq_admit *a = p->head;
 
@@ -83,7 +65,7 @@ static bool queue_remove(cq_provider *p, cq_admit *a)
     return false;
 }
 
-static void defer(cq_admit *a, cq_defer why, uint64_t hint_ms)
+void cq_prov_defer(cq_admit *a, cq_defer why, uint64_t hint_ms)
 {
     a->where = ADM_IDLE;
     a->defer(a, why, hint_ms);
@@ -91,24 +73,28 @@ static void defer(cq_admit *a, cq_defer why, uint64_t hint_ms)
 
 /* --- breaker ------------------------------------------------------------- */
 
-static void breaker_note(cq_provider *p)
+void cq_prov_breaker_note(cq_provider *p)
 {
     cq_breaker_state st = p->breaker.state;
 
     p->breaker_changes[st]++;
     cq_log(st == CQ_BR_OPEN ? CQ_LOG_WARN : CQ_LOG_NOTICE, "breaker_state", "provider",
-           p->conf->name, "state", cq_breaker_state_name(st), "detail",
-           st == CQ_BR_OPEN     ? "transient failures in a row: jobs wait without spending attempts"
+           p->conf->name, "state", cq_breaker_state_name(st), "by",
+           p->breaker.forced ? "deployment" : "this_worker", "detail",
+           st == CQ_BR_OPEN && p->breaker.forced
+               ? "another worker's breaker opened: jobs wait without spending attempts"
+           : st == CQ_BR_OPEN     ? "transient failures in a row: jobs wait without spending attempts"
            : st == CQ_BR_CLOSED ? "the provider answers again"
                                 : "cooldown over: one probe goes",
            NULL);
     if (p->g->changed != NULL)
         p->g->changed(p->g->changed_data);
+    cq_prov_breaker_shared(p);
 }
 
 uint64_t cq_provider_wait_hint(const cq_provider *p)
 {
-    int64_t pause = p->bucket.paused_until - (int64_t)now_ms(p);
+    int64_t pause = p->bucket.paused_until - (int64_t)cq_prov_now(p);
     uint64_t br = cq_provider_reopens_in(p);
 
     return pause > 0 && (uint64_t)pause > br ? (uint64_t)pause : br;
@@ -116,7 +102,7 @@ uint64_t cq_provider_wait_hint(const cq_provider *p)
 
 uint64_t cq_provider_reopens_in(const cq_provider *p)
 {
-    int64_t left = p->breaker.open_end - (int64_t)now_ms(p);
+    int64_t left = p->breaker.open_end - (int64_t)cq_prov_now(p);
 
     return p->breaker.state == CQ_BR_OPEN && left > 0 ? (uint64_t)left : 0;
 }
@@ -132,11 +118,11 @@ static void cred_ready(cq_cred_waiter *cw, int status, uint64_t retry_ms)
     a->where = ADM_IDLE;
     if (status == 0 && !p->g->stopping) {
         queue_push(p, a);
-        pump(p);
+        cq_prov_pump(p);
     } else if (status == -EAGAIN && !p->g->stopping) {
-        defer(a, CQ_DEFER_CRED, retry_ms);
+        cq_prov_defer(a, CQ_DEFER_CRED, retry_ms);
     } else {
-        defer(a, CQ_DEFER_STOP, 0);
+        cq_prov_defer(a, CQ_DEFER_STOP, 0);
     }
 }
 
@@ -147,7 +133,7 @@ static void await_token(cq_provider *p, cq_admit *a)
     uint64_t retry_in = cq_cred_retry_in(p->cred);
 
     if (retry_in > 0) {
-        defer(a, CQ_DEFER_CRED, retry_in);
+        cq_prov_defer(a, CQ_DEFER_CRED, retry_in);
         return;
     }
     p->ncred++;
@@ -161,7 +147,7 @@ static void pump_timer_cb(uv_timer_t *h)
     cq_provider *p = h->data;
 
     p->pump_armed = false;
-    pump(p);
+    cq_prov_pump(p);
 }
 
 /* The bucket has no token: wake the queue when it has one. */
@@ -196,48 +182,61 @@ static void let_go(cq_provider *p, cq_admit *a, const char *tok, unsigned gen, u
  * counts: only a call can show that writes work again.  Once the cooldown
  * is over lookups go, so a job whose lookup is pending can reach the call
  * that probes. */
-static bool breaker_lets_go(cq_provider *p, uint64_t now)
+enum { GO, DEFERRED, WAIT };
+
+static int breaker_lets_go(cq_provider *p, uint64_t now)
 {
     int64_t retry_at = 0;
     bool changed = false;
 
     if (p->head->check) {
         if (p->breaker.state != CQ_BR_OPEN || (int64_t)now >= p->breaker.open_end)
-            return true;
+            return GO;
         p->breaker_deferred++;
-        defer(queue_pop(p), CQ_DEFER_BREAKER, cq_provider_reopens_in(p));
-        return false;
+        cq_prov_defer(cq_prov_pop(p), CQ_DEFER_BREAKER, cq_provider_reopens_in(p));
+        return DEFERRED;
     }
+    /* the cooldown is over: the deployment's one probe must be this
+     * worker's before a call goes (the queue waits for the answer) */
+    if (p->breaker.state == CQ_BR_OPEN && (int64_t)now >= p->breaker.open_end &&
+        !cq_prov_probe_ok(p))
+        return WAIT;
     if (cq_breaker_allow(&p->breaker, (int64_t)now, &retry_at, &changed)) {
         if (changed)
-            breaker_note(p);
-        return true;
+            cq_prov_breaker_note(p);
+        return GO;
     }
     if (changed)
-        breaker_note(p);
+        cq_prov_breaker_note(p);
     p->breaker_deferred++;
-    defer(queue_pop(p), CQ_DEFER_BREAKER, (uint64_t)(retry_at - (int64_t)now));
-    return false;
+    cq_prov_defer(cq_prov_pop(p), CQ_DEFER_BREAKER, (uint64_t)(retry_at - (int64_t)now));
+    return DEFERRED;
 }
 
 /* Let go what may go now, in FIFO order.  Each request is looked at once
  * per pass, so a pass is O(requests sent or moved). */
-static void pump(cq_provider *p)
+void cq_prov_pump(cq_provider *p)
 {
     cq_providers *g = p->g;
 
-    while (p->head != NULL && p->active < p->conf->concurrency) {
-        uint64_t now = now_ms(p);
+    while (p->head != NULL && p->active < cq_prov_limit(p)) {
+        uint64_t now = cq_prov_now(p), hint = 0;
         int64_t wait;
         const char *tok;
         unsigned gen;
+        int br;
 
         if (g->stopping) {
-            defer(queue_pop(p), CQ_DEFER_STOP, 0);
+            cq_prov_defer(cq_prov_pop(p), CQ_DEFER_STOP, 0);
             continue;
         }
         if (g->gate != NULL && !g->gate(g->gate_data))
             return; /* cq_providers_kick wakes the queue */
+        if (cq_prov_paused(p, now, &hint)) {
+            p->g_pauses++;
+            cq_prov_defer(cq_prov_pop(p), CQ_DEFER_PAUSE, hint);
+            continue;
+        }
         if (g->active >= g->limit) {
             g->global_wait = true; /* woken by the next slot freed anywhere */
             return;
@@ -249,13 +248,18 @@ static void pump(cq_provider *p)
         }
         tok = cq_cred_token(p->cred, &gen);
         if (tok == NULL) {
-            await_token(p, queue_pop(p));
+            await_token(p, cq_prov_pop(p));
             continue;
         }
-        if (!breaker_lets_go(p, now))
+        br = breaker_lets_go(p, now);
+        if (br == WAIT)
+            return; /* the probe's answer wakes the queue */
+        if (br == DEFERRED)
             continue;
-        let_go(p, queue_pop(p), tok, gen, now);
+        let_go(p, cq_prov_pop(p), tok, gen, now);
     }
+    if (p->head != NULL)
+        cq_prov_want_share(p); /* held back by this worker's share: ask for more */
 }
 
 void cq_provider_submit(cq_provider *p, cq_admit *a, bool fresh)
@@ -263,11 +267,11 @@ void cq_provider_submit(cq_provider *p, cq_admit *a, bool fresh)
     a->p = p;
     if (fresh && p->nwait + p->ncred >= CQ_FAIR_WAIT_MAX(p->conf)) {
         p->fair_bounced++;
-        defer(a, CQ_DEFER_FAIR, 0);
+        cq_prov_defer(a, CQ_DEFER_FAIR, 0);
         return;
     }
     queue_push(p, a);
-    pump(p);
+    cq_prov_pump(p);
 }
 
 bool cq_provider_withdraw(cq_provider *p, cq_admit *a)
@@ -291,12 +295,12 @@ static void slot_free(cq_provider *p)
 
     p->active--;
     g->active--;
-    pump(p);
+    cq_prov_pump(p);
     if (!g->global_wait)
         return;
     g->global_wait = false;
     for (i = 0; i < g->n && g->active < g->limit; i++)
-        pump(&g->v[i]);
+        cq_prov_pump(&g->v[i]);
 }
 
 void cq_provider_abandon(cq_provider *p, cq_admit *a)
@@ -323,7 +327,8 @@ static void pause_for(cq_provider *p, const cq_verdict *v)
 
     if (ms > cap)
         ms = cap;
-    cq_bucket_pause(&p->bucket, (int64_t)(now_ms(p) + ms));
+    cq_bucket_pause(&p->bucket, (int64_t)(cq_prov_now(p) + ms));
+    cq_prov_pause_shared(p, ms);
     p->pauses++;
     snprintf(s, sizeof(s), "%llu", (unsigned long long)ms);
     cq_log(CQ_LOG_NOTICE, "provider_paused", "provider", p->conf->name, "pause_ms", s, "reason",
@@ -336,7 +341,7 @@ bool cq_provider_done(cq_provider *p, cq_admit *a, const cq_response *resp, cons
 
     a->probe = false;
     a->where = ADM_IDLE;
-    cq_histogram_observe(&p->duration, (double)(now_ms(p) - a->sent_at) / 1000.0);
+    cq_histogram_observe(&p->duration, (double)(cq_prov_now(p) - a->sent_at) / 1000.0);
     if (resp->transport == CQ_TR_ABORTED || v == NULL) {
         if (probe)
             cq_breaker_abandon(&p->breaker);
@@ -350,8 +355,8 @@ bool cq_provider_done(cq_provider *p, cq_admit *a, const cq_response *resp, cons
          * lookup that answers does not show that writes work (reads often
          * stay up while writes fail); every verdict but RETRY of a call
          * shows the instance working */
-        if (cq_breaker_record(&p->breaker, v->kind != CQ_V_RETRY, (int64_t)now_ms(p)))
-            breaker_note(p);
+        if (cq_breaker_record(&p->breaker, v->kind != CQ_V_RETRY, (int64_t)cq_prov_now(p)))
+            cq_prov_breaker_note(p);
         probe_failed = probe && v->kind == CQ_V_RETRY && p->breaker.state == CQ_BR_OPEN;
         if (probe_failed)
             p->breaker_deferred++;
@@ -398,164 +403,3 @@ void cq_provider_http_opts(const cq_provider *p, const char *token, cq_http_opts
     o->token = token;
 }
 
-/* --- the set ------------------------------------------------------------- */
-
-static int instance_init(cq_providers *g, cq_provider *p, const cq_provider_conf *pc, cq_http *http,
-                         cq_err *err)
-{
-    p->g = g;
-    p->conf = pc;
-    cq_bucket_init(&p->bucket, pc->rate, pc->burst, (int64_t)uv_now(g->loop));
-    cq_breaker_init(&p->breaker, pc->breaker_failures, pc->breaker_cooldown_ms);
-    p->adapter = cq_adapter_find(pc->adapter);
-    if (p->adapter == NULL)
-        return cq_err_set(err, -EINVAL, "config", "provider %s: unknown adapter '%s'", pc->name,
-                          pc->adapter);
-    if (pc->cred != CQ_CRED_TOKEN_FILE && pc->cred != p->adapter->oauth_grant)
-        return cq_err_set(err, -EINVAL, "config",
-                          "provider %s: adapter %s does not use this OAuth2 grant", pc->name,
-                          p->adapter->name);
-    /* static tokens are read now; OAuth2 tokens are minted on first use */
-    p->cred = cq_cred_new(g->loop, http, pc, err);
-    return p->cred != NULL ? 0 : -EINVAL;
-}
-
-cq_providers *cq_providers_new(uv_loop_t *loop, const cq_config *cfg, cq_http *http, cq_err *err)
-{
-    cq_providers *g = calloc(1, sizeof(*g));
-    size_t i;
-
-    if (g == NULL)
-        goto nomem;
-    g->v = calloc(cfg->nproviders > 0 ? cfg->nproviders : 1, sizeof(*g->v));
-    if (g->v == NULL) {
-        free(g);
-        goto nomem;
-    }
-    g->loop = loop;
-    g->cfg = cfg;
-    g->limit = (size_t)cfg->worker.concurrency;
-    for (i = 0; i < cfg->nproviders; i++) {
-        /* timers first: cq_providers_free closes every one of them */
-        uv_timer_init(loop, &g->v[i].pump_timer);
-        g->v[i].pump_timer.data = &g->v[i];
-        g->n++;
-    }
-    for (i = 0; i < g->n; i++) {
-        if (instance_init(g, &g->v[i], &cfg->providers[i], http, err) != 0) {
-            cq_providers_free(g);
-            return NULL;
-        }
-    }
-    return g;
-nomem:
-    cq_err_set(err, -ENOMEM, "nomem", "out of memory");
-    return NULL;
-}
-
-void cq_providers_on_change(cq_providers *g, void (*cb)(void *data), void *data)
-{
-    g->changed = cb;
-    g->changed_data = data;
-}
-
-size_t cq_providers_count(const cq_providers *g)
-{
-    return g->n;
-}
-
-cq_provider *cq_providers_at(cq_providers *g, size_t i)
-{
-    return i < g->n ? &g->v[i] : NULL;
-}
-
-cq_provider *cq_providers_find(cq_providers *g, const char *name)
-{
-    size_t i;
-
-    for (i = 0; name != NULL && i < g->n; i++) {
-        if (strcmp(g->v[i].conf->name, name) == 0)
-            return &g->v[i];
-    }
-    return NULL;
-}
-
-size_t cq_providers_active(const cq_providers *g)
-{
-    return g->active;
-}
-
-void cq_providers_set_gate(cq_providers *g, bool (*open)(void *data), void *data)
-{
-    g->gate = open;
-    g->gate_data = data;
-}
-
-void cq_providers_kick(cq_providers *g)
-{
-    size_t i;
-
-    for (i = 0; i < g->n; i++)
-        pump(&g->v[i]);
-}
-
-void cq_providers_stop(cq_providers *g)
-{
-    size_t i;
-
-    g->stopping = true;
-    for (i = 0; i < g->n; i++) {
-        cq_provider *p = &g->v[i];
-
-        uv_timer_stop(&p->pump_timer);
-        while (p->head != NULL)
-            defer(queue_pop(p), CQ_DEFER_STOP, 0);
-        /* waiters are called with -ECANCELED: deferred as above */
-        cq_cred_cancel_waiters(p->cred);
-    }
-}
-
-void cq_providers_reload(cq_providers *g)
-{
-    size_t i;
-
-    for (i = 0; i < g->n; i++) {
-        cq_err err;
-
-        cq_err_clear(&err);
-        if (cq_cred_reload(g->v[i].cred, &err) != 0)
-            cq_log(CQ_LOG_ERR, "secret_reload_failed", "provider", g->v[i].conf->name, "error",
-                   err.msg, "detail", "keeping the secrets read before", NULL);
-    }
-}
-
-static void timer_closed(uv_handle_t *h)
-{
-    cq_provider *p = h->data;
-    cq_providers *g = p->g;
-
-    if (--g->closing > 0)
-        return;
-    free(g->v);
-    free(g);
-}
-
-void cq_providers_free(cq_providers *g)
-{
-    size_t i;
-
-    if (g == NULL)
-        return;
-    if (g->n == 0) {
-        free(g->v);
-        free(g);
-        return;
-    }
-    g->closing = (int)g->n;
-    for (i = 0; i < g->n; i++) {
-        g->v[i].g = g;
-        cq_cred_free(g->v[i].cred);
-        g->v[i].cred = NULL;
-        uv_close((uv_handle_t *)&g->v[i].pump_timer, timer_closed);
-    }
-}

@@ -29,6 +29,15 @@ void cq_bucket_set(cq_bucket *b, double rate, int burst, int64_t now)
         b->tokens = b->burst;
 }
 
+void cq_bucket_share(cq_bucket *b, double rate, double burst, int64_t now)
+{
+    refill(b, now);
+    b->rate = rate > 0 ? rate : 0;
+    b->burst = burst >= 1 ? burst : 1.0;
+    if (b->tokens > b->burst)
+        b->tokens = b->burst;
+}
+
 void cq_bucket_init(cq_bucket *b, double rate, int burst, int64_t now)
 {
     b->rate = rate > 0 ? rate : 0;

@@ -147,19 +147,15 @@ static void claim_read(const redisReply *reply, cq_claim_result *r)
             break;
         }
     }
-    switch (r->verdict) {
-    case CQ_CLAIM_CLAIMED:
-    case CQ_CLAIM_HELD:
-    case CQ_CLAIM_RECLAIMED:
-    case CQ_CLAIM_TAKEOVER:
-        r->check_first = strcmp(elem(reply, 1), "1") == 0;
-        r->other_id = elem(reply, 2);
-        break;
-    default:
-        r->other_id = elem(reply, 1);
-        r->other_status = elem(reply, 2);
-        r->other_finished_at = elem(reply, 3);
-        break;
+    r->check_first = strcmp(elem(reply, 1), "1") == 0;
+    r->other_id = elem(reply, 2);
+    r->other_status = elem(reply, 3);
+    r->other_finished_at = elem(reply, 4);
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 7 &&
+        reply->element[5]->type == REDIS_REPLY_INTEGER &&
+        reply->element[6]->type == REDIS_REPLY_INTEGER) {
+        r->open_ms = reply->element[5]->integer;
+        r->pause_ms = reply->element[6]->integer;
     }
 }
 
@@ -185,8 +181,15 @@ int cq_store_claim(cq_store *s, const cq_claim *c, void *item)
 {
     cq_batch *b = &s->claims;
 
+    char lkey[CQ_KEY_MAX], pkey[CQ_KEY_MAX];
+
+    if (cq_keys_limit(&s->k, c->instance, lkey, sizeof(lkey)) != 0 ||
+        cq_keys_pause(&s->k, c->instance, pkey, sizeof(pkey)) != 0)
+        return -ENAMETOOLONG;
     cq_batch_begin(b, item);
     cq_batch_key(b, c->idem_key, strlen(c->idem_key));
+    cq_batch_key(b, lkey, strlen(lkey));
+    cq_batch_key(b, pkey, strlen(pkey));
     cq_batch_arg_str(b, c->handle);
     cq_batch_arg_str(b, c->owner);
     cq_batch_arg_str(b, c->job_id);
@@ -384,7 +387,7 @@ static void batches_init(cq_store *s)
     const char *finish_args[] = {s->maxlen, s->idem_ttl, s->worker};
     const char *release_keys[] = {s->k.inflight, s->k.delayed, s->k.retry};
 
-    cq_batch_init(&s->claims, s->main, "claim", claim_reply, s, 1, 1, claim_keys, 2, claim_args);
+    cq_batch_init(&s->claims, s->main, "claim", claim_reply, s, 3, 1, claim_keys, 2, claim_args);
     cq_batch_init(&s->finishes, s->main, "finish", written_reply, s, 1, 3, finish_keys, 3,
                   finish_args);
     cq_batch_init(&s->releases, s->main, "release", written_reply, s, 1, 3, release_keys, 0, NULL);

@@ -421,3 +421,76 @@ int cq_store_trim(cq_store *s, void (*cb)(void *data, const cq_results_info *ri)
     }
     return 0;
 }
+
+typedef struct share_req {
+    cq_store_share_cb cb;
+    void *data;
+} share_req;
+
+/* share.lua answers {conc, rate x 1000, burst x 1000, holders}; limit.lua
+ * {open ms, pause ms, done}: both as three numbers. */
+static void three_reply(void *data, redisReply *reply)
+{
+    share_req q = *(share_req *)data;
+    long long v[3] = {-1, -1, -1};
+    size_t i;
+
+    free(data);
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3) {
+        for (i = 0; i < 3; i++)
+            v[i] = reply->element[i]->type == REDIS_REPLY_INTEGER ? reply->element[i]->integer : -1;
+    } else if (reply != NULL) {
+        cq_store_log_error("share", reply);
+    }
+    q.cb(q.data, reply != NULL && reply->type == REDIS_REPLY_ARRAY && v[0] >= 0, v);
+}
+
+static int three_script(cq_store *s, const char *name, int nkeys, int argc, const char **argv,
+                        cq_store_share_cb cb, void *data)
+{
+    share_req *q = malloc(sizeof(*q));
+
+    if (q == NULL)
+        return -ENOMEM;
+    q->cb = cb;
+    q->data = data;
+    if (cq_store_script(s, name, three_reply, q, nkeys, argc, argv) != 0) {
+        free(q);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int cq_store_share(cq_store *s, const char *instance, int want, int inflight,
+                   const cq_provider_conf *pc, cq_store_share_cb cb, void *data)
+{
+    char key[CQ_KEY_MAX], w[NUM_TEXT], f[NUM_TEXT], c[NUM_TEXT], r[NUM_TEXT], b[NUM_TEXT],
+        ttl[NUM_TEXT];
+    const char *argv[8];
+
+    if (cq_keys_share(&s->k, instance, key, sizeof(key)) != 0)
+        return -ENAMETOOLONG;
+    snprintf(w, sizeof(w), "%d", want);
+    snprintf(f, sizeof(f), "%d", inflight);
+    snprintf(c, sizeof(c), "%d", pc->concurrency);
+    snprintf(r, sizeof(r), "%.6f", pc->rate);
+    snprintf(b, sizeof(b), "%d", pc->rate > 0 ? pc->burst : 0);
+    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)s->cfg->worker.lease_ms);
+    argv[0] = key, argv[1] = s->holder, argv[2] = w, argv[3] = f, argv[4] = c, argv[5] = r;
+    argv[6] = b, argv[7] = ttl;
+    return three_script(s, "share", 1, 8, argv, cb, data);
+}
+
+int cq_store_limit(cq_store *s, const char *instance, const char *op, uint64_t ms,
+                   cq_store_share_cb cb, void *data)
+{
+    char key[CQ_KEY_MAX], pkey[CQ_KEY_MAX], m[NUM_TEXT];
+    const char *argv[5];
+
+    if (cq_keys_limit(&s->k, instance, key, sizeof(key)) != 0 ||
+        cq_keys_pause(&s->k, instance, pkey, sizeof(pkey)) != 0)
+        return -ENAMETOOLONG;
+    snprintf(m, sizeof(m), "%llu", (unsigned long long)ms);
+    argv[0] = key, argv[1] = pkey, argv[2] = op, argv[3] = s->holder, argv[4] = m;
+    return three_script(s, "limit", 2, 5, argv, cb, data);
+}

@@ -656,6 +656,8 @@ void cq_task_claimed(void *task, const cq_claim_result *r)
         set_state(t, CQ_TS_FREED);
         return;
     }
+    if (r->verdict != CQ_CLAIM_ERROR && t->prov != NULL)
+        cq_provider_adopt(t->prov, r->open_ms, r->pause_ms); /* the deployment's state */
     if (r->verdict == CQ_CLAIM_UNSURE) {
         claim(t); /* maybe lost in a failover: the same claim again */
         return;
@@ -709,6 +711,7 @@ static void claim(cq_task *t)
     c.job_id = job_id(t);
     c.hash = t->ck.hash;
     c.hash_v1 = t->ck.hash_v1;
+    c.instance = pc->name;
     c.lease_ms = cq_claim_lease(ts->c.cfg, pc);
     c.unknown = t->env.unknown;
     t->claim_sent = ts->c.io.mono_ms(ts->c.io.data);

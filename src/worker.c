@@ -415,6 +415,7 @@ cq_worker *cq_worker_new(uv_loop_t *loop, const cq_config *cfg, cq_err *err)
         goto fail;
     cq_providers_on_change(w->providers, breaker_changed, w);
     cq_providers_set_gate(w->providers, cq_live_may_send, w);
+    cq_worker_share_init(w);
     if (cq_worker_metrics_start(w, err) != 0)
         goto fail;
     w->store = store_open(w, err);

@@ -107,6 +107,11 @@ bool cq_live_may_send(void *data);
 /* A retry is due in delay_ms: make sure promotion runs by then. */
 void cq_live_promote_in(cq_worker *w, uint64_t delay_ms);
 
+/* worker_share.c ------------------------------------------------------------- */
+
+/* Share the providers' limits with the deployment (hooks to the store). */
+void cq_worker_share_init(cq_worker *w);
+
 /* worker_metrics.c ----------------------------------------------------------------- */
 
 /* Start the metrics listener when configured.  0 or -errno with err. */

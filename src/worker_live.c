@@ -246,6 +246,7 @@ static void hb_timer_cb(uv_timer_t *h)
     cq_store_reclaim(w->store, false, reclaim_cb, w);
     cq_live_may_send(w); /* logs the fence when it starts */
     cq_tasks_sweep(w->tasks);
+    cq_providers_renew(w->providers);
     cq_store_trim(w->store, trim_cb, w);
     if (w->beats % CQ_RECONCILE_EVERY == 0)
         reconcile(w);

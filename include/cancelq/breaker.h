@@ -35,6 +35,7 @@ typedef struct cq_breaker {
     int failures;     /* consecutive failures while closed */
     int64_t open_end; /* OPEN: when it turns half-open */
     bool probe_out;   /* HALF_OPEN: the probe has been let through */
+    bool forced;      /* the state was taken over from the deployment (other workers) */
 } cq_breaker;
 
 void cq_breaker_init(cq_breaker *b, int threshold, uint64_t cooldown_ms);
@@ -52,6 +53,15 @@ bool cq_breaker_record(cq_breaker *b, bool success, int64_t now);
 /* A request that went ended without a verdict (aborted at shutdown): frees
  * the probe slot so another request can probe. */
 void cq_breaker_abandon(cq_breaker *b);
+
+/* The deployment's breaker is open until `until` (another worker's
+ * failures): open this one too, to the same end.  True when the state
+ * changed. */
+bool cq_breaker_force_open(cq_breaker *b, int64_t until);
+
+/* The deployment's breaker closed (a probe worked elsewhere): close this
+ * one.  True when the state changed. */
+bool cq_breaker_force_closed(cq_breaker *b);
 
 /* "closed", "open", "half_open". */
 const char *cq_breaker_state_name(cq_breaker_state s);

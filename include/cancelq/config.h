@@ -101,7 +101,8 @@ typedef struct cq_provider_conf {
 
     uint64_t timeout_ms;          /* total per request, default 30s */
     uint64_t connect_timeout_ms;  /* default 5s */
-    int concurrency;              /* per instance, default 64 (<= worker concurrency) */
+    int concurrency;              /* requests in flight, all workers of the deployment, default 64 */
+    int local_concurrency;        /* of them in this worker at most (<= [worker] concurrency) */
     double rate;                  /* requests per second, 0 = unlimited */
     int burst;                    /* default 10 when rate is set */
     size_t max_response;          /* response body cap, default 1 MiB */

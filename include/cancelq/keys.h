@@ -38,4 +38,12 @@ int cq_keys_idem(const cq_keys *k, const char *idem_key, char *out, size_t size)
 /* "{P}:inflight:<worker>" into out[size].  0 or -ENAMETOOLONG. */
 int cq_keys_inflight(const cq_keys *k, const char *worker, char *out, size_t size);
 
+/* A provider instance's deployment-wide state (docs/design.md §8):
+ * "{P}:limit:<instance>" (open breaker, 429 pause, probe holder),
+ * "{P}:pause:<instance>" (an operator's pause), "{P}:share:<instance>"
+ * (each worker's share of its limits).  0 or -ENAMETOOLONG. */
+int cq_keys_limit(const cq_keys *k, const char *instance, char *out, size_t size);
+int cq_keys_pause(const cq_keys *k, const char *instance, char *out, size_t size);
+int cq_keys_share(const cq_keys *k, const char *instance, char *out, size_t size);
+
 #endif

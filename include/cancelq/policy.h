@@ -87,6 +87,8 @@ typedef enum cq_defer {
     CQ_DEFER_STOP,    /* shutting down: back to the queue at once */
     CQ_DEFER_LAPSE,   /* waited here so long its claim would lapse; hint: the
                        * instance's pause or breaker wait */
+    CQ_DEFER_PAUSE,   /* the deployment paused the instance (a 429 another worker
+                       * saw, an operator); hint: how long */
     CQ_DEFER_COUNT
 } cq_defer;
 

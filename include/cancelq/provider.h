@@ -22,8 +22,17 @@
  * cq_provider_done (a request that ends lets the next one go); a callback
  * may submit again.
  *
+ * The limits belong to the provider account, so they hold per deployment
+ * (docs/design.md §8): this worker sends at most its *share* of the
+ * instance's `concurrency`, `rate` and `burst`, which the deployment
+ * divides among the workers that have work for it (share.lua, through the
+ * worker's hooks); an open breaker, a 429 pause, an operator's pause and
+ * the half-open probe are the deployment's too (limit.lua, and every claim
+ * brings them back).  Without hooks (tests), the limits are this worker's
+ * alone.
+ *
  * The instance's counters (struct cq_provider) are read by the metrics
- * page; only provider.c writes them.
+ * page; only the provider module writes them.
  */
 #ifndef CANCELQ_PROVIDER_H
 #define CANCELQ_PROVIDER_H
@@ -87,7 +96,34 @@ struct cq_provider {
     uint64_t attempts;                          /* cancellation calls */
     uint64_t checks;                            /* status lookups */
     cq_histogram duration;                      /* request durations, seconds */
+    /* deployment-wide (provider_share.c) */
+    int share;              /* requests this worker may have in flight; -1: not known yet */
+    double share_rate;      /* its part of rate and burst */
+    double share_burst;
+    uint64_t share_asked;   /* loop time the last share request went */
+    bool share_pending;     /* a share request is on its way */
+    uint64_t g_pause_until; /* loop time: paused by another worker or an operator; UINT64_MAX:
+                             * until an operator resumes */
+    uint64_t g_open_until;  /* loop time the deployment's breaker stays open */
+    bool probe_pending;     /* asked for the deployment's half-open probe */
+    bool probe_ok;          /* this worker holds it: one call may probe */
+    uint64_t g_pauses;      /* jobs put back because the deployment paused the instance */
 };
+
+/* How the provider module reaches the deployment-wide state: the worker's
+ * hooks, answered with cq_provider_set_share, cq_provider_adopt and
+ * cq_provider_probe_answer. */
+typedef struct cq_provider_hooks {
+    void *data;
+    /* wants its share of the limits (want: requests waiting + in flight) */
+    void (*share)(void *data, cq_provider *p, int want, int inflight);
+    /* the breaker opened here (for cooldown_ms) or closed after a call worked */
+    void (*breaker)(void *data, cq_provider *p, bool open, uint64_t cooldown_ms);
+    /* a 429 with Retry-After paused the instance for ms */
+    void (*pause)(void *data, cq_provider *p, uint64_t ms);
+    /* wants the deployment's half-open probe, held for ttl_ms */
+    void (*probe)(void *data, cq_provider *p, uint64_t ttl_ms);
+} cq_provider_hooks;
 
 /* Fairness: a fresh job that finds this many jobs of its instance already
  * waiting here (for a slot, a rate token or an OAuth token) is deferred,
@@ -103,6 +139,27 @@ cq_providers *cq_providers_new(uv_loop_t *loop, const cq_config *cfg, cq_http *h
 
 /* Call cb(data) after a breaker changed state (e.g. to update STATUS=). */
 void cq_providers_on_change(cq_providers *g, void (*cb)(void *data), void *data);
+
+/* Share the limits with the deployment through hooks (copied).  Until the
+ * first share comes, nothing goes. */
+void cq_providers_set_hooks(cq_providers *g, const cq_provider_hooks *h);
+
+/* Every heartbeat: renew each instance's share (and give back what is not
+ * used). */
+void cq_providers_renew(cq_providers *g);
+
+/* Answers. share: this worker's concurrency and its part of rate and burst
+ * (conc -1: the request failed, keep what it had). */
+void cq_provider_set_share(cq_provider *p, int conc, double rate, double burst);
+
+/* The deployment's state of p, as Redis said at some point: its breaker
+ * open for open_ms more, paused for pause_ms more (-1: until an operator
+ * resumes it). */
+void cq_provider_adopt(cq_provider *p, long long open_ms, long long pause_ms);
+
+/* The answer to a probe request: granted, and the state as above. */
+void cq_provider_probe_answer(cq_provider *p, bool granted, long long open_ms,
+                              long long pause_ms);
 
 size_t cq_providers_count(const cq_providers *g);
 cq_provider *cq_providers_at(cq_providers *g, size_t i);

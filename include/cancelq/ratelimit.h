@@ -33,6 +33,12 @@ int64_t cq_bucket_wait_ms(cq_bucket *b, int64_t now);
 /* Take one token; true when taken, false when the caller must wait. */
 bool cq_bucket_take(cq_bucket *b, int64_t now);
 
+/* This worker's share of a deployment's rate and burst (docs/design.md §8):
+ * rate per second and a burst that may be fractional (at least 1 so that a
+ * request can go).  Keeps the tokens it has, capped.  A rate of 0 here
+ * means no share: nothing goes (unlike cq_bucket_init's unlimited). */
+void cq_bucket_share(cq_bucket *b, double rate, double burst, int64_t now);
+
 /* Close the gate until `until` (a 429 with Retry-After) and drain the
  * bucket to one token, so after the pause one request goes at once and the
  * rest follow at the refill rate, not as a burst.  An

@@ -46,6 +46,7 @@ typedef struct cq_claim {
     const char *job_id;
     const char *hash;    /* params hash */
     const char *hash_v1; /* the same as records before 0.2 carry it */
+    const char *instance; /* its provider instance: its shared state comes back */
     uint64_t lease_ms;   /* from now, in Redis time */
     bool unknown;        /* the job says an earlier call's outcome is unknown */
 } cq_claim;
@@ -70,7 +71,9 @@ typedef struct cq_claim_result {
     const char *other_id;     /* the record's job (duplicate, busy, conflict, takeover) */
     const char *other_status; /* duplicate: the original's status and end time */
     const char *other_finished_at;
-    const char *error; /* CQ_CLAIM_ERROR */
+    const char *error;  /* CQ_CLAIM_ERROR */
+    long long open_ms;  /* the instance's breaker is open this long (every worker's) */
+    long long pause_ms; /* the instance is paused this long (429, an operator); -1: until resumed */
 } cq_claim_result;
 
 /* --- ends (finish.lua, release.lua) ---------------------------------------- */
@@ -237,6 +240,21 @@ typedef struct cq_results_info {
 /* Trim the outcome stream as results_trim says and report its groups;
  * cb(data, NULL) on an error or a freed store. */
 int cq_store_trim(cq_store *s, void (*cb)(void *data, const cq_results_info *ri), void *data);
+
+/* A provider instance's deployment-wide limits (docs/design.md §8).  The
+ * answer: ok, and three numbers. */
+typedef void (*cq_store_share_cb)(void *data, bool ok, const long long v[3]);
+
+/* This worker's share of pc's limits (share.lua): want = its requests
+ * waiting + in flight.  v: concurrency, rate x 1000, burst x 1000. */
+int cq_store_share(cq_store *s, const char *instance, int want, int inflight,
+                   const cq_provider_conf *pc, cq_store_share_cb cb, void *data);
+
+/* limit.lua: op "open" (ms: cooldown), "close", "pause" (ms), "probe" (ms:
+ * how long it holds it), "read".  v: open ms left, pause ms left, 1 when it
+ * took effect (a probe granted). */
+int cq_store_limit(cq_store *s, const char *instance, const char *op, uint64_t ms,
+                   cq_store_share_cb cb, void *data);
 
 /* Queue depths for metrics: v[CQ_DEPTH_JOBS .. CQ_DEPTH_DEAD], each -1
  * when unknown. */

@@ -9,7 +9,27 @@
 start_redis
 LUA="$ROOT/src/lua"
 ev() { local s=$1; shift; rraw EVAL "$(cat "$LUA/$s.lua")" "$@"; }
-claim() { ev claim "$@"; }
+# claim HOLDER JOB...: claim.lua for jobs "key:handle:owner:hash:unknown[:v1]"
+# (each with the {p}:limit:x / {p}:pause:x keys of instance x); prints one
+# "verdict check a b c open pause" line per job ("-" for an empty field;
+# an error: its text).
+claim() {
+    /usr/bin/python3 - "$REDIS_PORT" "$LUA/claim.lua" "$@" <<'PY'
+import sys, redis
+port, lua, holder, jobs = int(sys.argv[1]), open(sys.argv[2]).read(), sys.argv[3], sys.argv[4:]
+keys, args = ['{p}:inflight:w1'], [holder, 604800000]
+for j in jobs:
+    f = j.split(':')
+    key, handle, owner, hsh, unk = f[:5]
+    v1 = f[5] if len(f) > 5 else 'V'
+    hsh, v1 = hsh.replace('%', ':'), v1.replace('%', ':')
+    keys += ['{p}:idem:' + key, '{p}:limit:x', '{p}:pause:x']
+    args += [7, handle, owner, 'j' + owner[1:], hsh, 30000, unk, v1]
+r = redis.Redis(port=port, decode_responses=True)
+for v in r.eval(lua, len(keys), *keys, *args):
+    print(' '.join(str(x) if x != '' else '-' for x in v) if isinstance(v, list) else 'ERROR ' + str(v))
+PY
+}
 fin() { ev finish "$@"; }
 rnow() { rraw TIME | { read -r s; read -r us; echo $((s * 1000 + us / 1000)); }; }
 hm() { rraw HMGET "$@" | tr '\n' ' ' | sed 's/ $//'; }
@@ -29,14 +49,11 @@ rcli HSET '{p}:idem:k-gone' state inflight owner o13 id j13 worker w1/old hash H
 rcli HSET '{p}:idem:k-hash' state done owner o6 id j6 hash OTHER status succeeded finished_at F6 > /dev/null
 rcli SET '{p}:idem:k-str' x > /dev/null
 rcli HSET '{p}:inflight:w1' h1 x h2 x h3 x h5 x h4 x h10 x h11 x h12 x h13 x > /dev/null
-out=$(claim 11 '{p}:inflight:w1' '{p}:idem:k-new' '{p}:idem:k-done' '{p}:idem:k-busy' '{p}:idem:k-old' \
-    '{p}:idem:k-mine' '{p}:idem:k-str' '{p}:idem:k-hash' '{p}:idem:k-park' '{p}:idem:k-gone' '{p}:idem:k-x' \
-    w1/a 604800000 \
-    7 h1 o1 j1 H 30000 0 V  7 h2 o2 j2 H 30000 0 V  7 h3 o3 j3 H 30000 0 V  7 h5 o5 j5 H 30000 0 V \
-    7 h4 o4 j4 H 30000 0 V  7 h10 o10 j10 H 30000 0 V  7 h11 o11 j11 H 30000 0 V \
-    7 h12 o14 j14 H 30000 0 V  7 h13 o13 j13 H 30000 0 V  7 h99 o99 j99 H 30000 0 V 2>&1 | tr '\n' ' ' | tr -s ' ')
+out=$(claim w1/a k-new:h1:o1:H:0 k-done:h2:o2:H:0 k-busy:h3:o3:H:0 k-old:h5:o5:H:0 \
+    k-mine:h4:o4:H:0 k-str:h10:o10:H:0 k-hash:h11:o11:H:0 k-park:h12:o14:H:0 k-gone:h13:o13:H:0 \
+    k-x:h99:o99:H:0 2>&1 | cut -d' ' -f1-3 | tr '\n' '|')
 check_eq "one verdict per job, in order" \
-    "claimed 0 duplicate j9 succeeded F9 busy j8 takeover 1 j7 held 1 WRONGTYPE Operation against a key holding the wrong kind of value conflict j6 takeover 0 j12 busy j13 not_ours " \
+    "claimed 0 -|duplicate 0 j9|busy 0 j8|takeover 1 j7|held 1 -|ERROR WRONGTYPE Operation|conflict 0 j6|takeover 0 j12|busy 0 j13|not_ours 0 -|" \
     "$out"
 check_eq "new claim recorded with this process as holder" "inflight o1 j1 w1/a H 0" \
     "$(hm '{p}:idem:k-new' state owner id worker hash unknown)"
@@ -53,25 +70,32 @@ check_eq "done record untouched" "done o9" "$(hm '{p}:idem:k-done' state owner)"
 check_eq "busy record untouched" "o8" "$(rraw HGET '{p}:idem:k-busy' owner)"
 check_eq "a job no longer held is not claimed" 0 "$(rraw EXISTS '{p}:idem:k-x')"
 # a resent claim (its reply lost) still says: look it up first
-out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-old' w1/a 604800000 7 h5 o5 j5 H 30000 0 V | tr '\n' ' ')
-check_eq "takeover answered again: held, still check first" "held 1 " "$out"
+out=$(claim w1/a k-old:h5:o5:H:0 | cut -d' ' -f1-2)
+check_eq "takeover answered again: held, still check first" "held 1" "$out"
 # the same job after its holder's lease: reclaimed, looking up first
 rcli HSET '{p}:idem:k-gone' lease_until $((NOW - 1)) > /dev/null
-out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-gone' w1/a 604800000 7 h13 o13 j13 H 30000 0 V | tr '\n' ' ')
-check_eq "own job, other process, lease over: reclaimed, check first" "reclaimed 1 " "$out"
+out=$(claim w1/a k-gone:h13:o13:H:0 | cut -d' ' -f1-2)
+check_eq "own job, other process, lease over: reclaimed, check first" "reclaimed 1" "$out"
 # a fresh key claimed by a job that says its outcome is unknown
-out=$(claim 2 '{p}:inflight:w1' '{p}:idem:k-u' w1/a 604800000 7 h1 o20 j20 H 30000 1 V | tr '\n' ' ')
-check_eq "the job's own unknown flag counts" "claimed 1 " "$out"
+out=$(claim w1/a k-u:h1:o20:H:1 | cut -d' ' -f1-2)
+check_eq "the job's own unknown flag counts" "claimed 1" "$out"
 # records written before 0.2 carry the old params hash (no "s2:" tag): a
 # done one is a duplicate for the same params, a conflict for others; a new
 # record is compared only with the new hash
 rcli HSET '{p}:idem:k-v1' state done owner o30 id j30 hash 0123456789abcdef status succeeded finished_at F30 > /dev/null
 rcli HSET '{p}:idem:k-s2' state done owner o31 id j31 hash s2:aaaa status succeeded finished_at F31 > /dev/null
-out=$(claim 4 '{p}:inflight:w1' '{p}:idem:k-v1' '{p}:idem:k-v1' '{p}:idem:k-s2' w1/a 604800000 \
-    7 h1 o40 j40 s2:new 30000 0 0123456789abcdef  7 h2 o41 j41 s2:new 30000 0 fedcba9876543210 \
-    7 h3 o42 j42 s2:bbbb 30000 0 s2:aaaa | tr '\n' ' ')
+out=$(claim w1/a k-v1:h1:o40:s2%new:0:0123456789abcdef k-v1:h2:o41:s2%new:0:fedcba9876543210 \
+    k-s2:h3:o42:s2%bbbb:0:s2%aaaa | cut -d' ' -f1,3 | tr '\n' '|')
 check_eq "old record: duplicate by the old hash, conflict otherwise; new record: new hash only" \
-    "duplicate j30 succeeded F30 conflict j30 conflict j31 " "$out"
+    "duplicate j30|conflict j30|conflict j31|" "$out"
+# every job's answer carries its instance's shared state: breaker, pause
+rcli HSET '{p}:limit:x' open_until $(($(rnow) + 30000)) pause_until $(($(rnow) + 9000)) > /dev/null
+out=$(claim w1/a k-u:h1:o20:H:0 | awk '{ print ($6 > 28000 && $6 <= 30000), ($7 > 7000 && $7 <= 9000) }')
+check_eq "the instance's open breaker and 429 pause come back with the claim" "1 1" "$out"
+rcli HSET '{p}:pause:x' until 0 > /dev/null
+out=$(claim w1/a k-u:h1:o20:H:0 | cut -d' ' -f7)
+check_eq "an operator's pause until resumed: -1" -1 "$out"
+rcli DEL '{p}:limit:x' '{p}:pause:x' > /dev/null
 
 echo "release.lua"
 rcli DEL '{p}:inflight:w1' '{p}:delayed' '{p}:jobs' '{p}:retry' > /dev/null

@@ -784,16 +784,23 @@ static void test_limits(void **state)
     cq_config *cfg;
 
     (void)state;
-    expect_error_exact("[worker]\nconcurrency = 10\n" PROVIDER_OK "concurrency = 20\n",
-                       "t.conf:6: [provider intronis] concurrency: 20 exceeds [worker] "
+    /* concurrency is the deployment's: above one worker's is fine; this
+     * worker's part (local_concurrency) is capped by the worker */
+    cfg = load_ok("[worker]\nconcurrency = 10\n" PROVIDER_OK "concurrency = 20\n");
+    assert_int_equal(cfg->providers[0].concurrency, 20);
+    assert_int_equal(cfg->providers[0].local_concurrency, 10);
+    cq_config_free(cfg);
+    expect_error_exact("[worker]\nconcurrency = 10\n" PROVIDER_OK "local_concurrency = 20\n",
+                       "t.conf:6: [provider intronis] local_concurrency: 20 exceeds [worker] "
                        "concurrency 10");
     /* [worker] may come after the providers. */
-    expect_error_exact(PROVIDER_OK "concurrency = 20\n[worker]\nconcurrency = 10\n",
-                       "t.conf:4: [provider intronis] concurrency: 20 exceeds [worker] "
+    expect_error_exact(PROVIDER_OK "local_concurrency = 20\n[worker]\nconcurrency = 10\n",
+                       "t.conf:4: [provider intronis] local_concurrency: 20 exceeds [worker] "
                        "concurrency 10");
     /* The default follows a lower worker concurrency. */
     cfg = load_ok("[worker]\nconcurrency = 10\n" PROVIDER_OK);
-    assert_int_equal(cfg->providers[0].concurrency, 10);
+    assert_int_equal(cfg->providers[0].concurrency, 64);
+    assert_int_equal(cfg->providers[0].local_concurrency, 10);
     cq_config_free(cfg);
     expect_error_exact(PROVIDER_OK "burst = 5\n",
                        "t.conf:4: [provider intronis] burst: set without rate (burst only applies "
