@@ -17,8 +17,7 @@ done
 
 start_redis
 start_sandbox
-MPORT=$(free_port)
-write_conf "$T/cq.conf" "metrics_listen = 127.0.0.1:$MPORT\nresults_maxlen = 1000" \
+write_conf "$T/cq.conf" "results_maxlen = 1000" \
     "breaker_failures = 2\nbreaker_cooldown = 1m"
 P="{cq}"
 # rc CMD...: print CMD's exit status (its output goes to $T/out, $T/err).
@@ -49,7 +48,6 @@ start_daemon "$T/cq.conf"
 wait_for "$CTL" -c "$T/cq.conf" check
 check_eq "a live worker, nothing wrong: 0" 0 "$(chk)"
 check "...CANCELQ OK with the counts" has '^CANCELQ OK - 1 live worker(s); jobs 0, delayed 0, dead 0 (0 new in 5m00s) | '
-check "...and the breakers were read" bash -c "! $CTL -c $T/cq.conf check --json | jq -e '.notes | length > 0' > /dev/null"
 check_eq "--json: OK, exit 0, no problems" "OK 0 0 1" \
     "$("$CTL" -c "$T/cq.conf" check --json | jq -r '"\(.status) \(.exit) \(.problems | length) \(.metrics.workers_live)"')"
 check_eq "global --json too" OK "$("$CTL" --json -c "$T/cq.conf" check | jq -r .status)"
@@ -94,25 +92,28 @@ check_eq "no group: 0" 0 "$(chk)"
 curl -s -X POST -d '{"provider":"activeplatform","kind":"cancel","status":503}' "$SANDBOX/_sandbox/outage" > /dev/null
 enqueue '{"id":"b-1","provider":"activeplatform","action":"delete_subscription","params":{"reseller_id":1,"subscription_id":1}}' \
     '{"id":"b-2","provider":"activeplatform","action":"delete_subscription","params":{"reseller_id":1,"subscription_id":2}}'
-breaker_open() { curl -s "http://127.0.0.1:$MPORT/metrics" | grep -q '^cancelq_breaker_state{provider="activeplatform"} 1$'; }
-check "the breaker opens (metrics)" wait_for breaker_open
+breaker_open() { [ -n "$(rraw HGET "$P:limit:activeplatform" open_until)" ]; }
+check "the breaker opens ({P}:limit:activeplatform)" wait_for breaker_open
 check_eq "an open breaker: 1" 1 "$(chk)"
-check "...names the provider" has '^CANCELQ WARNING - circuit breaker of activeplatform is open |.* breakers_open=1'
-check_eq "--metrics off: 0" 0 "$(chk --metrics off)"
-check_eq "--metrics URL that does not answer: 1" 1 "$(chk --metrics "http://127.0.0.1:$(free_port)/metrics")"
-check "...says so" has '^CANCELQ WARNING - metrics page http://127.0.0.1:[0-9]*/metrics: '
-sed "s/^metrics_listen = .*/metrics_listen = 127.0.0.1:$(free_port)/" "$T/cq.conf" > "$T/nometrics.conf"
-check_eq "the configured page not answering is only a note: 0" 0 "$(rc "$CTL" -c "$T/nometrics.conf" check)"
-check_eq "...in --json notes" 1 "$("$CTL" -c "$T/nometrics.conf" check --json | jq '[.notes[] | select(test("breakers not checked"))] | length')"
+check "...names the provider and who opened it" has '^CANCELQ WARNING - circuit breaker of activeplatform is open ([0-9ms]*s more, opened by [^)]*) |.* breakers_open=1'
 curl -s -X POST -d '{"provider":"*","kind":"*","clear":true}' "$SANDBOX/_sandbox/outage" > /dev/null
+# the cooldown over, not yet closed by a call: half-open
+rraw HSET "$P:limit:activeplatform" open_until "$(( $(rraw TIME | head -1) * 1000 - 1000 ))" > /dev/null
+check_eq "a half-open breaker: 1" 1 "$(chk)"
+check "...says so" has 'circuit breaker of activeplatform is half-open'
+rraw DEL "$P:limit:activeplatform" > /dev/null
+rraw HSET "$P:limit:keliweb" pause_until "$(( $(rraw TIME | head -1) * 1000 + 60000 ))" > /dev/null
+check_eq "a 429 pause is no problem: 0" 0 "$(chk)"
+check_eq "...only a note" 1 "$("$CTL" -c "$T/cq.conf" check --json | jq '[.notes[] | select(test("keliweb is held back by a 429"))] | length')"
+rraw DEL "$P:limit:keliweb" > /dev/null
 
 echo "-- check: the worst wins"
 rraw HSET "$P:pause:keliweb" until 0 > /dev/null
 kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID"
-check_eq "no worker and warnings: 2" 2 "$(chk --metrics off)"
+check_eq "no worker and warnings: 2" 2 "$(chk)"
 check "...CRITICAL first, then the warnings" has '^CANCELQ CRITICAL - no live worker; provider keliweb paused until resumed |'
 check_eq "--json lists each problem with its severity" "CRITICAL:workers WARNING:pause" \
-    "$("$CTL" -c "$T/cq.conf" check --json --metrics off | jq -r '[.problems[] | "\(.severity):\(.check)"] | join(" ")')"
+    "$("$CTL" -c "$T/cq.conf" check --json | jq -r '[.problems[] | "\(.severity):\(.check)"] | join(" ")')"
 rraw DEL "$P:pause:keliweb" > /dev/null
 
 echo "-- top"
@@ -153,12 +154,16 @@ check "queue depths and the dead letters" on_screen '^QUEUE   jobs 0   retry 0  
 check "the worker, live, nothing in flight" on_screen '^  w-top +[0-9.]+s ago +live +0$'
 check "one live worker" on_screen '^WORKERS 1 live, 0 dead, 0 orphaned inflight hashes$'
 check "the pause" on_screen '^  intronis paused until resumed: maintenance \(by ops\)$'
+check "no breaker open" on_screen '^LIMITS  no breaker open, no 429 pause$'
 check "the two invalid jobs" on_screen '^ +\? +invalid +[0-9]+\.[0-9] +2$'
 check "all: 32" on_screen '^ +all +[0-9]+\.[0-9] +32$'
 check "the latest outcomes" on_screen '^  [0-9:.]{12} succeeded +keliweb/cancel_service top-[0-9]+ http=200 [0-9]+ms$'
 enqueue '{"id":"top-31","provider":"keliweb","action":"cancel_service","params":{"serviceid":931}}'
 check "redrawn: a 31st keliweb job" on_screen '^ +keliweb +succeeded +[0-9]+\.[0-9] +31$'
 check "...and it is the latest outcome" on_screen '^  [0-9:.]{12} succeeded +keliweb/cancel_service top-31 '
+rraw HSET "$P:limit:keliweb" open_until "$(( $(rraw TIME | head -1) * 1000 + 300000 ))" opened_by w-other > /dev/null
+check "an open breaker shows" on_screen '^  keliweb breaker open \(4m5[0-9]s more, opened by w-other\)$'
+rraw DEL "$P:limit:keliweb" > /dev/null
 no_esc_left() { ! grep -q $'\e' "$T/screen.txt"; }
 check "no stray escape sequence on the screen" no_esc_left
 tm send-keys -t top q

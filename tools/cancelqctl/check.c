@@ -14,8 +14,8 @@
  * in the last --since; a consumer group of {P}:results within --lag-warn
  * entries of losing some to the stream's trimming (results_maxlen), or
  * that has lost some; a paused provider ({P}:pause:<provider>); an open
- * (or half-open) circuit breaker, read from the daemon's metrics endpoint.
- * The probes of the stream, the pauses and the breakers are in
+ * (or half-open) circuit breaker ({P}:limit:<provider>, shared by every
+ * worker).  The probes of the stream, the pauses and the breakers are in
  * check_probe.c.
  */
 #include <stdarg.h>
@@ -257,17 +257,15 @@ typedef struct check_opts {
     bool json;
     uint64_t since_ms;
     long long dead_warn, lag_warn; /* lag_warn < 0: a tenth of results_maxlen */
-    const char *metrics;           /* URL, "off", or NULL: from metrics_listen */
 } check_opts;
 
 static int parse(ctl *c, check_opts *o, int argc, char **argv)
 {
-    enum { O_SINCE = 1000, O_DEAD_WARN, O_LAG_WARN, O_METRICS, O_JSON };
+    enum { O_SINCE = 1000, O_DEAD_WARN, O_LAG_WARN, O_JSON };
     static const struct option longopts[] = {
         {"since", required_argument, NULL, O_SINCE},
         {"dead-warn", required_argument, NULL, O_DEAD_WARN},
         {"lag-warn", required_argument, NULL, O_LAG_WARN},
-        {"metrics", required_argument, NULL, O_METRICS},
         {"json", no_argument, NULL, O_JSON},
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
@@ -292,9 +290,6 @@ static int parse(ctl *c, check_opts *o, int argc, char **argv)
                         ch == O_DEAD_WARN ? "--dead-warn" : "--lag-warn", optarg);
                 return -1;
             }
-            break;
-        case O_METRICS:
-            o->metrics = optarg;
             break;
         case O_JSON:
             o->json = true;
@@ -324,12 +319,12 @@ static void run_probes(ctl *c, const check_opts *o, check_report *r)
         count(c, "ZCARD", c->k.delayed, &r->delayed) != 0 ||
         count(c, "LLEN", c->k.dead, &r->dead) != 0 || probe_workers(c, r) != 0 ||
         probe_dead(c, r, o->since_ms, o->dead_warn) != 0 ||
-        check_probe_groups(c, r, lag_warn) != 0 || check_probe_pauses(c, r) != 0) {
+        check_probe_groups(c, r, lag_warn) != 0 || check_probe_pauses(c, r) != 0 ||
+        check_probe_limits(c, r) != 0) {
         redis_lost(c, r);
         return;
     }
     r->measured = true;
-    check_probe_breakers(c, r, o->metrics);
 }
 
 int cmd_check(ctl *c, int argc, char **argv)

@@ -57,9 +57,10 @@ int check_probe_groups(ctl *c, check_report *r, long long lag_warn);
  * resumed; reason; by).  0, or -1 when Redis failed. */
 int check_probe_pauses(ctl *c, check_report *r);
 
-/* Breakers, from the daemon's metrics page: url, "off", or NULL for
- * http://[worker] metrics_listen/metrics when it is set.  An explicit url
- * that does not answer is a WARNING; the configured one only a note. */
-void check_probe_breakers(ctl *c, check_report *r, const char *url);
+/* Each configured instance's {P}:limit:<instance> (Redis time): an open
+ * breaker (open_until ahead), a half-open one (open_until passed, not yet
+ * closed by a successful call) are WARNINGs; a 429 pause (pause_until
+ * ahead) a note.  0, or -1 when Redis failed. */
+int check_probe_limits(ctl *c, check_report *r);
 
 #endif

@@ -1,24 +1,20 @@
 /*
  * check_probe.c - the probes of `cancelqctl check` (check.h) that read
- * more than a count: the consumer groups of {P}:results, the provider
- * pauses, and the breakers on the daemon's metrics page.
+ * more than a count: the consumer groups of {P}:results, the operators'
+ * provider pauses, and each instance's deployment-wide state in
+ * {P}:limit:<instance> (an open breaker, a 429 pause; limit.lua).
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "cancelq/rfc3339.h"
 #include "check.h"
 
 #define SCAN_COUNT "1000"
-#define PAGE 1000                               /* XRANGE page when Redis has no lag figure */
-#define METRICS_TIMEOUT_MS 3000L                /* the metrics page must answer in this */
-#define METRICS_PAGE_MAX ((size_t)4 << 20)      /* a larger page is refused */
-#define BREAKER_METRIC "cancelq_breaker_state{" /* 0 closed, 1 open, 2 half-open */
-#define NAME_MAX_ 128                           /* a provider or group name in a message */
+#define PAGE 1000     /* XRANGE page when Redis has no lag figure */
+#define NAME_MAX_ 128 /* a provider or group name in a message */
 
 /* --- stream ids ---------------------------------------------------------- */
 
@@ -276,136 +272,48 @@ int check_probe_pauses(ctl *c, check_report *r)
     return 0;
 }
 
-/* --- breakers ------------------------------------------------------------ */
+/* --- breakers and 429 pauses ---------------------------------------------- */
 
-typedef struct page {
-    char *buf;
-    size_t len;
-    bool too_big;
-} page;
-
-static size_t page_write(char *data, size_t size, size_t n, void *arg)
+int check_probe_limits(ctl *c, check_report *r)
 {
-    page *p = arg;
-    size_t add = size * n;
-    char *nb;
+    int64_t now = ctl_now_ms(c);
 
-    if (p->len + add > METRICS_PAGE_MAX) {
-        p->too_big = true;
-        return 0;
-    }
-    nb = realloc(p->buf, p->len + add + 1);
-    if (nb == NULL)
-        return 0;
-    p->buf = nb;
-    memcpy(p->buf + p->len, data, add);
-    p->len += add;
-    p->buf[p->len] = '\0';
-    return add;
-}
+    for (size_t i = 0; i < c->cfg->nproviders; i++) {
+        const char *name = c->cfg->providers[i].name;
+        char key[CQ_KEY_MAX], by[NAME_MAX_ + 8] = "", left[24];
+        int64_t open_until, pause_until;
+        redisReply *h;
 
-/* GET url into p; 0, or -1 with why filled. */
-static int fetch(const char *url, page *p, char *why, size_t size)
-{
-    CURL *h = curl_easy_init();
-    CURLcode cc;
-    long status = 0;
-
-    if (h == NULL) {
-        snprintf(why, size, "out of memory");
-        return -1;
-    }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, METRICS_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, page_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, p);
-    cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(h);
-    if (cc != CURLE_OK) {
-        snprintf(why, size, "%s", p->too_big ? "page too large" : curl_easy_strerror(cc));
-        return -1;
-    }
-    if (status != 200) {
-        snprintf(why, size, "HTTP %ld", status);
-        return -1;
-    }
-    return p->buf != NULL ? 0 : -1;
-}
-
-/* The value of label `name` in a sample line's {...}, unescaped. */
-static bool label(const char *line, const char *name, char *out, size_t size)
-{
-    char pat[64];
-    const char *p;
-    size_t o = 0;
-
-    snprintf(pat, sizeof(pat), "%s=\"", name);
-    p = strstr(line, pat);
-    if (p == NULL || size == 0)
-        return false;
-    for (p += strlen(pat); *p != '\0' && *p != '"'; p++) {
-        char ch = *p;
-
-        if (ch == '\\' && p[1] != '\0') { /* \\, \" and \n, as the format escapes */
-            p++;
-            ch = *p;
-            if (ch == 'n')
-                ch = '\n';
+        if (cq_keys_limit(&c->k, name, key, sizeof(key)) != 0)
+            continue;
+        h = ctl_cmd(c, 5, "HMGET", key, "open_until", "opened_by", "pause_until");
+        if (h == NULL || !ctl_reply_is(h, REDIS_REPLY_ARRAY, "HMGET") || h->elements != 3) {
+            freeReplyObject(h);
+            return -1;
         }
-        if (o + 1 < size)
-            out[o++] = ch;
-    }
-    out[o] = '\0';
-    return *p == '"';
-}
-
-void check_probe_breakers(ctl *c, check_report *r, const char *url)
-{
-    const char *listen = c->cfg->worker.metrics_listen;
-    char built[CQ_KEY_MAX], why[256];
-    page p = {0};
-
-    if (url != NULL && strcmp(url, "off") == 0)
-        return;
-    if (url == NULL && listen == NULL) {
-        check_note(r,
-                   "breakers not checked: [worker] metrics_listen is not set (or --metrics URL)");
-        return;
-    }
-    if (url == NULL) {
-        snprintf(built, sizeof(built), "http://%s/metrics", listen);
-        url = built;
-    }
-    if (fetch(url, &p, why, sizeof(why)) != 0) {
-        if (url == built)
-            check_note(r, "breakers not checked: %s: %s", url, why);
-        else
-            check_add(r, CHECK_WARNING, "breaker", "metrics page %s: %s", url, why);
-        free(p.buf);
-        return;
-    }
-    for (char *line = p.buf; line != NULL && *line != '\0';) {
-        char *next = strchr(line, '\n'), prov[NAME_MAX_], shown[NAME_MAX_ + 8];
-        const char *close;
-        double v;
-
-        if (next != NULL)
-            *next++ = '\0';
-        close = strrchr(line, '}');
-        if (strncmp(line, BREAKER_METRIC, strlen(BREAKER_METRIC)) == 0 && close != NULL &&
-            label(line, "provider", prov, sizeof(prov))) {
-            v = strtod(close + 1, NULL);
-            if (v >= 1) {
-                out_escape(shown, sizeof(shown), prov, strlen(prov), 64);
-                check_add(r, CHECK_WARNING, "breaker", "circuit breaker of %s is %s", shown,
-                          v >= 2 ? "half-open (probing)" : "open");
-                r->breakers_open++;
-            }
+        open_until =
+            h->element[0]->type == REDIS_REPLY_STRING ? strtoll(h->element[0]->str, NULL, 10) : 0;
+        pause_until =
+            h->element[2]->type == REDIS_REPLY_STRING ? strtoll(h->element[2]->str, NULL, 10) : 0;
+        if (h->element[1]->type == REDIS_REPLY_STRING)
+            out_escape(by, sizeof(by), h->element[1]->str, h->element[1]->len, 64);
+        freeReplyObject(h);
+        if (open_until > now) {
+            out_age(open_until - now, left, sizeof(left));
+            check_add(r, CHECK_WARNING, "breaker", "circuit breaker of %s is open (%s more%s%s)",
+                      name, left, by[0] != '\0' ? ", opened by " : "", by);
+            r->breakers_open++;
+        } else if (open_until > 0) {
+            check_add(r, CHECK_WARNING, "breaker",
+                      "circuit breaker of %s is half-open (its cooldown is over; the next "
+                      "call decides)",
+                      name);
+            r->breakers_open++;
         }
-        line = next;
+        if (pause_until > now) {
+            out_age(pause_until - now, left, sizeof(left));
+            check_note(r, "%s is held back by a 429 with Retry-After for %s more", name, left);
+        }
     }
-    free(p.buf);
+    return 0;
 }

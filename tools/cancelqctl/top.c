@@ -1,7 +1,8 @@
 /*
  * top.c - `cancelqctl top`: the deployment on one screen, redrawn every
  * second: queue depths, workers with their heartbeat age and jobs in
- * flight, provider pauses, outcomes per provider and status (jobs/s over
+ * flight, provider pauses (operators'), open breakers and 429 pauses
+ * (deployment-wide, {P}:limit:*), outcomes per provider and status (jobs/s over
  * the last ten seconds, count over the last minute) and the latest
  * outcomes.  `q` quits (^C too).
  *
@@ -134,13 +135,16 @@ static void compose_pauses(const top_data *d, screen *s)
 {
     if (d->npauses == 0) {
         line(s, "PAUSES  none");
-        return;
+    } else {
+        line(s, "PAUSES  %zu", d->npauses + d->pauses_more);
+        for (size_t i = 0; i < d->npauses; i++)
+            line(s, "  %s", d->pauses[i]);
+        if (d->pauses_more > 0)
+            line(s, "  ... %zu more", d->pauses_more);
     }
-    line(s, "PAUSES  %zu", d->npauses + d->pauses_more);
-    for (size_t i = 0; i < d->npauses; i++)
-        line(s, "  %s", d->pauses[i]);
-    if (d->pauses_more > 0)
-        line(s, "  ... %zu more", d->pauses_more);
+    line(s, "LIMITS  %s", d->nlimits == 0 ? "no breaker open, no 429 pause" : "");
+    for (size_t i = 0; i < d->nlimits; i++)
+        line(s, "  %s", d->limits[i]);
 }
 
 /* Rows by provider, then status; the total last. */

@@ -40,6 +40,8 @@ typedef struct top_data {
     bool have_workers;
     char pauses[TOP_PAUSES_MAX][TOP_LINE_MAX];
     size_t npauses, pauses_more;
+    char limits[TOP_PAUSES_MAX][TOP_LINE_MAX]; /* breakers, 429 pauses ({P}:limit:*) */
+    size_t nlimits;
     top_group groups[TOP_GROUPS_MAX];
     size_t ngroups;
     top_event *ev; /* outcomes of the window, oldest first (owned) */

@@ -122,6 +122,48 @@ static int pauses(ctl *c, top_data *d)
     return 0;
 }
 
+/* --- breakers and 429 pauses ---------------------------------------------- */
+
+static int limits(ctl *c, top_data *d)
+{
+    d->nlimits = 0;
+    for (size_t i = 0; i < c->cfg->nproviders && d->nlimits < TOP_PAUSES_MAX; i++) {
+        const char *name = c->cfg->providers[i].name;
+        char key[CQ_KEY_MAX], by[TOP_NAME_MAX] = "", left[24];
+        int64_t open_until = 0, pause_until = 0;
+        redisReply *h;
+
+        if (cq_keys_limit(&c->k, name, key, sizeof(key)) != 0)
+            continue;
+        h = ctl_cmd(c, 5, "HMGET", key, "open_until", "opened_by", "pause_until");
+        if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements != 3) {
+            freeReplyObject(h);
+            return -1;
+        }
+        if (h->element[0]->type == REDIS_REPLY_STRING)
+            open_until = strtoll(h->element[0]->str, NULL, 10);
+        if (h->element[1]->type == REDIS_REPLY_STRING)
+            out_escape(by, sizeof(by), h->element[1]->str, h->element[1]->len, 32);
+        if (h->element[2]->type == REDIS_REPLY_STRING)
+            pause_until = strtoll(h->element[2]->str, NULL, 10);
+        freeReplyObject(h);
+        if (open_until > d->now_ms) {
+            out_age(open_until - d->now_ms, left, sizeof(left));
+            snprintf(d->limits[d->nlimits++], TOP_LINE_MAX, "%s breaker open (%s more%s%s)", name,
+                     left, by[0] != '\0' ? ", opened by " : "", by);
+        } else if (open_until > 0) {
+            snprintf(d->limits[d->nlimits++], TOP_LINE_MAX,
+                     "%s breaker half-open (the next call decides)", name);
+        }
+        if (pause_until > d->now_ms && d->nlimits < TOP_PAUSES_MAX) {
+            out_age(pause_until - d->now_ms, left, sizeof(left));
+            snprintf(d->limits[d->nlimits++], TOP_LINE_MAX, "%s held back by a 429 (%s more)", name,
+                     left);
+        }
+    }
+    return 0;
+}
+
 /* --- outcomes ------------------------------------------------------------ */
 
 static const char *efield(const redisReply *fv, const char *name)
@@ -280,7 +322,10 @@ int top_gather(ctl *c, top_data *d)
     if (d->have_workers)
         ctl_workers_free(&d->w);
     d->have_workers = true;
-    rc = counts(c, d) == 0 && ctl_workers_read(c, &d->w) == 0 && pauses(c, d) == 0 ? 0 : -1;
+    rc = counts(c, d) == 0 && ctl_workers_read(c, &d->w) == 0 && pauses(c, d) == 0 &&
+                 limits(c, d) == 0
+             ? 0
+             : -1;
     if (rc == 0)
         rc = read_outcomes(c, d);
     if (rc == -ENOMEM)

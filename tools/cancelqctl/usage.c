@@ -125,21 +125,19 @@ static const struct help {
      "the host name (plus the systemd instance).\n"
      "Exit status 3 when no worker is alive or jobs are held that nothing takes back.\n"
      "  --json         one JSON object\n" COMMON},
-    {"check", "check [--since DUR] [--dead-warn N] [--lag-warn N] [--metrics URL|off] [--json]",
+    {"check", "check [--since DUR] [--dead-warn N] [--lag-warn N] [--json]",
      "One line for a monitoring system, with performance data after '|'.  Exit status\n"
      "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad command line or config).\n"
      "CRITICAL: Redis does not answer (as Redis); no worker is alive.\n"
      "WARNING: orphaned inflight hashes; more than --dead-warn dead letters in the last\n"
      "--since; a consumer group of {P}:results within --lag-warn entries of losing\n"
      "entries to the stream's trimming (results_maxlen), or that lost some; a paused\n"
-     "provider ({P}:pause:NAME); an open or half-open circuit breaker (read from the\n"
-     "daemon's metrics page).\n"
+     "provider ({P}:pause:NAME); an open or half-open circuit breaker\n"
+     "({P}:limit:NAME, shared by the workers).\n"
      "  --since DUR    the dead-letter window (default 5m)\n"
      "  --dead-warn N  warn above N new dead letters (default 0: any)\n"
      "  --lag-warn N   warn when a group's backlog (undelivered + pending) is within N\n"
      "                 of results_maxlen (default: a tenth of results_maxlen)\n"
-     "  --metrics URL  the metrics page for breakers (default: http://metrics_listen/\n"
-     "                 metrics when set; 'off' skips the breakers)\n"
      "  --json         one JSON object: status, exit, summary, problems, metrics, notes\n" COMMON},
     {"top", "top [--once]",
      "A live view redrawn every second: queue depths, workers and their heartbeat\n"
