@@ -155,8 +155,8 @@ static uint64_t defer_ms(const cq_policy *p, cq_defer why, uint64_t hint_ms)
     case CQ_DEFER_LAPSE:
         return hint_ms > 0 ? hint_ms : p->backoff_base_ms;
     case CQ_DEFER_PAUSE:
-        return hint_ms + cq_backoff_delay(CQ_BREAKER_SPREAD_MS, CQ_BREAKER_SPREAD_MS, 0, p->rnd,
-                                          p->rnd_ctx);
+        return hint_ms +
+               cq_backoff_delay(CQ_BREAKER_SPREAD_MS, CQ_BREAKER_SPREAD_MS, 0, p->rnd, p->rnd_ctx);
     default:
         return 0;
     }
@@ -173,8 +173,7 @@ uint64_t cq_policy_defer(const cq_policy *p, cq_defer why, uint64_t hint_ms)
 const char *cq_defer_name(cq_defer why)
 {
     static const char *const names[CQ_DEFER_COUNT] = {
-        "busy",     "fairness", "breaker", "credential", "redis_error",
-        "shutdown", "lapse",    "pause",
+        "busy", "fairness", "breaker", "credential", "redis_error", "shutdown", "lapse", "pause",
     };
 
     return (unsigned)why < CQ_DEFER_COUNT ? names[why] : "unknown";

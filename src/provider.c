@@ -14,7 +14,6 @@
 #include "cancelq/log.h"
 #include "provider_int.h"
 
-
 uint64_t cq_prov_now(const cq_provider *p)
 {
     return uv_now(p->g->loop);
@@ -83,7 +82,7 @@ void cq_prov_breaker_note(cq_provider *p)
            p->breaker.forced ? "deployment" : "this_worker", "detail",
            st == CQ_BR_OPEN && p->breaker.forced
                ? "another worker's breaker opened: jobs wait without spending attempts"
-           : st == CQ_BR_OPEN     ? "transient failures in a row: jobs wait without spending attempts"
+           : st == CQ_BR_OPEN   ? "transient failures in a row: jobs wait without spending attempts"
            : st == CQ_BR_CLOSED ? "the provider answers again"
                                 : "cooldown over: one probe goes",
            NULL);
@@ -258,8 +257,7 @@ void cq_prov_pump(cq_provider *p)
             continue;
         let_go(p, cq_prov_pop(p), tok, gen, now);
     }
-    if (p->head != NULL)
-        cq_prov_want_share(p); /* held back by this worker's share: ask for more */
+    cq_prov_want_share(p); /* held back by the share, or holding idle slots */
 }
 
 void cq_provider_submit(cq_provider *p, cq_admit *a, bool fresh)
@@ -355,9 +353,7 @@ bool cq_provider_done(cq_provider *p, cq_admit *a, const cq_response *resp, cons
          * lookup that answers does not show that writes work (reads often
          * stay up while writes fail); every verdict but RETRY of a call
          * shows the instance working */
-        if (cq_breaker_record(&p->breaker, v->kind != CQ_V_RETRY, (int64_t)cq_prov_now(p)))
-            cq_prov_breaker_note(p);
-        probe_failed = probe && v->kind == CQ_V_RETRY && p->breaker.state == CQ_BR_OPEN;
+        probe_failed = cq_prov_breaker_learn(p, v->kind != CQ_V_RETRY, probe);
         if (probe_failed)
             p->breaker_deferred++;
     }
@@ -402,4 +398,3 @@ void cq_provider_http_opts(const cq_provider *p, const char *token, cq_http_opts
     o->auth_prefix = p->adapter->auth_prefix;
     o->token = token;
 }
-

@@ -51,6 +51,12 @@ bool cq_prov_probe_ok(cq_provider *p);
 /* The local breaker changed (opened, closed): tell the deployment. */
 void cq_prov_breaker_shared(cq_provider *p);
 
+/* A call ended: success (any verdict but RETRY) or a transient failure.
+ * Without hooks the local breaker counts; with them the deployment does.
+ * True when it was the half-open probe and failed (the job waits for the
+ * breaker without spending an attempt). */
+bool cq_prov_breaker_learn(cq_provider *p, bool success, bool probe);
+
 /* A 429 with Retry-After paused p for ms: tell the deployment. */
 void cq_prov_pause_shared(cq_provider *p, uint64_t ms);
 

@@ -9,7 +9,6 @@
 #include "cancelq/log.h"
 #include "provider_int.h"
 
-
 static int instance_init(cq_providers *g, cq_provider *p, const cq_provider_conf *pc, cq_http *http,
                          cq_err *err)
 {
@@ -168,4 +167,25 @@ void cq_providers_free(cq_providers *g)
         g->v[i].cred = NULL;
         uv_close((uv_handle_t *)&g->v[i].pump_timer, timer_closed);
     }
+}
+
+void cq_providers_reconfigure(cq_providers *g)
+{
+    size_t i;
+
+    for (i = 0; i < g->n; i++) {
+        cq_provider *p = &g->v[i];
+        int64_t now = (int64_t)cq_prov_now(p);
+
+        p->breaker.threshold = p->conf->breaker_failures;
+        p->breaker.cooldown_ms = p->conf->breaker_cooldown_ms;
+        if (g->hooks.share == NULL)
+            cq_bucket_set(&p->bucket, p->conf->rate, p->conf->burst, now);
+        else if (p->conf->rate <= 0)
+            p->bucket.rate = 0; /* no rate limit any more */
+        else
+            p->share_rate = -1; /* the next share brings the new rate */
+    }
+    cq_providers_renew(g);
+    cq_providers_kick(g);
 }

@@ -36,6 +36,10 @@ int cq_prov_limit(const cq_provider *p)
         return local;
     if (p->share < 0 || (p->conf->rate > 0 && p->share_rate <= 0))
         return 0; /* no share yet: nothing goes */
+    /* while a share request is out, Redis may give away anything above
+     * what was in flight when it went: start nothing beyond that */
+    if (p->share_pending && p->share_inflight < p->share)
+        return p->share_inflight < local ? p->share_inflight : local;
     return p->share < local ? p->share : local;
 }
 
@@ -47,17 +51,26 @@ static int want_of(const cq_provider *p)
 static void ask_share(cq_provider *p)
 {
     p->share_pending = true;
+    p->share_inflight = p->active;
     p->share_asked = cq_prov_now(p);
     p->g->hooks.share(p->g->hooks.data, p, want_of(p), p->active);
 }
 
 void cq_prov_want_share(cq_provider *p)
 {
-    if (!shared(p) || p->share_pending ||
-        (p->share >= local_cap(p) && (p->conf->rate <= 0 || p->share_rate > 0)))
+    bool starved, idle;
+
+    if (!shared(p) || p->share_pending)
+        return;
+    /* held back by the share (more could go), or holding slots nobody here
+     * uses (others may be waiting for them) */
+    starved = p->head != NULL && ((p->share < local_cap(p) && p->active >= p->share) ||
+                                  (p->conf->rate > 0 && p->share_rate <= 0));
+    idle = p->share > want_of(p);
+    if (!starved && !idle)
         return;
     if (p->share >= 0 && cq_prov_now(p) - p->share_asked < SHARE_ASK_EVERY_MS)
-        return; /* the next heartbeat, or the next freed slot, asks again */
+        return; /* the next freed slot, or the next heartbeat, asks again */
     ask_share(p);
 }
 
@@ -86,8 +99,12 @@ void cq_provider_set_share(cq_provider *p, int conc, double rate, double burst)
     if (p->conf->rate > 0 && (rate != p->share_rate || burst != p->share_burst)) {
         p->share_rate = rate;
         p->share_burst = burst;
-        if (rate > 0)
+        if (rate > 0) {
             cq_bucket_share(&p->bucket, rate, burst, (int64_t)cq_prov_now(p));
+        } else { /* no share: the bucket neither holds nor gathers tokens */
+            p->bucket.tokens = 0;
+            p->bucket.rate = 0;
+        }
     }
     cq_prov_pump(p);
 }
@@ -119,8 +136,7 @@ void cq_provider_adopt(cq_provider *p, long long open_ms, long long pause_ms)
     cq_prov_pump(p);
 }
 
-void cq_provider_probe_answer(cq_provider *p, bool granted, long long open_ms,
-                              long long pause_ms)
+void cq_provider_probe_answer(cq_provider *p, bool granted, long long open_ms, long long pause_ms)
 {
     p->probe_pending = false;
     p->probe_ok = granted;
@@ -144,14 +160,50 @@ bool cq_prov_probe_ok(cq_provider *p)
 
 void cq_prov_breaker_shared(cq_provider *p)
 {
-    bool open = p->breaker.state == CQ_BR_OPEN;
-
     if (p->breaker.state == CQ_BR_HALF_OPEN)
         return; /* this worker's probe is out: its result is what counts */
     p->probe_ok = false;
-    if (!shared(p) || p->breaker.forced)
-        return; /* adopted from the deployment: nothing new to tell */
-    p->g->hooks.breaker(p->g->hooks.data, p, open, open ? p->breaker.cooldown_ms : 0);
+    /* the deployment opens the breaker ("fail"); a probe that worked here
+     * closes it for everyone */
+    if (shared(p) && p->breaker.state == CQ_BR_CLOSED && !p->breaker.forced)
+        p->g->hooks.breaker(p->g->hooks.data, p, "close");
+}
+
+bool cq_prov_breaker_learn(cq_provider *p, bool success, bool probe)
+{
+    uint64_t now = cq_prov_now(p);
+
+    if (!shared(p)) {
+        if (cq_breaker_record(&p->breaker, success, (int64_t)now))
+            cq_prov_breaker_note(p);
+        return probe && !success && p->breaker.state == CQ_BR_OPEN;
+    }
+    if (success) {
+        if (cq_breaker_record(&p->breaker, true, (int64_t)now))
+            cq_prov_breaker_note(p); /* closed by our probe: "close" went out */
+        if (p->fail_reported) {
+            p->fail_reported = false;
+            p->g->hooks.breaker(p->g->hooks.data, p, "ok");
+        }
+        return false;
+    }
+    /* the deployment counts the failures; a failed probe reopens at once */
+    p->fail_reported = true;
+    if (probe && cq_breaker_force_open(&p->breaker, (int64_t)(now + p->breaker.cooldown_ms))) {
+        p->breaker.forced = false;
+        cq_prov_breaker_note(p);
+    }
+    p->g->hooks.breaker(p->g->hooks.data, p, "fail");
+    return probe;
+}
+
+void cq_provider_breaker_answer(cq_provider *p, bool opened, long long open_ms, long long pause_ms)
+{
+    if (opened && open_ms > 0 && cq_breaker_force_open(&p->breaker, (int64_t)later(p, open_ms))) {
+        p->breaker.forced = false; /* this worker's failure opened it */
+        cq_prov_breaker_note(p);
+    }
+    cq_provider_adopt(p, open_ms, pause_ms);
 }
 
 void cq_prov_pause_shared(cq_provider *p, uint64_t ms)
@@ -175,6 +227,12 @@ void cq_providers_set_hooks(cq_providers *g, const cq_provider_hooks *h)
     size_t i;
 
     g->hooks = *h;
-    for (i = 0; i < g->n; i++)
+    for (i = 0; i < g->n; i++) {
         g->v[i].share = -1; /* nothing goes until the first share */
+        /* a share never brings tokens with it: a worker's bucket fills at
+         * its own rate, so bursts cannot add up across workers as shares
+         * move between them */
+        g->v[i].bucket.tokens = 0;
+        g->v[i].bucket.rate = 0; /* and nothing accrues before the first share */
+    }
 }

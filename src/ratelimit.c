@@ -33,7 +33,7 @@ void cq_bucket_share(cq_bucket *b, double rate, double burst, int64_t now)
 {
     refill(b, now);
     b->rate = rate > 0 ? rate : 0;
-    b->burst = burst >= 1 ? burst : 1.0;
+    b->burst = burst;
     if (b->tokens > b->burst)
         b->tokens = b->burst;
 }

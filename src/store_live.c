@@ -481,16 +481,17 @@ int cq_store_share(cq_store *s, const char *instance, int want, int inflight,
     return three_script(s, "share", 1, 8, argv, cb, data);
 }
 
-int cq_store_limit(cq_store *s, const char *instance, const char *op, uint64_t ms,
+int cq_store_limit(cq_store *s, const char *instance, const char *op, uint64_t ms, int threshold,
                    cq_store_share_cb cb, void *data)
 {
-    char key[CQ_KEY_MAX], pkey[CQ_KEY_MAX], m[NUM_TEXT];
-    const char *argv[5];
+    char key[CQ_KEY_MAX], pkey[CQ_KEY_MAX], m[NUM_TEXT], th[NUM_TEXT];
+    const char *argv[6];
 
     if (cq_keys_limit(&s->k, instance, key, sizeof(key)) != 0 ||
         cq_keys_pause(&s->k, instance, pkey, sizeof(pkey)) != 0)
         return -ENAMETOOLONG;
     snprintf(m, sizeof(m), "%llu", (unsigned long long)ms);
-    argv[0] = key, argv[1] = pkey, argv[2] = op, argv[3] = s->holder, argv[4] = m;
-    return three_script(s, "limit", 2, 5, argv, cb, data);
+    snprintf(th, sizeof(th), "%d", threshold);
+    argv[0] = key, argv[1] = pkey, argv[2] = op, argv[3] = s->holder, argv[4] = m, argv[5] = th;
+    return three_script(s, "limit", 2, 6, argv, cb, data);
 }

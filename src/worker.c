@@ -296,6 +296,28 @@ static void begin_stop(cq_worker *w, const char *why)
         cq_worker_stop_finish(w);
 }
 
+/* SIGHUP: the config file again; its limits take effect at once, a change
+ * that needs a restart is refused (the key named) and nothing changes. */
+static void reload_limits(cq_worker *w)
+{
+    cq_config *fresh;
+    cq_err err;
+
+    cq_err_clear(&err);
+    fresh = cq_config_load(w->cfg->path, &err);
+    if (fresh == NULL || cq_config_reload(w->cfg, fresh, &err) != 0) {
+        cq_log(CQ_LOG_ERR, "config_reload_refused", "file", w->cfg->path, "error", err.msg,
+               "detail", "the limits in force stay as they were", NULL);
+        cq_config_free(fresh);
+        return;
+    }
+    cq_config_free(fresh);
+    cq_policy_init(&w->policy, &w->cfg->worker);
+    cq_providers_reconfigure(w->providers);
+    cq_log(CQ_LOG_NOTICE, "config_reloaded", "file", w->cfg->path, "detail",
+           "limits, timeouts, breaker and retry settings in force", NULL);
+}
+
 static void signal_cb(uv_signal_t *h, int signum)
 {
     cq_worker *w = h->data;
@@ -307,6 +329,7 @@ static void signal_cb(uv_signal_t *h, int signum)
     cq_notify_reloading();
     cq_providers_reload(w->providers);
     cq_log(CQ_LOG_NOTICE, "tokens_reloaded", "reason", "SIGHUP", NULL);
+    reload_limits(w);
     cq_notify_ready();
 }
 
@@ -390,7 +413,7 @@ static cq_store *store_open(cq_worker *w, cq_err *err)
     return s;
 }
 
-cq_worker *cq_worker_new(uv_loop_t *loop, const cq_config *cfg, cq_err *err)
+cq_worker *cq_worker_new(uv_loop_t *loop, cq_config *cfg, cq_err *err)
 {
     cq_worker *w = calloc(1, sizeof(*w));
 

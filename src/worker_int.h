@@ -44,7 +44,7 @@
 
 struct cq_worker {
     uv_loop_t *loop;
-    const cq_config *cfg;
+    cq_config *cfg; /* limits change in place on SIGHUP */
     const char *id;
     char holder[160]; /* "<id>/<incarnation>": this process in claims */
     cq_store *store;

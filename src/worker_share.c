@@ -3,6 +3,8 @@
  * (docs/design.md §8): the provider module's hooks, answered from Redis
  * (share.lua, limit.lua) through the store.
  */
+#include <string.h>
+
 #include "cancelq/log.h"
 #include "worker_int.h"
 
@@ -32,12 +34,20 @@ static void adopt_cb(void *data, bool ok, const long long v[3])
         cq_provider_adopt(data, v[0], v[1]);
 }
 
-static void hook_breaker(void *data, cq_provider *p, bool open, uint64_t cooldown_ms)
+static void breaker_cb(void *data, bool ok, const long long v[3])
+{
+    if (ok)
+        cq_provider_breaker_answer(data, v[2] == 1, v[0], v[1]);
+}
+
+static void hook_breaker(void *data, cq_provider *p, const char *op)
 {
     cq_worker *w = data;
 
     if (w->store != NULL)
-        cq_store_limit(w->store, p->conf->name, open ? "open" : "close", cooldown_ms, adopt_cb, p);
+        cq_store_limit(w->store, p->conf->name, op, p->conf->breaker_cooldown_ms,
+                       p->conf->breaker_failures, strcmp(op, "fail") == 0 ? breaker_cb : adopt_cb,
+                       p);
 }
 
 static void hook_pause(void *data, cq_provider *p, uint64_t ms)
@@ -45,7 +55,7 @@ static void hook_pause(void *data, cq_provider *p, uint64_t ms)
     cq_worker *w = data;
 
     if (w->store != NULL)
-        cq_store_limit(w->store, p->conf->name, "pause", ms, adopt_cb, p);
+        cq_store_limit(w->store, p->conf->name, "pause", ms, 0, adopt_cb, p);
 }
 
 static void probe_cb(void *data, bool ok, const long long v[3])
@@ -58,7 +68,7 @@ static void hook_probe(void *data, cq_provider *p, uint64_t ttl_ms)
     cq_worker *w = data;
 
     if (w->store == NULL ||
-        cq_store_limit(w->store, p->conf->name, "probe", ttl_ms, probe_cb, p) != 0)
+        cq_store_limit(w->store, p->conf->name, "probe", ttl_ms, 0, probe_cb, p) != 0)
         cq_provider_probe_answer(p, false, 0, 0);
 }
 

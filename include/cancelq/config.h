@@ -99,14 +99,14 @@ typedef struct cq_provider_conf {
     char *username;           /* password grant */
     char *password_file;      /* resolved path */
 
-    uint64_t timeout_ms;          /* total per request, default 30s */
-    uint64_t connect_timeout_ms;  /* default 5s */
-    int concurrency;              /* requests in flight, all workers of the deployment, default 64 */
-    int local_concurrency;        /* of them in this worker at most (<= [worker] concurrency) */
-    double rate;                  /* requests per second, 0 = unlimited */
-    int burst;                    /* default 10 when rate is set */
-    size_t max_response;          /* response body cap, default 1 MiB */
-    int breaker_failures;         /* default 5 */
+    uint64_t timeout_ms;         /* total per request, default 30s */
+    uint64_t connect_timeout_ms; /* default 5s */
+    int concurrency;             /* requests in flight, all workers of the deployment, default 64 */
+    int local_concurrency;       /* of them in this worker at most (<= [worker] concurrency) */
+    double rate;                 /* requests per second, 0 = unlimited */
+    int burst;                   /* default 10 when rate is set */
+    size_t max_response;         /* response body cap, default 1 MiB */
+    int breaker_failures;        /* default 5 */
     uint64_t breaker_cooldown_ms; /* default 30s */
     int line;                     /* line of the [provider NAME] header */
 } cq_provider_conf;
@@ -136,6 +136,16 @@ cq_config *cq_config_load_ex(const char *path, unsigned flags, cq_err *err);
 /* Same, from a string; `name` is used as the file name in messages and
  * relative secret paths resolve against the current directory. */
 cq_config *cq_config_load_string(const char *text, const char *name, cq_err *err);
+
+/* SIGHUP: take what may change at run time from src (the same file read
+ * again) into the running dst: limits and timeouts of the providers
+ * (concurrency, local_concurrency, rate, burst, timeouts, max_response,
+ * breaker_*), the worker's retry settings (max_attempts, backoff_*,
+ * retry_after_max, shutdown_grace) and [redis] wait_*.  A change of
+ * anything else (the Redis address, the worker id, lease, the provider
+ * instances, their endpoints or credential sources) needs a restart: then
+ * nothing changes and err names the key.  0 or -EINVAL. */
+int cq_config_reload(cq_config *dst, const cq_config *src, cq_err *err);
 
 /* Free a config; NULL is a no-op. */
 void cq_config_free(cq_config *cfg);

@@ -97,16 +97,18 @@ struct cq_provider {
     uint64_t checks;                            /* status lookups */
     cq_histogram duration;                      /* request durations, seconds */
     /* deployment-wide (provider_share.c) */
-    int share;              /* requests this worker may have in flight; -1: not known yet */
-    double share_rate;      /* its part of rate and burst */
+    int share;         /* requests this worker may have in flight; -1: not known yet */
+    double share_rate; /* its part of rate and burst */
     double share_burst;
     uint64_t share_asked;   /* loop time the last share request went */
     bool share_pending;     /* a share request is on its way */
+    int share_inflight;     /* requests in flight when it went */
     uint64_t g_pause_until; /* loop time: paused by another worker or an operator; UINT64_MAX:
                              * until an operator resumes */
     uint64_t g_open_until;  /* loop time the deployment's breaker stays open */
     bool probe_pending;     /* asked for the deployment's half-open probe */
     bool probe_ok;          /* this worker holds it: one call may probe */
+    bool fail_reported;     /* failures were reported: the next call that works says so */
     uint64_t g_pauses;      /* jobs put back because the deployment paused the instance */
 };
 
@@ -117,8 +119,10 @@ typedef struct cq_provider_hooks {
     void *data;
     /* wants its share of the limits (want: requests waiting + in flight) */
     void (*share)(void *data, cq_provider *p, int want, int inflight);
-    /* the breaker opened here (for cooldown_ms) or closed after a call worked */
-    void (*breaker)(void *data, cq_provider *p, bool open, uint64_t cooldown_ms);
+    /* the breaker's news: "fail" (a call failed transiently), "ok" (a call
+     * worked after failures were reported), "close" (the probe worked);
+     * answered with cq_provider_breaker_answer */
+    void (*breaker)(void *data, cq_provider *p, const char *op);
     /* a 429 with Retry-After paused the instance for ms */
     void (*pause)(void *data, cq_provider *p, uint64_t ms);
     /* wants the deployment's half-open probe, held for ttl_ms */
@@ -157,9 +161,12 @@ void cq_provider_set_share(cq_provider *p, int conc, double rate, double burst);
  * resumes it). */
 void cq_provider_adopt(cq_provider *p, long long open_ms, long long pause_ms);
 
+/* The answer to the breaker's news: opened (this worker's failure opened
+ * the deployment's breaker), and the state as above. */
+void cq_provider_breaker_answer(cq_provider *p, bool opened, long long open_ms, long long pause_ms);
+
 /* The answer to a probe request: granted, and the state as above. */
-void cq_provider_probe_answer(cq_provider *p, bool granted, long long open_ms,
-                              long long pause_ms);
+void cq_provider_probe_answer(cq_provider *p, bool granted, long long open_ms, long long pause_ms);
 
 size_t cq_providers_count(const cq_providers *g);
 cq_provider *cq_providers_at(cq_providers *g, size_t i);
@@ -183,6 +190,10 @@ void cq_providers_stop(cq_providers *g);
 /* SIGHUP: re-read every instance's secrets.  Errors are logged; the old
  * secrets stay. */
 void cq_providers_reload(cq_providers *g);
+
+/* SIGHUP: the instances' limits changed in their config (in place): apply
+ * rate, burst and breaker settings now, ask for a share of the new limits. */
+void cq_providers_reconfigure(cq_providers *g);
 
 /* Stop the timers, wipe secrets; the memory is released once the loop has
  * run the close callbacks.  NULL is a no-op. */

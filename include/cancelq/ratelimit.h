@@ -34,9 +34,8 @@ int64_t cq_bucket_wait_ms(cq_bucket *b, int64_t now);
 bool cq_bucket_take(cq_bucket *b, int64_t now);
 
 /* This worker's share of a deployment's rate and burst (docs/design.md §8):
- * rate per second and a burst that may be fractional (at least 1 so that a
- * request can go).  Keeps the tokens it has, capped.  A rate of 0 here
- * means no share: nothing goes (unlike cq_bucket_init's unlimited). */
+ * rate per second (> 0) and a burst that may be fractional (>= 1: the
+ * caller gives no share below that).  Keeps the tokens it has, capped. */
 void cq_bucket_share(cq_bucket *b, double rate, double burst, int64_t now);
 
 /* Close the gate until `until` (a 429 with Retry-After) and drain the

@@ -44,11 +44,11 @@ typedef struct cq_claim {
     const char *handle;   /* the job's handle: a job no longer held is not claimed */
     const char *owner;    /* owner token, stable across the job's retries */
     const char *job_id;
-    const char *hash;    /* params hash */
-    const char *hash_v1; /* the same as records before 0.2 carry it */
+    const char *hash;     /* params hash */
+    const char *hash_v1;  /* the same as records before 0.2 carry it */
     const char *instance; /* its provider instance: its shared state comes back */
-    uint64_t lease_ms;   /* from now, in Redis time */
-    bool unknown;        /* the job says an earlier call's outcome is unknown */
+    uint64_t lease_ms;    /* from now, in Redis time */
+    bool unknown;         /* the job says an earlier call's outcome is unknown */
 } cq_claim;
 
 typedef enum cq_claim_verdict {
@@ -250,10 +250,11 @@ typedef void (*cq_store_share_cb)(void *data, bool ok, const long long v[3]);
 int cq_store_share(cq_store *s, const char *instance, int want, int inflight,
                    const cq_provider_conf *pc, cq_store_share_cb cb, void *data);
 
-/* limit.lua: op "open" (ms: cooldown), "close", "pause" (ms), "probe" (ms:
- * how long it holds it), "read".  v: open ms left, pause ms left, 1 when it
- * took effect (a probe granted). */
-int cq_store_limit(cq_store *s, const char *instance, const char *op, uint64_t ms,
+/* limit.lua: op "fail" (ms: cooldown, threshold: the breaker's), "ok",
+ * "close", "pause" (ms), "probe" (ms: how long it holds it), "read".  v:
+ * open ms left, pause ms left, 1 when it took effect (fail: opened the
+ * breaker; probe: granted). */
+int cq_store_limit(cq_store *s, const char *instance, const char *op, uint64_t ms, int threshold,
                    cq_store_share_cb cb, void *data);
 
 /* Queue depths for metrics: v[CQ_DEPTH_JOBS .. CQ_DEPTH_DEAD], each -1

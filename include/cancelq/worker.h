@@ -13,11 +13,12 @@
 
 typedef struct cq_worker cq_worker;
 
-/* Build a worker on loop for cfg (borrowed: it must outlive the worker).
+/* Build a worker on loop for cfg (borrowed: it must outlive the worker; on
+ * SIGHUP the worker updates its limits in place, cq_config_reload).
  * Reads every provider's token and the Redis password; starts connecting.
- * Installs SIGTERM/SIGINT (graceful stop) and SIGHUP (re-read tokens)
- * handlers on the loop.  Returns NULL with err filled. */
-cq_worker *cq_worker_new(uv_loop_t *loop, const cq_config *cfg, cq_err *err);
+ * Installs SIGTERM/SIGINT (graceful stop) and SIGHUP (re-read secrets and
+ * limits) handlers on the loop.  Returns NULL with err filled. */
+cq_worker *cq_worker_new(uv_loop_t *loop, cq_config *cfg, cq_err *err);
 
 /* The exit status the program should end with once the loop has stopped:
  * 0 after a clean stop, 1 when the worker gave up (e.g. its id is held by

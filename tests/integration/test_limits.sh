@@ -45,4 +45,28 @@ check "a provider's concurrency bounds its requests" [ "$peak" -le 3 ]
 check_eq "no job left behind" 0 "$(rraw HLEN '{cq}:inflight:w1')"
 kill "$DAEMON_PID"; wait "$DAEMON_PID" 2> /dev/null
 
+# SIGHUP: a provider's concurrency changes in a running daemon; a change
+# that needs a restart is refused with its key named, and the daemon runs on
+rcli FLUSHALL > /dev/null
+sandbox_post reset '{}'
+sandbox_post latency "{\"ms\":$L}"
+write_conf "$T/c3.conf" 'concurrency = 20' 'concurrency = 4'
+start_daemon "$T/c3.conf" "$T/reload.log"
+write_conf "$T/c3.conf" 'concurrency = 20' 'concurrency = 1'
+kill -HUP "$DAEMON_PID"
+check "config_reloaded logged" wait_for grep -q 'event=config_reloaded' "$T/reload.log"
+enqueue_many 18 rl
+check "18 outcomes" wait_results 18 30
+curl -s "$SANDBOX/_sandbox/stats" | jq -r '.targets | to_entries[] | select(.key | startswith("keliweb:")) | .value.times_ms[]' > "$T/kw3.txt"
+peak=$(max_in_window < "$T/kw3.txt")
+echo "   (most Keliweb requests in flight at once after the reload: $peak)"
+check "the reloaded concurrency bounds the requests" [ "$peak" -le 1 ]
+sed -i "s/^port = $REDIS_PORT/port = 1/" "$T/c3.conf"
+kill -HUP "$DAEMON_PID"
+check "a port change is refused" wait_for grep -q 'event=config_reload_refused.*redis. port' "$T/reload.log"
+check "the daemon runs on" kill -0 "$DAEMON_PID"
+enqueue_many 3 after 100
+check "jobs still flow after a refused reload" wait_results 21 15
+kill "$DAEMON_PID"; wait "$DAEMON_PID" 2> /dev/null
+
 finish

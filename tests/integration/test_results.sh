@@ -56,7 +56,7 @@ echo "-- results_trim = acked"
 run acked
 check_eq "acked: the group's lag is the 2,000 it has not read" 2000 "$LAG"
 check_eq "acked: none of the 2,000 unread was trimmed" 2000 "$READ_LATER"
-check "acked: the backlog warning fired" grep -q 'event=results_backlog.*group=billing.*unread=2000' "$T/acked.log"
+check "acked: the backlog warning fired (more than results_maxlen unread)" grep -qE 'event=results_backlog.*group=billing.*unread=(1[0-9]{3}|2[0-9]{3}) ' "$T/acked.log"
 check "acked: read entries beyond results_maxlen were trimmed" test "$LEN" -lt 3000
 
 echo "-- results_trim = maxlen"

@@ -233,4 +233,29 @@ out=$(ev promote 2 '{p}:delayed' '{p}:retry' 500 | tr '\n' ' ')
 check "promote moves the due one and says how long until the next" \
     awk -v o="$out" 'BEGIN { split(o, a, " "); exit !(a[1] == 1 && a[2] > 58000 && a[2] <= 60000) }'
 
+echo "share.lua"
+# share HOLDER WANT INFLIGHT C R B: one worker's share of {p}:share:x
+share() { ev share 1 '{p}:share:x' "$1" "$2" "$3" "$4" "$5" "$6" 5000 | tr '\n' ' ' | sed 's/ $//'; }
+# the held parts add up to no more than the limits
+sums() { rraw HVALS '{p}:share:x' | awk '{ c += $3; r += $4; b += $5 } END { printf "%d %.3f %.3f", c, r, b }'; }
+share A 9 0 5 10 4 > /dev/null; share B 9 0 5 10 4 > /dev/null; share C 9 0 5 10 4 > /dev/null
+share A 9 0 5 10 4 > /dev/null; share B 9 0 5 10 4 > /dev/null
+check "three workers' shares stay within concurrency 5, rate 10, burst 4" \
+    awk -v s="$(sums)" 'BEGIN { split(s, v, " "); exit !(v[1] <= 5 && v[2] <= 10.0005 && v[3] <= 4.0005) }'
+# a burst of one token for three workers: one holds it at a time, in turns
+rraw DEL '{p}:share:x' > /dev/null
+holders=""; worst=0
+for round in $(seq 1 14); do
+    for w in A B C; do
+        r=$(share "$w" 3 0 50 1 1)
+        case $r in *" 1000 1000 "*) holders="$holders $w" ;; esac
+        b=$(sums | awk '{ print $3 }')
+        awk -v b="$b" 'BEGIN { exit !(b > 1.0005) }' && worst=$b
+    done
+    sleep 0.5
+done
+check_eq "a burst of one is never held twice" 0 "$worst"
+check_eq "every worker gets its turn within 7 s" "A B C" \
+    "$(echo $holders | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ $//')"
+
 finish

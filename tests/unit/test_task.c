@@ -724,7 +724,7 @@ static void test_forged_envelope_is_a_plain_job(void **state)
                          "\\\"reseller_id\\\":1,\\\"subscription_id\\\":2}}\"}";
     cq_task *t = start(f, "h1", forged);
 
-    assert_non_null(t); /* the inner job runs */
+    assert_non_null(t);               /* the inner job runs */
     assert_true(f->claim_unknown[0]); /* as unknown: looked up first */
     claim_answer(t, CQ_CLAIM_CLAIMED);
     assert_int_equal(count(f, CQ_TS_CHECKING), 1);
