@@ -136,6 +136,8 @@ format:
 # Debian ships them.  The sample config is 0644: it holds no secrets and the
 # service's dynamic user must be able to read a copy of it.
 UNITDIR   ?= $(PREFIX)/lib/systemd/system
+# the journal's message catalog (journalctl --update-catalog reads it)
+CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
 MANDIR    ?= $(PREFIX)/share/man
 MAN_PAGES := $(wildcard man/*.1 man/*.5 man/*.8)
 UNITS     := systemd/cancelq.service systemd/cancelq@.service
@@ -150,6 +152,8 @@ install: all
 	  sed 's|/usr/sbin/cancelqd|$(PREFIX)/sbin/cancelqd|' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
 	  chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
 	done
+	install -d $(DESTDIR)$(CATALOGDIR)
+	install -m 0644 systemd/cancelq.catalog $(DESTDIR)$(CATALOGDIR)/cancelq.catalog
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	for m in $(MAN_PAGES); do \
 	  d=$(DESTDIR)$(MANDIR)/man$${m##*.}; \

@@ -1,20 +1,29 @@
 /*
- * log.c - logfmt event lines with secret redaction (see log.h).
+ * log.c - logfmt event lines with secret redaction (see log.h); the
+ * journal's native form is in log_journal.c.
  */
 #include "cancelq/log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "log_int.h"
 
 #define CQ_LOG_MAX_SECRETS 64 /* tokens of every provider, with room for renewals */
+#define JOURNAL_SOCKET "/run/systemd/journal/socket" /* where sd_journal_sendv() sends */
 
 /* The one process-wide state of cancelq, as syslog(3) has.  first[c] has
- * bit i set when secret i starts with byte c: most characters of a value
- * are answered "no secret here" by one load, and the rest compare only the
- * secrets that can match (CQ_LOG_MAX_SECRETS fits the 64 bits). */
+ * bit i set when secret i (one of CQ_LOG_SECRET_MIN bytes or more) starts
+ * with byte c: most characters of a value are answered "no secret here" by
+ * one load, and the rest compare only the secrets that can match
+ * (CQ_LOG_MAX_SECRETS fits the 64 bits).  Short secrets have their bit in
+ * short_mask instead: they are compared with whole values only. */
 static struct {
     FILE *out;
     cq_log_level max_level;
@@ -22,14 +31,19 @@ static struct {
     char *secrets[CQ_LOG_MAX_SECRETS];
     size_t lens[CQ_LOG_MAX_SECRETS];
     uint64_t first[256];
+    uint64_t short_mask;
+    size_t longest;         /* longest secret of CQ_LOG_SECRET_MIN bytes or more */
     unsigned char cls[256]; /* CLS_* bits per byte, for the one pass over a value */
     bool cls_ready;
-} g_log = {NULL, CQ_LOG_INFO, 0, {NULL}, {0}, {0}, {0}, false};
+} g_log = {NULL, CQ_LOG_INFO, 0, {NULL}, {0}, {0}, 0, 0, {0}, false};
 
 #define CLS_QUOTE 1u  /* the value must be quoted */
 #define CLS_SECRET 2u /* a secret starts with this byte */
 
 _Static_assert(CQ_LOG_MAX_SECRETS <= 64, "first[] holds one bit per secret slot");
+_Static_assert(CQ_LOG_SECRET_MIN >= 2, "secret_at() compares a secret's second byte first");
+
+static const char mark[] = "[REDACTED]";
 
 static const char *level_name(cq_log_level level)
 {
@@ -47,15 +61,44 @@ static const char *level_name(cq_log_level level)
     }
 }
 
+bool cq_log_journal_stream_is(int fd)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    uintmax_t dev, ino;
+    struct stat st;
+    char *end = NULL;
+
+    if (js == NULL || fd < 0 || fstat(fd, &st) != 0)
+        return false;
+    errno = 0;
+    dev = strtoumax(js, &end, 10);
+    if (errno != 0 || end == js || *end != ':')
+        return false;
+    js = end + 1;
+    ino = strtoumax(js, &end, 10);
+    if (errno != 0 || end == js || *end != '\0')
+        return false;
+    return dev == (uintmax_t)st.st_dev && ino == (uintmax_t)st.st_ino;
+}
+
 void cq_log_init(FILE *out, cq_log_level max_level, int journal)
 {
     g_log.out = out;
     g_log.max_level = max_level;
-    if (journal < 0) {
-        const char *js = getenv("JOURNAL_STREAM");
-        journal = js != NULL && js[0] != '\0';
-    }
+    if (journal == CQ_LOG_AUTO && !cq_log_journal_stream_is(fileno(out != NULL ? out : stderr)))
+        journal = CQ_LOG_PLAIN;
+    else if (journal == CQ_LOG_AUTO)
+        /* sd_journal_sendv() drops entries silently when the socket is
+         * missing: then the stream journald reads takes prefixed lines */
+        journal = access(JOURNAL_SOCKET, W_OK) == 0 ? CQ_LOG_JOURNAL : CQ_LOG_PREFIX;
+    else if (journal != CQ_LOG_PLAIN && journal != CQ_LOG_JOURNAL)
+        journal = CQ_LOG_PREFIX;
     g_log.journal = journal;
+}
+
+int cq_log_mode(void)
+{
+    return g_log.journal;
 }
 
 static bool quote_byte(unsigned char c)
@@ -76,32 +119,50 @@ static void first_rebuild(void)
     size_t i;
 
     memset(g_log.first, 0, sizeof(g_log.first));
+    g_log.short_mask = 0;
+    g_log.longest = 0;
     for (i = 0; i < CQ_LOG_MAX_SECRETS; i++) {
         g_log.lens[i] = g_log.secrets[i] != NULL ? strlen(g_log.secrets[i]) : 0;
-        if (g_log.secrets[i] != NULL)
-            g_log.first[(unsigned char)g_log.secrets[i][0]] |= UINT64_C(1) << i;
+        if (g_log.secrets[i] == NULL)
+            continue;
+        if (g_log.lens[i] < CQ_LOG_SECRET_MIN) {
+            g_log.short_mask |= UINT64_C(1) << i;
+            continue;
+        }
+        g_log.first[(unsigned char)g_log.secrets[i][0]] |= UINT64_C(1) << i;
+        if (g_log.lens[i] > g_log.longest)
+            g_log.longest = g_log.lens[i];
     }
     cls_rebuild();
 }
 
-int cq_log_add_secret(const char *secret)
+int cq_log_add_secret_checked(const char *secret)
 {
     size_t i;
+    int is_short;
 
     if (secret == NULL || secret[0] == '\0')
         return 0;
+    is_short = strlen(secret) < CQ_LOG_SECRET_MIN ? CQ_LOG_SECRET_SHORT : 0;
     for (i = 0; i < CQ_LOG_MAX_SECRETS; i++) {
         if (g_log.secrets[i] != NULL && strcmp(g_log.secrets[i], secret) == 0)
-            return 0;
+            return is_short;
     }
     for (i = 0; i < CQ_LOG_MAX_SECRETS; i++) {
         if (g_log.secrets[i] == NULL) {
             g_log.secrets[i] = strdup(secret);
             first_rebuild();
-            return g_log.secrets[i] != NULL ? 0 : -ENOMEM;
+            return g_log.secrets[i] != NULL ? is_short : -ENOMEM;
         }
     }
     return -ENOSPC;
+}
+
+int cq_log_add_secret(const char *secret)
+{
+    int rc = cq_log_add_secret_checked(secret);
+
+    return rc == CQ_LOG_SECRET_SHORT ? 0 : rc;
 }
 
 static void secret_free(char **slot)
@@ -134,10 +195,27 @@ void cq_log_shutdown(void)
     }
 }
 
-/* Length of the longest registered secret that starts at s, or 0.  The
- * second byte is compared before strncmp: values often share a secret's
+/* Is the whole of s one of the short secrets? */
+static bool short_secret(const char *s)
+{
+    uint64_t mask = g_log.short_mask;
+
+    while (mask != 0) {
+        int i = __builtin_ctzll(mask);
+
+        mask &= mask - 1;
+        if (strcmp(s, g_log.secrets[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* How many bytes from s to redact: the longest registered (long) secret
+ * that starts at s, or, when s's last rem bytes are the first
+ * CQ_LOG_SECRET_MIN or more of a secret, all of them; 0 when neither.  The
+ * second byte is compared before memcmp: values often share a secret's
  * first letter, rarely its first two. */
-static size_t secret_at(const char *s)
+static size_t secret_at(const char *s, size_t rem)
 {
     uint64_t mask = g_log.first[(unsigned char)*s];
     size_t best = 0;
@@ -148,21 +226,27 @@ static size_t secret_at(const char *s)
         size_t n = g_log.lens[i];
 
         mask &= mask - 1;
-        if (n > best && (n == 1 || sec[1] == s[1]) && strncmp(s, sec, n) == 0)
-            best = n;
+        if (n <= rem) {
+            if (n > best && sec[1] == s[1] && memcmp(s, sec, n) == 0)
+                best = n;
+        } else if (rem >= CQ_LOG_SECRET_MIN && rem > best && memcmp(s, sec, rem) == 0) {
+            best = rem; /* the value ends with the secret's first rem bytes */
+        }
     }
     return best;
 }
 
 void cq_log_redact(const char *s, char *buf, size_t size)
 {
-    static const char mark[] = "[REDACTED]";
-    size_t o = 0;
+    size_t o = 0, rem;
 
     if (size == 0)
         return;
-    while (*s != '\0' && o + 1 < size) {
-        size_t n = secret_at(s);
+    if (g_log.short_mask != 0 && short_secret(s))
+        s = mark;
+    rem = strlen(s);
+    while (rem > 0 && o + 1 < size) {
+        size_t n = s == mark ? 0 : secret_at(s, rem);
 
         if (n > 0) {
             size_t m = sizeof(mark) - 1;
@@ -172,11 +256,24 @@ void cq_log_redact(const char *s, char *buf, size_t size)
             memcpy(buf + o, mark, m);
             o += m;
             s += n;
+            rem -= n;
             continue;
         }
         buf[o++] = *s++;
+        rem--;
     }
     buf[o] = '\0';
+}
+
+size_t cq_log_tail_secret(const char *s, size_t len)
+{
+    size_t from = len > g_log.longest ? len - g_log.longest : 0;
+
+    for (size_t p = from; p + CQ_LOG_SECRET_MIN <= len; p++)
+        if ((g_log.cls[(unsigned char)s[p]] & CLS_SECRET) != 0 &&
+            secret_at(s + p, len - p) == len - p)
+            return len - p;
+    return 0;
 }
 
 /* A line buffer that never overflows: appends are cut at the end. */
@@ -255,6 +352,8 @@ static void put_value(line *l, const char *v)
 
     if (v == NULL)
         v = "";
+    if (g_log.short_mask != 0 && short_secret(v))
+        v = mark;
     if (!g_log.cls_ready)
         cls_rebuild();
     for (n = 0; n < sizeof(red) - 1 && v[n] != '\0'; n++)
@@ -313,21 +412,22 @@ static void put_time(line *l)
     put(l, t, sizeof(TIME_FIELD) - 1);
 }
 
-static size_t format_line(char *buf, size_t size, int journal, cq_log_level level,
-                          const char *event, va_list ap)
+size_t cq_log_line(char *buf, size_t size, int form, cq_log_level level, const char *event,
+                   va_list ap)
 {
     line l = {buf, size, 0};
     const char *k;
+    size_t tail;
 
     if (size == 0)
         return 0;
     buf[0] = '\0';
-    if (journal) {
+    if (form == CQ_LOG_PREFIX) {
         char pfx[8];
 
         snprintf(pfx, sizeof(pfx), "<%d>", (int)level);
         puts_(&l, pfx);
-    } else {
+    } else if (form == CQ_LOG_PLAIN) {
         put_time(&l);
     }
     puts_(&l, "level=");
@@ -342,9 +442,16 @@ static size_t format_line(char *buf, size_t size, int journal, cq_log_level leve
         put(&l, "=", 1);
         put_value(&l, v);
     }
-    if (l.len + 1 >= size && size > 4)
+    if (l.len + 1 < size || size <= 4)
+        return l.len;
+    /* cut: a secret the cut went through must not leave its start behind */
+    tail = cq_log_tail_secret(buf, l.len);
+    if (tail == 0) {
         memcpy(buf + size - 4, "...", 4);
-    return l.len; /* buf[l.len] is the NUL, also after the "..." mark */
+        return l.len; /* buf[l.len] is the NUL, also after the "..." mark */
+    }
+    memcpy(buf + l.len - tail, "...", 4);
+    return l.len - tail + 3;
 }
 
 size_t cq_log_format(char *buf, size_t size, cq_log_level level, const char *event, ...)
@@ -353,7 +460,7 @@ size_t cq_log_format(char *buf, size_t size, cq_log_level level, const char *eve
     size_t n;
 
     va_start(ap, event);
-    n = format_line(buf, size, 0, level, event, ap);
+    n = cq_log_line(buf, size, CQ_LOG_PLAIN, level, event, ap);
     va_end(ap);
     return n;
 }
@@ -363,10 +470,20 @@ void cq_logv(cq_log_level level, const char *event, va_list ap)
     char buf[CQ_LOG_LINE_MAX];
     FILE *out = g_log.out != NULL ? g_log.out : stderr;
     size_t n;
+    va_list again;
+    int rc;
 
     if (level > g_log.max_level)
         return;
-    n = format_line(buf, sizeof(buf), g_log.journal, level, event, ap);
+    if (g_log.journal == CQ_LOG_JOURNAL) {
+        va_copy(again, ap);
+        rc = cq_log_journal_send(level, event, again);
+        va_end(again);
+        if (rc == 0)
+            return;
+    }
+    n = cq_log_line(buf, sizeof(buf), g_log.journal == CQ_LOG_PLAIN ? CQ_LOG_PLAIN : CQ_LOG_PREFIX,
+                    level, event, ap);
     /* the newline takes the NUL's place: one fwrite, no format parsing, and
      * still one write(2) per line on unbuffered stderr */
     buf[n] = '\n';

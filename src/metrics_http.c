@@ -1,11 +1,11 @@
 /*
  * metrics_http.c - the /metrics endpoint on the loop (metrics.h).
  *
- * One request per connection: read the head (up to the blank line, at most
- * CQ_METRICS_REQUEST_MAX bytes), look at the request line only, render the
- * page, write status line + headers + page, shut the write side down, and
- * close when the client has closed its side (or at the connection's
- * deadline, CQ_METRICS_CONN_TIMEOUT_MS after it was accepted).  No
+ * Paths: /metrics (the page), /healthz (the loop answers), /readyz (the
+ * daemon's ready callback).  One request per connection: read the head (up to the blank line, at
+ * most CQ_METRICS_REQUEST_MAX bytes), look at the request line only, render the page, write status
+ * line + headers + page, shut the write side down, and close when the client has closed its side
+ * (or at the connection's deadline, CQ_METRICS_CONN_TIMEOUT_MS after it was accepted).  No
  * keep-alive, no bodies, no chunking: Prometheus opens a connection per
  * scrape when told "Connection: close", and the page is rendered in one
  * piece on the loop anyway.
@@ -39,6 +39,8 @@ struct cq_metrics {
     uv_tcp_t listener;
     cq_metrics_render_fn render;
     void *data;
+    cq_metrics_ready_fn ready; /* NULL: /readyz answers as /healthz */
+    void *ready_data;
     conn *conns; /* open connections, doubly linked */
     size_t nconns;
     int port;
@@ -145,12 +147,32 @@ static void respond_text(conn *c, const char *status, const char *extra, const c
     respond(c, status, "text/plain; charset=utf-8", extra);
 }
 
+/* The paths served, by index. */
+enum { ROUTE_METRICS, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTES };
+static const char *const routes[ROUTES] = {"/metrics", "/healthz", "/readyz"};
+
+/* GET /readyz: ask the daemon; 503 with its reason when not ready. */
+static void answer_ready(conn *c)
+{
+    char why[CQ_METRICS_WHY_MAX];
+
+    why[0] = '\0';
+    if (c->m->ready == NULL || c->m->ready(c->m->ready_data, why, sizeof(why))) {
+        respond_text(c, "200 OK", "", "ready");
+        return;
+    }
+    why[sizeof(why) - 1] = '\0';
+    cq_buf_reset(&c->body);
+    cq_buf_printf(&c->body, "not ready%s%s\n", why[0] != '\0' ? ": " : "", why);
+    respond(c, "503 Service Unavailable", "text/plain; charset=utf-8", "");
+}
+
 /* Answer the request head in c->req (it ends with a blank line). */
 static void handle_request(conn *c)
 {
     const char *line = c->req, *end = memchr(c->req, '\r', c->len);
     const char *sp1, *sp2, *path_end;
-    size_t path_len;
+    size_t path_len, route;
 
     sp1 = memchr(line, ' ', (size_t)(end - line));
     sp2 = sp1 != NULL ? memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1)) : NULL;
@@ -161,12 +183,24 @@ static void handle_request(conn *c)
     }
     path_end = memchr(sp1 + 1, '?', (size_t)(sp2 - sp1 - 1));
     path_len = (size_t)((path_end != NULL ? path_end : sp2) - (sp1 + 1));
-    if (path_len != 8 || memcmp(sp1 + 1, "/metrics", 8) != 0) {
-        respond_text(c, "404 Not Found", "", "not found: the metrics are at GET /metrics");
+    for (route = 0; route < ROUTES; route++)
+        if (path_len == strlen(routes[route]) && memcmp(sp1 + 1, routes[route], path_len) == 0)
+            break;
+    if (route == ROUTES) {
+        respond_text(c, "404 Not Found", "",
+                     "not found: GET /metrics (Prometheus), /healthz (alive), /readyz (ready)");
         return;
     }
     if (sp1 - line != 3 || memcmp(line, "GET", 3) != 0) {
         respond_text(c, "405 Method Not Allowed", "Allow: GET\r\n", "method not allowed");
+        return;
+    }
+    if (route == ROUTE_HEALTHZ) {
+        respond_text(c, "200 OK", "", "ok");
+        return;
+    }
+    if (route == ROUTE_READYZ) {
+        answer_ready(c);
         return;
     }
     c->m->render(c->m->data, &c->body);
@@ -365,6 +399,12 @@ cq_metrics *cq_metrics_new(uv_loop_t *loop, const char *listen, cq_metrics_rende
         return NULL;
     }
     return m;
+}
+
+void cq_metrics_set_ready(cq_metrics *m, cq_metrics_ready_fn ready, void *data)
+{
+    m->ready = ready;
+    m->ready_data = data;
 }
 
 int cq_metrics_port(const cq_metrics *m)

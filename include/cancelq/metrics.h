@@ -23,10 +23,13 @@
  * it reads one request head (up to CQ_METRICS_REQUEST_MAX bytes, up to the
  * blank line), answers it and closes the connection (Connection: close; no
  * keep-alive, no request bodies).  "GET /metrics" (with or without a query
- * string) gets 200 and the page; another path 404; another method 405; a
- * malformed request line 400; an over-long head 431; a page larger than
- * the buffer cap 500.  That is all Prometheus (or curl) needs, and it
- * keeps an HTTP parser out of the daemon.
+ * string) gets 200 and the page; "GET /healthz" 200 "ok" whenever the loop
+ * answers at all (liveness); "GET /readyz" 200 "ready" when the daemon's
+ * ready callback says so, else 503 "not ready: <why>" (readiness: take it
+ * out of a load balancer's or orchestrator's rotation); another path 404;
+ * another method 405; a malformed request line 400; an over-long head 431;
+ * a page larger than the buffer cap 500.  That is all Prometheus, a probe
+ * (or curl) needs, and it keeps an HTTP parser out of the daemon.
  *
  * Errors follow libuv: negative errno values.
  */
@@ -147,6 +150,15 @@ typedef struct cq_metrics cq_metrics;
  * the scrape gets a 500. */
 typedef void (*cq_metrics_render_fn)(void *data, cq_buf *out);
 
+/* Is the daemon ready for work (Redis up, not fenced, tokens loaded, ...)?
+ * Called on the loop for each GET /readyz.  Returns true when ready; else
+ * false with a short reason written to why[why_size] (NUL-terminated; "" is
+ * allowed), which goes into the 503 answer's body. */
+typedef bool (*cq_metrics_ready_fn)(void *data, char *why, size_t why_size);
+
+/* Longest reason a ready callback may give (the rest is cut). */
+#define CQ_METRICS_WHY_MAX 256
+
 /* Listen on listen ("host:port": an IPv4 literal, an IPv6 literal in
  * brackets such as "[::1]:9464", or a host name, resolved once here with
  * getaddrinfo; port 0 takes a free port, see cq_metrics_port()) and serve
@@ -155,6 +167,11 @@ typedef void (*cq_metrics_render_fn)(void *data, cq_buf *out);
  * once more to release the listener handle, as for any libuv handle. */
 cq_metrics *cq_metrics_new(uv_loop_t *loop, const char *listen, cq_metrics_render_fn render,
                            void *data, cq_err *err);
+
+/* Set the readiness callback /readyz asks (NULL: none; then /readyz
+ * answers 200 like /healthz: a daemon that says nothing is taken as
+ * ready). */
+void cq_metrics_set_ready(cq_metrics *m, cq_metrics_ready_fn ready, void *data);
 
 /* The TCP port actually bound (useful after port 0). */
 int cq_metrics_port(const cq_metrics *m);

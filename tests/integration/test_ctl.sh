@@ -3,6 +3,12 @@
 # by hand (several providers, statuses and ages, plus garbage) are listed,
 # filtered, shown, requeued (dry run, filters, --rate), dropped and purged;
 # enqueue validates before pushing; results tail and workers; exit codes.
+# Also: filter values checked ("did you mean"), dlq show by a unique ID
+# prefix, enqueue naming the adapter's actions and every missing param,
+# global options before the command with one error prefix, one clear line
+# for a port that is not Redis, workers' exit status and a redis-cli hint
+# for the configured server, ages in Redis time (this host's clock skewed
+# by an LD_PRELOAD shim must not change them).
 # With the sandbox and cancelqd built, the daemon then processes the
 # requeued jobs (else that part is skipped, saying so).
 . "$(dirname "$0")/lib.sh"
@@ -95,6 +101,23 @@ check_eq "show --json" "k-old" "$(ctl dlq show "$(id_of k-old)" --json | jq -r .
 check_eq "show unknown ID: exit 1" 1 "$(rc ctl dlq show 0123456789ab)"
 check "show unknown ID names it" grep -q 'no dead letter with ID 0123456789ab' "$T/err"
 check_eq "show bad ID: exit 2" 2 "$(rc ctl dlq show xyz)"
+KOLD=$(id_of k-old)
+check_eq "show a unique 6-digit prefix: exit 0" 0 "$(rc ctl dlq show "${KOLD:0:6}")"
+check "...shows that entry" grep -q "^id  *$KOLD " "$T/out"
+check_eq "show a 3-digit prefix: exit 2 (4 at least)" 2 "$(rc ctl dlq show "${KOLD:0:3}")"
+
+echo "-- filter values are checked"
+check_eq "--status exausted: exit 2" 2 "$(rc ctl dlq list --status exausted)"
+check "...did you mean exhausted" grep -q "did you mean exhausted?" "$T/err"
+check "...and nothing on stdout (no 'no dead letters match')" test ! -s "$T/out"
+check_eq "--provider kelweb: exit 2" 2 "$(rc ctl dlq list --provider kelweb)"
+check "...did you mean keliweb, and the instances" grep -q "did you mean keliweb?); known: intronis, activeplatform, keliweb" "$T/err"
+check_eq "--action cancel_servce: exit 2" 2 "$(rc ctl dlq list --action cancel_servce)"
+check "...did you mean cancel_service" grep -q "did you mean cancel_service?" "$T/err"
+check_eq "a pattern that matches a known value: exit 0" 0 "$(rc ctl dlq list --status 'ex*' --action '*_subscription')"
+check_eq "requeue checks them too: exit 2" 2 "$(rc ctl dlq requeue --all --status exausted --dry-run)"
+check_eq "drop too: exit 2" 2 "$(rc ctl dlq drop --all --provider nope --dry-run)"
+check_eq "...and nothing was dropped" 8 "$(dead_len)"
 
 echo "-- requeue"
 check_eq "dry run: exit 0" 0 "$(rc ctl dlq requeue --all --status exhausted --dry-run)"
@@ -134,6 +157,15 @@ check "error names the missing field" grep -q 'params.subscription_id' "$T/err"
 check_eq "unknown provider: exit 1" 1 "$(rc ctl enqueue --provider nope --action x)"
 check "error names the provider" grep -q "provider: 'nope'" "$T/err"
 check_eq "unknown action: exit 1" 1 "$(rc ctl enqueue --provider keliweb --action stop)"
+check "it lists the adapter's actions" grep -q "actions of keliweb: cancel_service" "$T/err"
+check_eq "--action cancel: exit 1" 1 "$(rc ctl enqueue --provider keliweb --action cancel --param serviceid=1)"
+check "...did you mean cancel_service" grep -q "(did you mean cancel_service?); actions of keliweb: cancel_service" "$T/err"
+check_eq "unknown provider: did you mean" 1 "$(rc ctl enqueue --provider activeplatfrom --action stop_subscription)"
+check "...and the instances" grep -q "(did you mean activeplatform?); instances in .*: intronis, activeplatform, keliweb" "$T/err"
+check_eq "three params missing: exit 1" 1 "$(rc ctl enqueue --provider activeplatform --action stop_subscription --param reseller_id=1)"
+check_eq "...all named at once, on one line" "cancelqctl: job not pushed: params.subscription_id, params.reason, params.comment: missing (action stop_subscription)" "$(cat "$T/err")"
+check_eq "missing and a bad one: exit 1" 1 "$(rc ctl enqueue --provider activeplatform --action stop_subscription --param reseller_id=x)"
+check "...the bad one is named (validation stops there)" grep -q "params.reseller_id: must be an integer" "$T/err"
 check_eq "nothing pushed by failures" 4 "$(rraw LLEN "$P:jobs")"
 check_eq "missing --action: exit 2" 2 "$(rc ctl enqueue --provider keliweb)"
 check_eq "--file with flags: exit 2" 2 "$(rc ctl enqueue --file x.json --provider keliweb)"
@@ -163,6 +195,18 @@ check_eq "purge --yes" 0 "$(rc ctl dlq purge --yes)"
 check "purge says how many" grep -q 'purged 1 dead letters' "$T/out"
 check_eq "dead list empty" 0 "$(dead_len)"
 check_eq "empty list --json" 0 "$(ctl dlq list --json | jq length)"
+# a dead letter naming a provider the config lacks (an invalid job) can be selected
+push_dead "$(dead_entry '{"id":"g-1","provider":"ghost","action":"vanish","params":{}}' invalid unknown_provider 0 "$(now_ms)")"
+check_eq "--provider ghost (only in the dead list): exit 0" 0 "$(rc ctl dlq list --provider ghost --action vanish)"
+check "...and it is listed" grep -q 'ghost  *vanish  *invalid' "$T/out"
+# enough garbage for two IDs to share 4 hex digits (FNV-1a: ~300 entries)
+for i in $(seq 1 600); do printf 'LPUSH %s "garbage-%s"\n' "$P:dead" "$i"; done | rcli > /dev/null
+AMB=$(ctl dlq list --json | jq -r '.[].id[0:4]' | sort | uniq -d | head -1)
+check "two IDs share a 4-digit prefix (${AMB})" test -n "$AMB"
+check_eq "show an ambiguous prefix: exit 1" 1 "$(rc ctl dlq show "$AMB")"
+check "...it says so" grep -q "ID $AMB matches [0-9]* dead letters: give more hex digits" "$T/err"
+check "...and lists the entries" test "$(grep -c "^  $AMB[0-9a-f]\{8\} " "$T/err")" -ge 2
+ctl dlq purge --yes > /dev/null
 
 echo "-- the daemon processes what was requeued"
 if [ "$HAVE_DAEMON" -eq 1 ]; then
@@ -251,15 +295,70 @@ N=$(now_ms)
 rraw ZADD "{cq2}:workers" "$N" w-live $((N - 60000)) w-dead > /dev/null
 rraw HSET "{cq2}:inflight:w-dead" h1 "$(kjob x 1)" h2 "$(kjob y 2)" > /dev/null
 ctl2 workers > "$T/w.txt"; r=$?
-check_eq "workers: exit 0" 0 "$r"
+check_eq "workers: exit 0 (a live worker, nothing stranded)" 0 "$r"
 check "stale heartbeat is DEAD" grep -q '^w-dead .*DEAD *2$' "$T/w.txt"
 check "warning for its jobs" grep -q "WARNING: worker 'w-dead' silent for 1m.*its 2 job(s) wait for reclaim" "$T/w.txt"
 check "live worker listed" grep -q '^w-live .*live *0$' "$T/w.txt"
 rraw HSET "{cq2}:inflight:w-gone" h1 "$(kjob z 3)" > /dev/null
 check_eq "orphaned inflight list warned about (--json)" 2 "$(ctl2 workers --json | jq '.warnings | length')"
-orphan_hint() { ctl2 workers | grep -qF "ZADD '{cq2}:workers' 0 'w-gone'"; }
-check "orphan warning says how to hand them back" orphan_hint
+ctl2 workers > "$T/w.txt"; r=$?
+check_eq "an orphan nothing takes back: exit 3" 3 "$r"
+check "the hint names this server" grep -qF "redis-cli -h '127.0.0.1' -p $REDIS_PORT ZADD '{cq2}:workers' 0 'w-gone'" "$T/w.txt"
+# an orphan the daemon reclaims by itself ({P}:holders knows it)
+rraw HSET "{cq2}:inflight:w-held" h1 "$(kjob h 4)" > /dev/null
+rraw ZADD "{cq2}:holders" "$(( $(now_ms) - 2000 ))" w-held > /dev/null
+ctl2 workers > "$T/w.txt"
+check "an orphan {P}:holders knows is left to the daemon" grep -q "'w-held' has no heartbeat entry: a live worker takes them back by itself in [0-9.]*s" "$T/w.txt"
+check "...without a hand-back command" bash -c "! grep -q \"ZADD .*'w-held'\" '$T/w.txt'"
+rraw DEL "{cq2}:inflight:w-held" "{cq2}:holders" > /dev/null
 check_eq "stats counts inflight of all" 3 "$(ctl2 stats --json | jq .inflight)"
+# the hint, pasted, writes to the configured server and db
+PREFIX=cq3 write_conf "$T/cq3.conf"
+sed -i 's/^prefix = cq3$/prefix = cq3\ndb = 3/' "$T/cq3.conf"
+redis-cli -p "$REDIS_PORT" -n 3 HSET "{cq3}:inflight:w-lost" h1 "$(kjob l 5)" > /dev/null
+"$CTL" -c "$T/cq3.conf" workers > "$T/w3.txt"; r=$?
+check_eq "no worker alive: exit 3" 3 "$r"
+check "...says so" grep -q "WARNING: no worker is alive" "$T/w3.txt"
+hint=$(sed -n "s/.*hand them to the next live worker with: //p" "$T/w3.txt")
+check_eq "the hint has -h, -p and -n" "redis-cli -h '127.0.0.1' -p $REDIS_PORT -n 3 ZADD '{cq3}:workers' 0 'w-lost'" "$hint"
+eval "$hint" > /dev/null
+check_eq "pasted, it hands the hash over in db 3" 0 "$(redis-cli -p "$REDIS_PORT" -n 3 ZSCORE '{cq3}:workers' w-lost)"
+check_eq "...and wrote nothing to db 0" 0 "$(rraw EXISTS '{cq3}:workers')"
+redis-cli -p "$REDIS_PORT" -n 3 FLUSHDB > /dev/null
+
+echo "-- ages are Redis time"
+if ! ldd "$CTL" 2> /dev/null | grep -q libasan && command -v cc > /dev/null; then
+    # this host's clock an hour ahead, for cancelqctl only
+    cat > "$T/skew.c" << 'EOF_C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <time.h>
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+    static int (*real)(clockid_t, struct timespec *);
+    int rc;
+
+    if (real == NULL)
+        real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
+    rc = real(id, ts);
+    if (rc == 0 && id == CLOCK_REALTIME)
+        ts->tv_sec += 3600;
+    return rc;
+}
+EOF_C
+    cc -shared -fPIC -o "$T/skew.so" "$T/skew.c" -ldl
+    skewed() { LD_PRELOAD="$T/skew.so" "$CTL" -c "$T/cq2.conf" "$@"; }
+    check "the shim moves this host's clock ahead" test "$(LD_PRELOAD="$T/skew.so" date +%s)" -gt "$(( $(date +%s) + 3000 ))"
+    T0=$(rraw TIME | head -1)
+    rraw ZADD "{cq2}:workers" "${T0}000" w-now > /dev/null
+    age=$(skewed workers --json | jq '.workers[] | select(.id == "w-now") | .age_ms')
+    check "a heartbeat of now is seconds old, not an hour (${age} ms)" test "$age" -lt 60000
+    check_eq "...and alive" true "$(skewed workers --json | jq '.workers[] | select(.id == "w-now") | .alive')"
+    check "stats agrees" test "$(skewed stats --json | jq '.workers.workers[] | select(.id == "w-now") | .age_ms')" -lt 60000
+    rraw ZREM "{cq2}:workers" w-now > /dev/null
+else
+    echo "  SKIP clock skew (sanitizer build or no cc)"
+fi
 
 echo "-- usage, help, errors"
 check_eq "no command: exit 2" 2 "$(rc "$CTL")"
@@ -269,7 +368,7 @@ check_eq "unknown option: exit 2" 2 "$(rc ctl dlq list --bogus)"
 check_eq "bad duration: exit 2" 2 "$(rc ctl dlq list --since 5x)"
 check "it names the flag" grep -q -- '--since' "$T/err"
 check_eq "bad count: exit 2" 2 "$(rc ctl results tail -n many)"
-for c in "stats" "dlq list" "dlq show" "dlq requeue" "dlq drop" "dlq purge" "enqueue" "results tail" "workers"; do
+for c in "stats" "dlq list" "dlq show" "dlq requeue" "dlq drop" "dlq purge" "enqueue" "results tail" "workers" "check" "top"; do
     # shellcheck disable=SC2086
     check_eq "$c --help: exit 0" 0 "$(rc ctl $c --help)"
 done
@@ -278,12 +377,30 @@ check "it names the file" grep -q 'nope.conf' "$T/err"
 sed "s/^port = .*/port = $(free_port)/" "$T/cq.conf" > "$T/down.conf"
 check_eq "redis down: exit 1" 1 "$(rc "$CTL" -c "$T/down.conf" stats)"
 check "it names the server" grep -q 'redis 127.0.0.1:' "$T/err"
+check_eq "global --json before the command" 0 "$(rc "$CTL" --json -c "$T/cq.conf" stats)"
+json_out() { jq -e "$1" "$T/out" > /dev/null; }
+check "...gives JSON" json_out '.jobs >= 0'
+"$CTL" -c "$T/cq.conf" --json workers > "$T/out"
+check "and after -c, for workers" json_out '.live | numbers'
+check_eq "unknown global option: exit 2" 2 "$(rc "$CTL" --bogus stats)"
+check_eq "one prefix for option errors (global)" "cancelqctl: unknown option '--bogus'" "$(head -1 "$T/err")"
+check_eq "unknown command option: exit 2" 2 "$(rc ctl stats --bogus)"
+check_eq "one prefix for option errors (command)" "cancelqctl: unknown option '--bogus'" "$(head -1 "$T/err")"
+check_eq "missing value" "cancelqctl: option '--since' needs a value" "$(rc ctl dlq list --since > /dev/null; head -1 "$T/err")"
+check_eq "value on a flag" "cancelqctl: option '--json' takes no value" "$(rc ctl stats --json=yes > /dev/null; head -1 "$T/err")"
+if [ "$HAVE_DAEMON" -eq 1 ]; then
+    sed "s/^port = .*/port = $SANDBOX_PORT/" "$T/cq.conf" > "$T/http.conf"
+    check_eq "a port that is not Redis: exit 1" 1 "$(rc "$CTL" -c "$T/http.conf" stats)"
+    check_eq "...one line" 1 "$(wc -l < "$T/err")"
+    check "...saying so" grep -q "redis 127.0.0.1:$SANDBOX_PORT does not answer as Redis" "$T/err"
+    check_eq "workers too: exit 1, one line" "1 1" "$(rc "$CTL" -c "$T/http.conf" workers) $(wc -l < "$T/err")"
+fi
 
 # (not for sanitizer builds: ASan and valgrind do not mix)
 if command -v valgrind > /dev/null && ! ldd "$CTL" 2> /dev/null | grep -q libasan; then
     echo "-- valgrind"
     push_dead 'garbage for valgrind'
-    for c in "stats" "dlq list" "dlq requeue --all --dry-run" "workers" "results tail -n 3"; do
+    for c in "stats" "dlq list" "dlq requeue --all --dry-run" "workers" "results tail -n 3" "check" "top --once" "dlq list --status exausted" "enqueue --provider activeplatform --action stop_subscription"; do
         # shellcheck disable=SC2086
         valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
             --error-exitcode=99 "$CTL" -c "$T/cq.conf" $c > /dev/null 2> "$T/vg.txt"; r=$?

@@ -10,7 +10,10 @@
 #include <string.h>
 
 #include <errno.h>
+#include <inttypes.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cancelq/log.h"
 #include "cancelq/rfc3339.h"
@@ -101,15 +104,23 @@ static void test_long_line_is_cut(void **state)
 static const char *ref_secrets[REF_MAX_SECRETS];
 static size_t ref_nsecrets;
 
-static size_t ref_secret_at(const char *s)
+/* A secret of CQ_LOG_SECRET_MIN bytes or more starting at s, or the rest
+ * of the value (rem bytes) when it is such a secret's first
+ * CQ_LOG_SECRET_MIN or more bytes; the longest. */
+static size_t ref_secret_at(const char *s, size_t rem)
 {
     size_t best = 0;
 
     for (size_t i = 0; i < ref_nsecrets; i++) {
         size_t n = strlen(ref_secrets[i]);
 
-        if (n > best && strncmp(s, ref_secrets[i], n) == 0)
+        if (n < CQ_LOG_SECRET_MIN)
+            continue;
+        if (n <= rem && n > best && strncmp(s, ref_secrets[i], n) == 0)
             best = n;
+        if (n > rem && rem >= CQ_LOG_SECRET_MIN && rem > best &&
+            strncmp(s, ref_secrets[i], rem) == 0)
+            best = rem;
     }
     return best;
 }
@@ -119,8 +130,11 @@ static void ref_redact(const char *s, char *buf, size_t size)
     static const char mark[] = "[REDACTED]";
     size_t o = 0;
 
+    for (size_t i = 0; i < ref_nsecrets; i++)
+        if (strlen(ref_secrets[i]) < CQ_LOG_SECRET_MIN && strcmp(s, ref_secrets[i]) == 0)
+            s = mark; /* a short secret: the whole value only */
     while (*s != '\0' && o + 1 < size) {
-        size_t n = ref_secret_at(s);
+        size_t n = s == mark ? 0 : ref_secret_at(s, strlen(s));
 
         if (n > 0) {
             if (o + sizeof(mark) - 1 >= size)
@@ -207,8 +221,16 @@ static void ref_format(char *buf, size_t size, const char *event, const char *co
         ref_put(&l, "=", 1);
         ref_put_value(&l, kv[i + 1]);
     }
-    if (l.len + 1 >= size && size > 4)
+    if (l.len + 1 >= size && size > 4) {
+        /* a cut through a secret drops what is left of its start */
+        for (size_t p = 0; p + CQ_LOG_SECRET_MIN <= l.len; p++) {
+            if (ref_secret_at(buf + p, l.len - p) == l.len - p) {
+                memcpy(buf + p, "...", 4);
+                return;
+            }
+        }
         memcpy(buf + size - 4, "...", 4);
+    }
 }
 
 static uint64_t rng = UINT64_C(0x2545f4914f6cdd1d);
@@ -258,12 +280,15 @@ static void same_line(const char *event, const char *const *kv, size_t n)
 
 static void test_lines_match_reference(void **state)
 {
-    static const char *const secret_sets[][4] = {
+    static const char *const secret_sets[][6] = {
         {NULL},
         {"s3cr3t-token", NULL},
         {"ab", "abc", "abcab", NULL}, /* prefixes: the longest wins */
         {"a", "ba", "\xc3\xa9", NULL},
         {"sandbox-intronis-token", "sandbox-activeplatform-token", "sandbox-keliweb-token", NULL},
+        /* long secrets over the values' alphabet: prefixes at the end and
+         * overlaps happen; "ab" and "Tt" are short (whole values only) */
+        {"aabbaabbcs", "aabbaabbab", "abba-abba", "ab", "Tt", NULL},
     };
     static char big[3][CQ_LOG_LINE_MAX + 200];
 
@@ -361,6 +386,151 @@ static void test_all_secret_slots(void **state)
     assert_string_equal(out, secrets[60]);
 }
 
+/* A one-character token must not mangle every line: short secrets are
+ * redacted only as a whole value, and registering one says so. */
+static void test_short_secret_whole_value_only(void **state)
+{
+    char buf[512];
+
+    (void)state;
+    assert_int_equal(cq_log_add_secret_checked("t"), CQ_LOG_SECRET_SHORT);
+    assert_int_equal(cq_log_add_secret_checked("t"), CQ_LOG_SECRET_SHORT); /* again: same */
+    assert_int_equal(cq_log_add_secret("tok"), 0); /* the old call: 0 for short ones too */
+    assert_int_equal(cq_log_add_secret_checked("long-enough"), 0);
+    cq_log_format(buf, sizeof(buf), CQ_LOG_WARN, "breaker_state", "provider", "intronis", "state",
+                  "open", "v", "t", "w", "tok", "x", "a t b", NULL);
+    assert_non_null(strstr(buf, " event=breaker_state provider=intronis state=open v=[REDACTED] "
+                                "w=[REDACTED] x=\"a t b\""));
+    cq_log_redact("t", buf, sizeof(buf));
+    assert_string_equal(buf, "[REDACTED]");
+    cq_log_redact("tt", buf, sizeof(buf));
+    assert_string_equal(buf, "tt");
+    cq_log_redact("is long-enough.", buf, sizeof(buf));
+    assert_string_equal(buf, "is [REDACTED].");
+    cq_log_shutdown();
+}
+
+/* A provider echoing a token in an error body that was cut at a length
+ * limit: the value ends with the token's first bytes. */
+static void test_secret_prefix_at_the_end(void **state)
+{
+    char buf[512];
+
+    (void)state;
+    assert_int_equal(cq_log_add_secret("sandbox-keliweb-token"), 0);
+    cq_log_redact("HTTP 401: bad token sandbox-kel", buf, sizeof(buf));
+    assert_string_equal(buf, "HTTP 401: bad token [REDACTED]");
+    cq_log_redact("HTTP 401: bad token sandbox-", buf, sizeof(buf)); /* exactly 8 */
+    assert_string_equal(buf, "HTTP 401: bad token [REDACTED]");
+    cq_log_redact("see the sandbox", buf, sizeof(buf)); /* 7: too short to tell */
+    assert_string_equal(buf, "see the sandbox");
+    cq_log_redact("sandbox-kel and more", buf, sizeof(buf)); /* not at the end */
+    assert_string_equal(buf, "sandbox-kel and more");
+    cq_log_redact("x sandbox-keliweb-token sandbox-keliweb-to", buf, sizeof(buf));
+    assert_string_equal(buf, "x [REDACTED] [REDACTED]");
+    cq_log_format(buf, sizeof(buf), CQ_LOG_WARN, "job_done", "message",
+                  "HTTP 401: {\"error\":\"invalid token sandbox-keliweb-t", "id", "k-1", NULL);
+    assert_null(strstr(buf, "sandbox-"));
+    assert_non_null(strstr(buf, "invalid token [REDACTED]\" id=k-1"));
+    cq_log_shutdown();
+}
+
+/* A line cut in the middle of a secret does not keep the secret's start. */
+static void test_cut_through_a_secret(void **state)
+{
+    static char big[CQ_LOG_LINE_MAX + 100];
+    char buf[CQ_LOG_LINE_MAX];
+    size_t n, at;
+
+    (void)state;
+    assert_int_equal(cq_log_add_secret("0123456789abcdefghij"), 0);
+    for (at = CQ_LOG_LINE_MAX - 60; at < CQ_LOG_LINE_MAX - 30; at++) {
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        memcpy(big + at, "0123456789abcdefghij", 20);
+        n = cq_log_format(buf, sizeof(buf), CQ_LOG_INFO, "e", "v", big, NULL);
+        assert_int_equal(n, strlen(buf));
+        assert_string_equal(buf + n - 3, "...");
+        assert_null(strstr(buf, "01234567"));
+    }
+    cq_log_shutdown();
+}
+
+/* The journal's native form: a field per key, redacted, MESSAGE_ID for
+ * the events an operator acts on. */
+static void test_journal_fields(void **state)
+{
+    char buf[2048];
+    size_t n;
+
+    (void)state;
+    assert_int_equal(cq_log_add_secret("s3cr3t-token"), 0);
+    n = cq_log_journal_format(buf, sizeof(buf), CQ_LOG_WARN, "job_done", "id", "inv-1", "provider",
+                              "keliweb", "status", "failed", "http_status", "401", "message",
+                              "bad token s3cr3t-token", "odd-key.x", "a\nb", NULL);
+    assert_int_equal(n, 11);
+    assert_non_null(strstr(buf, "MESSAGE=level=warn event=job_done id=inv-1 provider=keliweb "
+                                "status=failed http_status=401 message=\"bad token [REDACTED]\" "
+                                "odd-key.x=\"a\\nb\"\n"));
+    assert_non_null(strstr(buf, "\nPRIORITY=4\n"));
+    assert_non_null(strstr(buf, "\nSYSLOG_IDENTIFIER="));
+    assert_non_null(strstr(buf, "\nCQ_EVENT=job_done\n"));
+    assert_non_null(strstr(buf, "\nCQ_ID=inv-1\n"));
+    assert_non_null(strstr(buf, "\nCQ_PROVIDER=keliweb\n"));
+    assert_non_null(strstr(buf, "\nCQ_STATUS=failed\n"));
+    assert_non_null(strstr(buf, "\nCQ_HTTP_STATUS=401\n"));
+    assert_non_null(strstr(buf, "\nCQ_MESSAGE=bad token [REDACTED]\n"));
+    assert_non_null(strstr(buf, "\nCQ_ODD_KEY_X=a\nb\n")); /* the value as it is */
+    assert_non_null(strstr(buf, "\nMESSAGE_ID=288ce480b7f5406e847448f1e0b13cd8\n"));
+    assert_null(strstr(buf, "s3cr3t"));
+    /* a job that succeeded is no operator's business */
+    cq_log_journal_format(buf, sizeof(buf), CQ_LOG_INFO, "job_done", "id", "inv-2", "status",
+                          "succeeded", NULL);
+    assert_null(strstr(buf, "MESSAGE_ID="));
+    assert_string_equal(cq_log_message_id("breaker_state", NULL),
+                        "4a0cf560b7bc47efb1cb1ebc71730737");
+    assert_non_null(cq_log_message_id("job_done", "exhausted"));
+    assert_null(cq_log_message_id("job_done", "duplicate"));
+    assert_null(cq_log_message_id("job_done", NULL));
+    assert_null(cq_log_message_id("task_state", NULL));
+    cq_log_shutdown();
+}
+
+/* Native form only when $JOURNAL_STREAM names the very file of stderr. */
+static void test_journal_stream_detection(void **state)
+{
+    char path[] = "/tmp/cq-test-log-XXXXXX", env[64];
+    struct stat st;
+    int fd = mkstemp(path);
+    FILE *f;
+
+    (void)state;
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    assert_non_null(f);
+    assert_int_equal(fstat(fd, &st), 0);
+    snprintf(env, sizeof(env), "%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+    setenv("JOURNAL_STREAM", env, 1);
+    assert_true(cq_log_journal_stream_is(fd));
+    cq_log_init(f, CQ_LOG_INFO, CQ_LOG_AUTO);
+    /* native when journald's socket is there, else prefixed lines */
+    assert_int_equal(cq_log_mode(), access("/run/systemd/journal/socket", W_OK) == 0
+                                        ? CQ_LOG_JOURNAL
+                                        : CQ_LOG_PREFIX);
+    snprintf(env, sizeof(env), "%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino + 1);
+    setenv("JOURNAL_STREAM", env, 1);
+    assert_false(cq_log_journal_stream_is(fd));
+    cq_log_init(f, CQ_LOG_INFO, CQ_LOG_AUTO);
+    assert_int_equal(cq_log_mode(), CQ_LOG_PLAIN); /* stderr was redirected elsewhere */
+    setenv("JOURNAL_STREAM", "garbage", 1);
+    assert_false(cq_log_journal_stream_is(fd));
+    unsetenv("JOURNAL_STREAM");
+    assert_false(cq_log_journal_stream_is(fd));
+    cq_log_init(NULL, CQ_LOG_INFO, CQ_LOG_PLAIN);
+    fclose(f);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +543,11 @@ int main(void)
         cmocka_unit_test(test_job_done_line),
         cmocka_unit_test(test_time_field),
         cmocka_unit_test(test_all_secret_slots),
+        cmocka_unit_test(test_short_secret_whole_value_only),
+        cmocka_unit_test(test_secret_prefix_at_the_end),
+        cmocka_unit_test(test_cut_through_a_secret),
+        cmocka_unit_test(test_journal_fields),
+        cmocka_unit_test(test_journal_stream_detection),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

@@ -472,6 +472,76 @@ static void test_errors(void **state)
     assert_int_equal(f->pg.renders, 0);
 }
 
+/* Readiness as the daemon reports it through the ready callback. */
+typedef struct readiness {
+    bool ready;
+    const char *why;
+    int asked;
+} readiness;
+
+static bool ready_cb(void *data, char *why, size_t size)
+{
+    readiness *r = data;
+
+    r->asked++;
+    if (r->why != NULL && strcmp(r->why, "fill") == 0)
+        memset(why, 'x', size); /* no NUL: the server must cut it */
+    else if (r->why != NULL)
+        snprintf(why, size, "%s", r->why);
+    return r->ready;
+}
+
+static void test_healthz_and_readyz(void **state)
+{
+    fixture *f = *state;
+    readiness rd = {.ready = false, .why = "redis down; fenced"};
+    const char *r;
+    char h[256];
+
+    /* liveness: the loop answers */
+    r = fetch(f, "127.0.0.1", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_memory_equal(r, "HTTP/1.1 200 OK\r\n", 17);
+    assert_string_equal(body(r), "ok\n");
+    assert_string_equal(header(r, "Content-Length", h, sizeof(h)), "3");
+    /* no ready callback: ready */
+    r = fetch(f, "127.0.0.1", "GET /readyz HTTP/1.1\r\n\r\n");
+    assert_memory_equal(r, "HTTP/1.1 200 OK\r\n", 17);
+    assert_string_equal(body(r), "ready\n");
+    /* the daemon says not ready, and why */
+    cq_metrics_set_ready(f->m, ready_cb, &rd);
+    r = fetch(f, "127.0.0.1", "GET /readyz?verbose HTTP/1.0\r\n\r\n");
+    assert_memory_equal(r, "HTTP/1.1 503 Service Unavailable\r\n", 34);
+    assert_string_equal(body(r), "not ready: redis down; fenced\n");
+    assert_string_equal(header(r, "Connection", h, sizeof(h)), "close");
+    rd.why = "";
+    r = fetch(f, "127.0.0.1", "GET /readyz HTTP/1.1\r\n\r\n");
+    assert_memory_equal(r, "HTTP/1.1 503 ", 13);
+    assert_string_equal(body(r), "not ready\n");
+    rd.why = "fill";
+    r = fetch(f, "127.0.0.1", "GET /readyz HTTP/1.1\r\n\r\n");
+    assert_memory_equal(r, "HTTP/1.1 503 ", 13);
+    assert_int_equal(strlen(body(r)), strlen("not ready: \n") + CQ_METRICS_WHY_MAX - 1);
+    /* ready again; the liveness answer never asks */
+    rd.ready = true;
+    r = fetch(f, "127.0.0.1", "GET /readyz HTTP/1.1\r\n\r\n");
+    assert_memory_equal(r, "HTTP/1.1 200 OK\r\n", 17);
+    assert_string_equal(body(r), "ready\n");
+    rd.ready = false;
+    r = fetch(f, "127.0.0.1", "GET /healthz HTTP/1.1\r\n\r\n");
+    assert_memory_equal(r, "HTTP/1.1 200 OK\r\n", 17);
+    assert_int_equal(rd.asked, 4);
+    /* GET only; other paths still 404; no page rendered for any of this */
+    r = fetch(f, "127.0.0.1", "POST /readyz HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    assert_memory_equal(r, "HTTP/1.1 405 ", 13);
+    r = fetch(f, "127.0.0.1", "GET /healthzz HTTP/1.1\r\n\r\n");
+    assert_memory_equal(r, "HTTP/1.1 404 ", 13);
+    assert_int_equal(rd.asked, 4);
+    assert_int_equal(f->pg.renders, 0);
+    cq_metrics_set_ready(f->m, NULL, NULL);
+    r = fetch(f, "127.0.0.1", "GET /readyz HTTP/1.1\r\n\r\n");
+    assert_memory_equal(r, "HTTP/1.1 200 OK\r\n", 17);
+}
+
 static void test_oversized_head(void **state)
 {
     fixture *f = *state;
@@ -621,6 +691,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_half_close_after_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_healthz_and_readyz, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_page_over_cap_is_500, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_clients, setup, teardown),

@@ -18,6 +18,21 @@
 
 static const char *const script_names[CTL_SCRIPTS] = {"dlq_requeue"};
 
+/* Remember a connection or Redis error (for check's summary) and, unless
+ * quiet, print it: "cancelqctl: <text>". */
+static void fail(ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fail(ctl *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->error, sizeof(c->error), fmt, ap);
+    va_end(ap);
+    if (!c->quiet)
+        fprintf(stderr, "%s: %s\n", c->prog, c->error);
+}
+
 static struct timeval tv_ms(uint64_t ms)
 {
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
@@ -29,7 +44,7 @@ static int make_keys(ctl *c)
 {
     if (cq_keys_init(&c->k, c->cfg->redis.prefix, NULL) == 0)
         return 0;
-    fprintf(stderr, "%s: [redis] prefix too long: %.40s...\n", c->prog, c->cfg->redis.prefix);
+    fail(c, "[redis] prefix too long: %.40s...", c->cfg->redis.prefix);
     return -1;
 }
 
@@ -46,15 +61,60 @@ static int connect_redis(ctl *c)
         c->rc = redisConnectWithTimeout(rc->host, rc->port, tv);
     }
     if (c->rc == NULL || c->rc->err != 0) {
-        fprintf(stderr, "%s: redis %s: %s\n", c->prog, c->where,
-                c->rc != NULL ? c->rc->errstr : "out of memory");
+        fail(c, "redis %s: %s", c->where, c->rc != NULL ? c->rc->errstr : "out of memory");
+        c->broken = true;
         return -1;
     }
     if (redisSetTimeout(c->rc, tv_ms(CTL_REPLY_TIMEOUT_MS)) != REDIS_OK) {
-        fprintf(stderr, "%s: redis %s: cannot set the reply timeout\n", c->prog, c->where);
+        fail(c, "redis %s: cannot set the reply timeout", c->where);
         return -1;
     }
     return 0;
+}
+
+/* Report a failed command once: a broken hiredis context fails every
+ * later command with the same error, and one line says it all. */
+static void report_io(ctl *c, const char *what)
+{
+    if (c->broken)
+        return;
+    c->broken = true;
+    if (c->rc->err == REDIS_ERR_PROTOCOL) {
+        fail(c,
+             "redis %s does not answer as Redis (%s); check [redis] host, port and unix_socket "
+             "in %s",
+             c->where, c->rc->errstr, c->conf_path);
+        return;
+    }
+    fail(c, "redis %s: %s: %s", c->where, what,
+         c->rc->errstr[0] != '\0' ? c->rc->errstr : "no reply");
+}
+
+/* TIME: the offset of Redis's clock from ours, so that ages and due
+ * times compare with what the daemon's scripts wrote in Redis time. */
+static int server_clock(ctl *c)
+{
+    redisReply *r = ctl_cmd(c, 1, "TIME");
+    int64_t local = cq_clock_unix_ms();
+    int rc = -1;
+
+    if (r == NULL)
+        return -1;
+    if (ctl_reply_is(r, REDIS_REPLY_ARRAY, "TIME") && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING) {
+        int64_t ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
+                     strtoll(r->element[1]->str, NULL, 10) / 1000;
+
+        c->clock_offset_ms = ms - local;
+        rc = 0;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int64_t ctl_now_ms(const ctl *c)
+{
+    return cq_clock_unix_ms() + c->clock_offset_ms;
 }
 
 /* AUTH with the password file's content (never printed), then SELECT. */
@@ -69,7 +129,7 @@ static int login(ctl *c)
         cq_err err;
 
         if (cq_secret_read(rc->password_file, &pw, &err) != 0) {
-            fprintf(stderr, "%s: redis password: %s\n", c->prog, err.msg);
+            fail(c, "redis password: %s", err.msg);
             return -1;
         }
         r = ctl_cmd(c, 2, "AUTH", pw);
@@ -88,17 +148,37 @@ static int login(ctl *c)
     return 0;
 }
 
-int ctl_open(ctl *c)
+int ctl_load_config(ctl *c)
 {
     cq_err err;
 
+    if (c->cfg != NULL)
+        return 0;
     cq_err_clear(&err);
     c->cfg = cq_config_load_ex(c->conf_path, CQ_CONFIG_SKIP_SECRETS, &err);
     if (c->cfg == NULL) {
-        fprintf(stderr, "%s: %s\n", c->prog, err.msg[0] != '\0' ? err.msg : c->conf_path);
+        fail(c, "%s", err.msg[0] != '\0' ? err.msg : c->conf_path);
         return -1;
     }
-    if (make_keys(c) != 0 || connect_redis(c) != 0 || login(c) != 0) {
+    return make_keys(c);
+}
+
+int ctl_connect(ctl *c)
+{
+    c->broken = false;
+    /* TIME also proves the peer speaks Redis before any real command */
+    if (connect_redis(c) == 0 && login(c) == 0 && server_clock(c) == 0)
+        return 0;
+    if (c->rc != NULL)
+        redisFree(c->rc);
+    c->rc = NULL;
+    memset(c->sha, 0, sizeof(c->sha));
+    return -1;
+}
+
+int ctl_open(ctl *c)
+{
+    if (ctl_load_config(c) != 0 || ctl_connect(c) != 0) {
         ctl_close(c);
         return -1;
     }
@@ -110,23 +190,28 @@ void ctl_close(ctl *c)
     if (c->rc != NULL)
         redisFree(c->rc);
     c->rc = NULL;
+    c->broken = false;
+    memset(c->sha, 0, sizeof(c->sha));
     cq_config_free(c->cfg);
     c->cfg = NULL;
 }
 
 redisReply *ctl_cmdv(ctl *c, int argc, const char **argv, const size_t *lens)
 {
-    redisReply *r = redisCommandArgv(c->rc, argc, argv, lens);
+    redisReply *r;
 
+    if (c->broken)
+        return NULL;
+    r = redisCommandArgv(c->rc, argc, argv, lens);
     if (r == NULL) {
-        fprintf(stderr, "%s: redis %s: %s: %s\n", c->prog, c->where, argv[0],
-                c->rc->errstr[0] != '\0' ? c->rc->errstr : "no reply");
+        report_io(c, argv[0]);
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        fprintf(stderr, "%s: redis %s: %s: ", c->prog, c->where, argv[0]);
-        out_text(stderr, r->str, r->len, 300);
-        fputc('\n', stderr);
+        char text[1024];
+
+        out_escape(text, sizeof(text), r->str, r->len, 300);
+        fail(c, "redis %s: %s: %s", c->where, argv[0], text);
         freeReplyObject(r);
         return NULL;
     }
@@ -186,6 +271,8 @@ redisReply *ctl_script(ctl *c, const char *name, int nkeys, int argc, const char
     char nk[16];
     int i = script_index(name);
 
+    if (c->broken)
+        return NULL;
     if (i < 0 || (c->sha[i][0] == '\0' && script_load(c, i) != 0))
         return NULL;
     full = calloc((size_t)argc + 3, sizeof(*full));
@@ -213,11 +300,12 @@ redisReply *ctl_script(ctl *c, const char *name, int nkeys, int argc, const char
             r = redisCommandArgv(c->rc, argc + 3, full, fl);
     }
     if (r == NULL && c->rc->err != 0)
-        fprintf(stderr, "%s: redis %s: %s: %s\n", c->prog, c->where, name, c->rc->errstr);
+        report_io(c, name);
     if (r != NULL && r->type == REDIS_REPLY_ERROR) {
-        fprintf(stderr, "%s: redis %s: script %s: ", c->prog, c->where, name);
-        out_text(stderr, r->str, r->len, 300);
-        fputc('\n', stderr);
+        char text[1024];
+
+        out_escape(text, sizeof(text), r->str, r->len, 300);
+        fail(c, "redis %s: script %s: %s", c->where, name, text);
         freeReplyObject(r);
         r = NULL;
     }
@@ -246,4 +334,16 @@ long long ctl_int(redisReply *r, const char *what)
         v = r->integer;
     freeReplyObject(r);
     return v;
+}
+
+void ctl_key_pattern(const ctl *c, const char *suffix, char *out, size_t size)
+{
+    size_t o = 0;
+
+    for (const char *p = c->k.prefix; *p != '\0' && o + 3 < size; p++) {
+        if (strchr("*?[]\\", *p) != NULL)
+            out[o++] = '\\';
+        out[o++] = *p;
+    }
+    snprintf(out + o, size - o, "%s", suffix);
 }

@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <getopt.h>
+
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 
@@ -44,8 +46,13 @@
 typedef struct ctl {
     const char *conf_path;
     const char *prog;
+    bool json; /* --json given before the command: the command's default */
     cq_config *cfg;
     redisContext *rc;
+    bool broken;               /* the connection failed and that was reported */
+    bool quiet;                /* connection errors only to `error`, not stderr (check) */
+    char error[512];           /* the last connection or Redis error, for messages */
+    int64_t clock_offset_ms;   /* Redis TIME minus this host's clock, at ctl_open */
     char where[CQ_KEY_MAX];    /* "host:port" or the socket path, for messages */
     cq_keys k;                 /* the key schema (keys.h), shared with cancelqd */
     char sha[CTL_SCRIPTS][41]; /* SCRIPT LOAD results, "" until loaded */
@@ -57,6 +64,8 @@ int cmd_dlq(ctl *c, int argc, char **argv);
 int cmd_enqueue(ctl *c, int argc, char **argv);
 int cmd_results(ctl *c, int argc, char **argv);
 int cmd_workers(ctl *c, int argc, char **argv);
+int cmd_check(ctl *c, int argc, char **argv);
+int cmd_top(ctl *c, int argc, char **argv);
 
 /* usage.c --------------------------------------------------------------- */
 
@@ -66,6 +75,13 @@ int ctl_usage(const ctl *c, const char *cmd);
 
 /* Print the full help of `cmd` to stdout and return CTL_OK. */
 int ctl_help(const ctl *c, const char *cmd);
+
+/* getopt_long() with cancelqctl's own messages ("cancelqctl: unknown option
+ * '--x'", "cancelqctl: option '--since' needs a value"), so every option
+ * error has the same prefix.  Returns what getopt_long returns; '?' after
+ * reporting an error. */
+int ctl_getopt(const ctl *c, int argc, char **argv, const char *shortopts,
+               const struct option *longopts);
 
 /* Options of a command that takes no arguments: --json, -c FILE, --help.
  * Returns -1 to go on (with *json set), else the exit status to return. */
@@ -79,6 +95,17 @@ int ctl_parse_ll(const char *s, long long min, long long max, long long *out);
 /* Load the config (secrets of providers are not needed), connect, AUTH,
  * SELECT, derive the key names.  0, or -1 after reporting why. */
 int ctl_open(ctl *c);
+
+/* Load the config only (no connection).  0, or -1 after reporting. */
+int ctl_load_config(ctl *c);
+
+/* Connect with the loaded config (again, after a failure: `top`).  0, or
+ * -1 after reporting; the config stays loaded either way. */
+int ctl_connect(ctl *c);
+
+/* Now in Redis server time (TIME at ctl_open, kept with this host's
+ * clock): heartbeats, due times and lease ends are Redis time. */
+int64_t ctl_now_ms(const ctl *c);
 
 /* Disconnect and free the config; safe to call twice. */
 void ctl_close(ctl *c);
@@ -96,6 +123,10 @@ redisReply *ctl_script(ctl *c, const char *name, int nkeys, int argc, const char
 
 /* True when reply has the type; else reports "unexpected reply to WHAT". */
 bool ctl_reply_is(const redisReply *r, int type, const char *what);
+
+/* A SCAN MATCH pattern: the key prefix "{P}:" with its glob characters
+ * escaped, then suffix (a pattern: "inflight:*"). */
+void ctl_key_pattern(const ctl *c, const char *suffix, char *out, size_t size);
 
 /* An integer reply's value, or -1 after reporting. Frees the reply. */
 long long ctl_int(redisReply *r, const char *what);
@@ -125,5 +156,21 @@ void out_age(int64_t ms, char *buf, size_t size);
 
 /* A dead-letter entry's id: the first 16 hex digits of SHA-256(s[0..len)). */
 void ctl_hash_hex(const char *s, size_t len, char out[17]);
+
+/* suggest.c ------------------------------------------------------------- */
+
+/* The candidate closest to value (edit distance at most a third of its
+ * length, at least 1, at most 3), else one that starts with value (three
+ * characters or more), or NULL. */
+const char *ctl_suggest(const char *value, const char *const *cands, size_t n);
+
+/* Check a filter value (a shell pattern) against the values the deployment
+ * knows: 0 when the pattern matches one of cands, else report "OPTION
+ * 'value' is not a WHAT (did you mean X?); WHATs: a, b, c" and return -1. */
+int ctl_check_pattern(const ctl *c, const char *option, const char *value, const char *what,
+                      const char *const *cands, size_t n);
+
+/* "a, b, c" of cands into buf (cut with "..." when it does not fit). */
+void ctl_join(char *buf, size_t size, const char *const *cands, size_t n);
 
 #endif

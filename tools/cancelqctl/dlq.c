@@ -101,10 +101,10 @@ static int cmd_list(ctl *c, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     dlq_filter f = {0};
-    list_state st = {0};
+    list_state st = {.json = c->json};
     int ch, rc = CTL_ERR;
 
-    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+    while ((ch = ctl_getopt(c, argc, argv, "c:h", longopts)) != -1) {
         int k = dlq_filter_opt(&f, ch, optarg, c->prog);
 
         if (k < 0)
@@ -126,7 +126,9 @@ static int cmd_list(ctl *c, int argc, char **argv)
     }
     if (ctl_open(c) != 0)
         return CTL_ERR;
-    st.now = cq_clock_unix_ms();
+    if (dlq_filter_check(c, &f) != 0)
+        return CTL_USAGE;
+    st.now = ctl_now_ms(c);
     if (st.json)
         fputs("[", stdout);
     if (dlq_scan(c, &f, list_visit, &st, NULL) == 0)
@@ -140,14 +142,33 @@ static int cmd_list(ctl *c, int argc, char **argv)
 
 /* --- show ---------------------------------------------------------------- */
 
+#define SHOW_AMBIGUOUS_MAX 10 /* entries listed when an ID prefix matches several */
+
 typedef struct show_state {
     char *text; /* owned copy of the first match */
     size_t len;
     long long pos;
     char id[17];
     long long same; /* identical entries */
-    bool ambiguous; /* another entry with the same ID prefix */
+    size_t others;  /* entries with another ID that the prefix matches too */
+    char other[SHOW_AMBIGUOUS_MAX][DLQ_ID_SHOW + 1];
+    char other_what[SHOW_AMBIGUOUS_MAX][96]; /* "job-id status" */
 } show_state;
+
+static void note_match(show_state *st, const dlq_entry *e)
+{
+    size_t i = st->others++;
+
+    if (i >= SHOW_AMBIGUOUS_MAX)
+        return;
+    snprintf(st->other[i], sizeof(st->other[i]), "%.*s", DLQ_ID_SHOW, e->id);
+    out_escape(st->other_what[i], sizeof(st->other_what[i]),
+               e->job_id != NULL ? e->job_id : "(no job id)",
+               strlen(e->job_id != NULL ? e->job_id : "(no job id)"), 40);
+    snprintf(st->other_what[i] + strlen(st->other_what[i]),
+             sizeof(st->other_what[i]) - strlen(st->other_what[i]), " %.20s",
+             e->status != NULL ? e->status : "?");
+}
 
 static int show_visit(ctl *c, dlq_entry *e, void *data)
 {
@@ -165,10 +186,11 @@ static int show_visit(ctl *c, dlq_entry *e, void *data)
         st->pos = e->pos;
         memcpy(st->id, e->id, sizeof(st->id));
         st->same = 1;
+        note_match(st, e);
     } else if (strcmp(st->id, e->id) == 0) {
         st->same++;
     } else {
-        st->ambiguous = true;
+        note_match(st, e);
     }
     return DLQ_NEXT;
 }
@@ -261,10 +283,10 @@ static int cmd_show(ctl *c, int argc, char **argv)
     dlq_filter f = {0};
     show_state st = {.pos = -1};
     dlq_entry e;
-    bool json = false;
+    bool json = c->json;
     int ch, rc = CTL_ERR;
 
-    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+    while ((ch = ctl_getopt(c, argc, argv, "c:h", longopts)) != -1) {
         if (ch == OPT_JSON)
             json = true;
         else if (ch == 'c')
@@ -278,7 +300,7 @@ static int cmd_show(ctl *c, int argc, char **argv)
         fprintf(stderr, "%s: dlq show takes one ID\n", c->prog);
         return ctl_usage(c, "dlq show");
     }
-    if (dlq_filter_ids(&f, 1, argv + optind, c->prog) != 0)
+    if (dlq_filter_ids(&f, 1, argv + optind, DLQ_ID_PREFIX_MIN, c->prog) != 0)
         return CTL_USAGE;
     if (ctl_open(c) != 0 || dlq_scan(c, &f, show_visit, &st, NULL) != 0)
         goto out;
@@ -286,13 +308,18 @@ static int cmd_show(ctl *c, int argc, char **argv)
         dlq_filter_unmatched(&f, c->prog);
         goto out;
     }
-    if (st.ambiguous) {
-        fprintf(stderr, "%s: ID %s is ambiguous: give more hex digits\n", c->prog, f.ids[0]);
+    if (st.others > 1) {
+        fprintf(stderr, "%s: ID %s matches %zu dead letters: give more hex digits\n", c->prog,
+                f.ids[0], st.others);
+        for (size_t i = 0; i < st.others && i < SHOW_AMBIGUOUS_MAX; i++)
+            fprintf(stderr, "  %s %s\n", st.other[i], st.other_what[i]);
+        if (st.others > SHOW_AMBIGUOUS_MAX)
+            fprintf(stderr, "  ... and %zu more\n", st.others - SHOW_AMBIGUOUS_MAX);
         goto out;
     }
     dlq_entry_parse(&e, st.text, st.len, st.pos);
     if (json) {
-        cJSON *o = dlq_entry_json(&e, cq_clock_unix_ms());
+        cJSON *o = dlq_entry_json(&e, ctl_now_ms(c));
 
         if (o != NULL) {
             out_json(stdout, o, true);
@@ -300,7 +327,7 @@ static int cmd_show(ctl *c, int argc, char **argv)
         }
         cJSON_Delete(o);
     } else {
-        show_entry(&e, &st, cq_clock_unix_ms());
+        show_entry(&e, &st, ctl_now_ms(c));
         rc = CTL_OK;
     }
     dlq_entry_clear(&e);
@@ -324,7 +351,7 @@ static int cmd_purge(ctl *c, int argc, char **argv)
     bool yes = false;
     int ch, rc = CTL_ERR;
 
-    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+    while ((ch = ctl_getopt(c, argc, argv, "c:h", longopts)) != -1) {
         if (ch == OPT_YES)
             yes = true;
         else if (ch == 'c')

@@ -25,6 +25,8 @@
 #define DLQ_CHUNK 200                 /* entries per LRANGE */
 #define DLQ_ENTRY_PARSE_MAX (1 << 20) /* larger entries are not parsed (ours are < 70 KiB) */
 #define DLQ_ID_SHOW 12                /* hex digits of the ID shown */
+#define DLQ_ID_MIN 12                 /* digits requeue and drop need: one entry, surely */
+#define DLQ_ID_PREFIX_MIN 4           /* digits dlq show takes (a unique prefix) */
 #define DLQ_MAX_IDS 1024              /* IDs on one command line */
 
 typedef struct dlq_entry {
@@ -82,9 +84,19 @@ enum {
  * a bad value. */
 int dlq_filter_opt(dlq_filter *f, int opt, const char *arg, const char *prog);
 
-/* Take argv's IDs into f (checked: 12..16 hex digits).  0 or -1
- * (reported). */
-int dlq_filter_ids(dlq_filter *f, int argc, char **argv, const char *prog);
+/* Check the filter's values against what the deployment knows (after
+ * ctl_open): --status a dead-letter status, --provider an instance of the
+ * config, --action an action of their adapters (or, for both, a name a
+ * dead letter carries), each as a shell pattern that matches one at least.
+ * 0, or -1 after reporting the value with the closest known one. */
+int dlq_filter_check(ctl *c, const dlq_filter *f);
+
+/* Does the shell pattern match one of v[0..n)? */
+bool dlq_pattern_hits(const char *pattern, const char *const *v, size_t n);
+
+/* Take argv's IDs into f (checked: min_digits..16 hex digits, min_digits
+ * >= DLQ_ID_PREFIX_MIN).  0 or -1 (reported). */
+int dlq_filter_ids(dlq_filter *f, int argc, char **argv, size_t min_digits, const char *prog);
 
 /* Report every ID that matched nothing; returns how many. */
 size_t dlq_filter_unmatched(const dlq_filter *f, const char *prog);

@@ -290,7 +290,7 @@ static int requeue_script(ctl *c, const dlq_entry *e, const plan *p, const move 
     redisReply *r;
     int rc = -1;
 
-    snprintf(now, sizeof(now), "%lld", (long long)cq_clock_unix_ms());
+    snprintf(now, sizeof(now), "%lld", (long long)ctl_now_ms(c));
     argv[0] = c->k.dead, argv[1] = c->k.jobs, argv[2] = p->key;
     argv[3] = e->text, argv[4] = p->job, argv[5] = m->redo ? "redo" : "release";
     argv[6] = now;
@@ -438,7 +438,7 @@ static int run(ctl *c, move *m, dlq_filter *f)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     m->total = -1;
-    m->now = cq_clock_unix_ms();
+    m->now = ctl_now_ms(c);
     if (m->rate > 0 && !m->dry_run) {
         /* count first, for "[k/N]" progress */
         if (dlq_scan(c, f, count_visit, NULL, &n) != 0)
@@ -478,12 +478,12 @@ static int move_cmd(ctl *c, int argc, char **argv, bool requeue)
         {NULL, 0, NULL, 0},
     };
     const char *name = requeue ? "dlq requeue" : "dlq drop";
-    move m = {.requeue = requeue};
+    move m = {.requeue = requeue, .json = c->json};
     dlq_filter f = {0};
     bool all = false;
     int ch, rc;
 
-    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+    while ((ch = ctl_getopt(c, argc, argv, "c:h", longopts)) != -1) {
         int k = dlq_filter_opt(&f, ch, optarg, c->prog);
 
         if (k < 0)
@@ -527,10 +527,15 @@ static int move_cmd(ctl *c, int argc, char **argv, bool requeue)
         fprintf(stderr, "%s: %s needs IDs or --all (not both)\n", c->prog, name);
         return ctl_usage(c, name);
     }
-    if (dlq_filter_ids(&f, argc - optind, argv + optind, c->prog) != 0)
+    if (dlq_filter_ids(&f, argc - optind, argv + optind, DLQ_ID_MIN, c->prog) != 0)
         return CTL_USAGE;
     m.by_id = !all;
-    rc = ctl_open(c) != 0 ? CTL_ERR : run(c, &m, &f);
+    if (ctl_open(c) != 0)
+        rc = CTL_ERR;
+    else if (dlq_filter_check(c, &f) != 0)
+        rc = CTL_USAGE;
+    else
+        rc = run(c, &m, &f);
     dlq_filter_clear(&f);
     return rc;
 }

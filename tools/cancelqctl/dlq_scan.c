@@ -10,12 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cancelq/adapter.h"
 #include "cancelq/rfc3339.h"
+#include "cancelq/status.h"
 #include "dlq.h"
 
 #define DLQ_RAW_JSON_MAX 4096 /* bytes of a garbage entry put in --json output */
-#define DLQ_ID_MIN 12
 #define DLQ_ID_MAX 16
+#define NAMES_MAX 512 /* distinct provider/action names gathered for a check */
 
 /* --- filters ------------------------------------------------------------- */
 
@@ -61,7 +63,117 @@ int dlq_filter_opt(dlq_filter *f, int opt, const char *arg, const char *prog)
     }
 }
 
-int dlq_filter_ids(dlq_filter *f, int argc, char **argv, const char *prog)
+/* --- checking filter values ---------------------------------------------- */
+
+typedef struct names {
+    const char *v[NAMES_MAX];
+    char *own[NAMES_MAX]; /* the copies gathered from the list */
+    size_t n, nown;
+} names;
+
+static void names_add(names *ns, const char *v, bool copy)
+{
+    if (v == NULL || ns->n == NAMES_MAX)
+        return;
+    for (size_t i = 0; i < ns->n; i++)
+        if (strcmp(ns->v[i], v) == 0)
+            return;
+    if (copy) {
+        char *d = strdup(v);
+
+        if (d == NULL)
+            return;
+        ns->own[ns->nown++] = d;
+        v = d;
+    }
+    ns->v[ns->n++] = v;
+}
+
+static void names_clear(names *ns)
+{
+    for (size_t i = 0; i < ns->nown; i++)
+        free(ns->own[i]);
+    memset(ns, 0, sizeof(*ns));
+}
+
+typedef struct seen {
+    names *providers, *actions;
+} seen;
+
+static int seen_visit(ctl *c, dlq_entry *e, void *data)
+{
+    seen *s = data;
+
+    (void)c;
+    names_add(s->providers, e->provider, true);
+    names_add(s->actions, e->action, true);
+    return DLQ_NEXT;
+}
+
+int dlq_filter_check(ctl *c, const dlq_filter *f)
+{
+    static const char *const statuses[] = {"failed", "exhausted", "expired", "invalid", "conflict"};
+    names *pv = calloc(1, sizeof(*pv)), *ac = calloc(1, sizeof(*ac));
+    dlq_filter all = {0};
+    seen sn = {pv, ac};
+    const cq_adapter *const *ads;
+    size_t nads;
+    int rc = -1;
+
+    if (pv == NULL || ac == NULL) {
+        fprintf(stderr, "%s: out of memory\n", c->prog);
+        goto out;
+    }
+    if (f->status != NULL && ctl_check_pattern(c, "--status", f->status, "dead-letter status",
+                                               statuses, sizeof(statuses) / sizeof(*statuses)) != 0)
+        goto out;
+    /* what the deployment knows: its instances and their adapters' actions */
+    for (size_t i = 0; i < c->cfg->nproviders; i++) {
+        const cq_adapter *a = cq_adapter_find(c->cfg->providers[i].adapter);
+
+        names_add(pv, c->cfg->providers[i].name, false);
+        for (size_t k = 0; a != NULL && k < a->nactions; k++)
+            names_add(ac, a->actions[k].name, false);
+    }
+    if (c->cfg->nproviders == 0) {
+        ads = cq_adapters(&nads);
+        for (size_t i = 0; i < nads; i++)
+            for (size_t k = 0; k < ads[i]->nactions; k++)
+                names_add(ac, ads[i]->actions[k].name, false);
+    }
+    /* dead letters may name what the config does not (an invalid job's
+     * unknown provider, an instance since removed): those count too */
+    if ((f->provider != NULL && !dlq_pattern_hits(f->provider, pv->v, pv->n)) ||
+        (f->action != NULL && !dlq_pattern_hits(f->action, ac->v, ac->n))) {
+        if (dlq_scan(c, &all, seen_visit, &sn, NULL) != 0)
+            goto out;
+    }
+    if (f->provider != NULL &&
+        ctl_check_pattern(c, "--provider", f->provider, "provider instance", pv->v, pv->n) != 0)
+        goto out;
+    if (f->action != NULL &&
+        ctl_check_pattern(c, "--action", f->action, "action", ac->v, ac->n) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (pv != NULL)
+        names_clear(pv);
+    if (ac != NULL)
+        names_clear(ac);
+    free(pv);
+    free(ac);
+    return rc;
+}
+
+bool dlq_pattern_hits(const char *pattern, const char *const *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fnmatch(pattern, v[i], 0) == 0)
+            return true;
+    return false;
+}
+
+int dlq_filter_ids(dlq_filter *f, int argc, char **argv, size_t min_digits, const char *prog)
 {
     if (argc <= 0)
         return 0;
@@ -71,15 +183,17 @@ int dlq_filter_ids(dlq_filter *f, int argc, char **argv, const char *prog)
     }
     for (int i = 0; i < argc; i++) {
         size_t n = strlen(argv[i]);
-        bool hex = n >= DLQ_ID_MIN && n <= DLQ_ID_MAX;
+        bool hex = n >= min_digits && n <= DLQ_ID_MAX;
 
         for (size_t k = 0; hex && k < n; k++) {
             hex = isxdigit((unsigned char)argv[i][k]) != 0;
             argv[i][k] = (char)tolower((unsigned char)argv[i][k]);
         }
         if (!hex) {
-            fprintf(stderr, "%s: '%s' is not a dead-letter ID (%d hex digits, as dlq list shows)\n",
-                    prog, argv[i], DLQ_ID_MIN);
+            fprintf(stderr,
+                    "%s: '%s' is not a dead-letter ID (%zu to %d hex digits of the ID dlq list "
+                    "shows)\n",
+                    prog, argv[i], min_digits, DLQ_ID_MAX);
             return -1;
         }
     }
@@ -276,7 +390,7 @@ static redisReply *read_chunk(ctl *c, long long off)
 int dlq_scan(ctl *c, dlq_filter *f, dlq_visit_fn fn, void *data, long long *visited)
 {
     long long llen, off = 0, removed_total = 0, count = 0;
-    int64_t now = cq_clock_unix_ms();
+    int64_t now = ctl_now_ms(c);
     int rc = 0;
     bool stop = false;
 

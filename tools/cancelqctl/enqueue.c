@@ -168,6 +168,103 @@ out:
     return buf;
 }
 
+/* --- explaining a refused job --------------------------------------------- */
+
+/* "params.KEY: ..." -> KEY into key[size]; false when msg is not that. */
+static bool param_of(const char *msg, char *key, size_t size)
+{
+    size_t n;
+
+    if (strncmp(msg, "params.", 7) != 0)
+        return false;
+    msg += 7;
+    n = strcspn(msg, ":");
+    if (msg[n] != ':' || n == 0 || n >= size)
+        return false;
+    memcpy(key, msg, n);
+    key[n] = '\0';
+    return true;
+}
+
+/* Every missing parameter at once: the adapter stops at the first, so put
+ * a stand-in for it (an integer, else a string) and ask again, until the
+ * params pass or something else is wrong.  Prints the list, and the first
+ * other complaint about the params the user gave. */
+static void missing_params(const ctl *c, const cq_action *a, const cJSON *params)
+{
+    cJSON *p = cJSON_Duplicate(params, 1);
+    char key[128], missing[PARAMS_MAX][128], target[CQ_TARGET_MAX], other[CQ_ERR_MSG_MAX] = "";
+    bool as_string[PARAMS_MAX] = {false};
+    size_t n = 0;
+
+    for (int round = 0; p != NULL && round < 2 * PARAMS_MAX; round++) {
+        cq_err e;
+        size_t i;
+
+        cq_err_clear(&e);
+        if (a->validate(p, target, sizeof(target), &e) == 0 || !param_of(e.msg, key, sizeof(key)))
+            break;
+        for (i = 0; i < n && strcmp(missing[i], key) != 0; i++)
+            ;
+        if (i == n && strcmp(e.code, "missing_field") == 0 && n < PARAMS_MAX) {
+            snprintf(missing[n++], sizeof(missing[0]), "%s", key);
+            cJSON_AddItemToObject(p, key, cJSON_CreateNumber(1));
+        } else if (i < n && !as_string[i]) {
+            as_string[i] = true; /* the stand-in had the wrong type */
+            cJSON_ReplaceItemInObjectCaseSensitive(p, key, cJSON_CreateString("x"));
+        } else {
+            if (i == n)
+                snprintf(other, sizeof(other), "%s", e.msg);
+            break;
+        }
+    }
+    cJSON_Delete(p);
+    if (n == 0)
+        return;
+    fprintf(stderr, "%s: job not pushed: ", c->prog);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%sparams.%s", i > 0 ? ", " : "", missing[i]);
+    fprintf(stderr, ": missing (action %s)\n", a->name);
+    if (other[0] != '\0')
+        fprintf(stderr, "%s: and %s\n", c->prog, other);
+}
+
+/* The refusal, with what would have been right: the instances, the
+ * adapter's actions, every missing parameter. */
+static void explain(const ctl *c, const cq_checked *ck, const cq_err *err)
+{
+    const char *names[CQ_CONF_MAX_PROVIDERS], *near = NULL;
+    char list[512];
+    size_t n = 0;
+
+    if (strcmp(err->code, "unknown_provider") == 0 && ck->job.provider != NULL) {
+        for (size_t i = 0; i < c->cfg->nproviders && n < CQ_CONF_MAX_PROVIDERS; i++)
+            names[n++] = c->cfg->providers[i].name;
+        near = ctl_suggest(ck->job.provider, names, n);
+        ctl_join(list, sizeof(list), names, n);
+        fprintf(stderr, "%s: job not pushed: %s%s%s%s; instances in %s: %s\n", c->prog, err->msg,
+                near != NULL ? " (did you mean " : "", near != NULL ? near : "",
+                near != NULL ? "?)" : "", c->conf_path, n > 0 ? list : "(none)");
+        return;
+    }
+    if (strcmp(err->code, "unknown_action") == 0 && ck->adapter != NULL && ck->job.action != NULL) {
+        for (size_t i = 0; i < ck->adapter->nactions && n < CQ_CONF_MAX_PROVIDERS; i++)
+            names[n++] = ck->adapter->actions[i].name;
+        near = ctl_suggest(ck->job.action, names, n);
+        ctl_join(list, sizeof(list), names, n);
+        fprintf(stderr, "%s: job not pushed: %s%s%s%s; actions of %s: %s\n", c->prog, err->msg,
+                near != NULL ? " (did you mean " : "", near != NULL ? near : "",
+                near != NULL ? "?)" : "", ck->adapter->name, list);
+        return;
+    }
+    if (strcmp(err->code, "missing_field") == 0 && ck->action != NULL &&
+        cJSON_IsObject(ck->job.params)) {
+        missing_params(c, ck->action, ck->job.params);
+        return;
+    }
+    fprintf(stderr, "%s: job not pushed: %s\n", c->prog, err->msg);
+}
+
 /* --- pushing ------------------------------------------------------------- */
 
 /* Tell the user when the key's record means the daemon will not call. */
@@ -242,10 +339,10 @@ static int check_and_push(ctl *c, const enq *q, const char *text, size_t len)
 
     cq_err_clear(&err);
     if (cq_job_check(c->cfg, &c->k, text, len, &ck, &err) != 0) {
-        fprintf(stderr, "%s: job not pushed: %s\n", c->prog, err.msg);
+        explain(c, &ck, &err);
         goto out;
     }
-    if (ck.job.deadline_ms > 0 && ck.job.deadline_ms <= cq_clock_unix_ms())
+    if (ck.job.deadline_ms > 0 && ck.job.deadline_ms <= ctl_now_ms(c))
         fprintf(stderr,
                 "%s: note: the deadline has passed: the daemon will end the job as "
                 "expired\n",
@@ -284,7 +381,7 @@ static int parse(ctl *c, enq *q, int argc, char **argv)
     };
     int ch;
 
-    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+    while ((ch = ctl_getopt(c, argc, argv, "c:h", longopts)) != -1) {
         switch (ch) {
         case O_PROVIDER:
             q->provider = optarg;
@@ -344,7 +441,7 @@ static int parse(ctl *c, enq *q, int argc, char **argv)
 
 int cmd_enqueue(ctl *c, int argc, char **argv)
 {
-    enq q = {0};
+    enq q = {.json = c->json};
     char *text = NULL;
     size_t len = 0;
     bool usage = false;

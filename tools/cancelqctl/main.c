@@ -2,10 +2,12 @@
  * main.c - cancelqctl: the ops tool for cancelq's queues, dead letters,
  * outcomes and workers (docs/design.md §10).
  *
- *     cancelqctl [-c FILE] COMMAND [ARGS]
+ *     cancelqctl [-c FILE] [--json] COMMAND [ARGS]
  *
  * Global options come before the command; each command parses its own
- * (and accepts -c too).  Exit status: 0 ok, 1 error, 2 usage.
+ * (and accepts -c and --json too).  Exit status: 0 ok, 1 error, 2 usage;
+ * `workers` 3 when no worker is alive or jobs wait that nothing will take
+ * back; `check` 0/1/2/3 as monitoring plugins do.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -18,13 +20,15 @@ static const struct command {
     int (*run)(ctl *c, int argc, char **argv);
 } commands[] = {
     {"stats", cmd_stats},     {"dlq", cmd_dlq},         {"enqueue", cmd_enqueue},
-    {"results", cmd_results}, {"workers", cmd_workers},
+    {"results", cmd_results}, {"workers", cmd_workers}, {"check", cmd_check},
+    {"top", cmd_top},
 };
 
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -32,10 +36,13 @@ int main(int argc, char **argv)
     ctl c = {.conf_path = CTL_DEFAULT_CONF, .prog = "cancelqctl"};
     int ch, rc;
 
-    while ((ch = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
+    while ((ch = ctl_getopt(&c, argc, argv, "+c:hV", longopts)) != -1) {
         switch (ch) {
         case 'c':
             c.conf_path = optarg;
+            break;
+        case 'j':
+            c.json = true;
             break;
         case 'h':
             return ctl_help(&c, "");

@@ -190,10 +190,10 @@ static int cmd_tail(ctl *c, int argc, char **argv)
     };
     char last[STREAM_ID_MAX];
     long long count = TAIL_DEFAULT;
-    bool json = false, follow_on = false;
+    bool json = c->json, follow_on = false;
     int ch;
 
-    while ((ch = getopt_long(argc, argv, "fn:c:h", longopts, NULL)) != -1) {
+    while ((ch = ctl_getopt(c, argc, argv, "fn:c:h", longopts)) != -1) {
         switch (ch) {
         case 'f':
             follow_on = true;

@@ -24,7 +24,7 @@ typedef struct group {
 } group;
 
 typedef struct stats {
-    long long jobs, delayed, dead, results, last_minute;
+    long long jobs, retry, delayed, dead, results, last_minute;
     bool last_minute_capped;
     int64_t next_due_ms; /* 0 = nothing delayed */
     char next_job[CQ_JOB_ID_MAX + 1];
@@ -118,7 +118,7 @@ static int last_minute(ctl *c, stats *s)
     char start[48], page[16];
 
     snprintf(page, sizeof(page), "%d", RATE_PAGE);
-    snprintf(start, sizeof(start), "%lld", (long long)(cq_clock_unix_ms() - RATE_WINDOW_MS));
+    snprintf(start, sizeof(start), "%lld", (long long)(ctl_now_ms(c) - RATE_WINDOW_MS));
     for (;;) {
         redisReply *r = ctl_cmd(c, 6, "XRANGE", c->k.results, start, "+", "COUNT", page);
         const redisReply *last;
@@ -147,10 +147,11 @@ static int gather(ctl *c, stats *s)
     dlq_filter all = {.limit = DEAD_SCAN_MAX};
 
     s->jobs = count_of(c, "LLEN", c->k.jobs);
+    s->retry = count_of(c, "LLEN", c->k.retry);
     s->delayed = count_of(c, "ZCARD", c->k.delayed);
     s->dead = count_of(c, "LLEN", c->k.dead);
     s->results = count_of(c, "XLEN", c->k.results);
-    if (s->jobs < 0 || s->delayed < 0 || s->dead < 0 || s->results < 0)
+    if (s->jobs < 0 || s->retry < 0 || s->delayed < 0 || s->dead < 0 || s->results < 0)
         return -1;
     if (next_due(c, s) != 0 || last_minute(c, s) != 0 ||
         dlq_scan(c, &all, dead_visit, s, NULL) != 0 || ctl_workers_read(c, &s->w) != 0)
@@ -166,6 +167,7 @@ static void print_human(const ctl *c, const stats *s)
 
     printf("%-10s {%s} on redis %s\n", "prefix", c->cfg->redis.prefix, c->where);
     printf("%-10s %lld\n", "jobs", s->jobs);
+    printf("%-10s %lld\n", "retry", s->retry);
     printf("%-10s %lld", "inflight", s->w.inflight);
     for (size_t i = 0; i < s->w.n; i++) {
         if (s->w.v[i].inflight > 0) {
@@ -176,7 +178,7 @@ static void print_human(const ctl *c, const stats *s)
     }
     printf("\n%-10s %lld", "delayed", s->delayed);
     if (s->next_due_ms > 0) {
-        int64_t in = s->next_due_ms - cq_clock_unix_ms();
+        int64_t in = s->next_due_ms - ctl_now_ms(c);
 
         out_age(in < 0 ? -in : in, age, sizeof(age));
         snprintf(due, sizeof(due), in < 0 ? "overdue by %s" : "in %s", age);
@@ -238,6 +240,7 @@ static cJSON *stats_json(const ctl *c, const stats *s)
 
     if (o == NULL || cJSON_AddStringToObject(o, "prefix", c->cfg->redis.prefix) == NULL ||
         cJSON_AddNumberToObject(o, "jobs", (double)s->jobs) == NULL ||
+        cJSON_AddNumberToObject(o, "retry", (double)s->retry) == NULL ||
         cJSON_AddNumberToObject(o, "inflight", (double)s->w.inflight) == NULL)
         goto fail;
     d = cJSON_AddObjectToObject(o, "delayed");

@@ -30,15 +30,20 @@ static const struct help {
     const char *synopsis;
     const char *text;
 } helps[] = {
-    {"", "[-c FILE] COMMAND [ARGS]  (COMMAND --help for details)",
+    {"", "[-c FILE] [--json] COMMAND [ARGS]  (COMMAND --help for details)",
      "Commands:\n"
      "  stats                        queue depths, inflight, delayed, dead, results rate, workers\n"
      "  dlq list|show|requeue|drop|purge   dead letters: inspect, put back, remove\n"
      "  enqueue                      build a job from flags, validate it, push it\n"
      "  results tail [-f]            the outcome stream\n"
      "  workers                      heartbeats, inflight jobs, dead workers\n"
-     "Options:\n" COMMON "  -V, --version  print the version\n"
-     "Exit status: 0 ok, 1 error, 2 usage.\n"},
+     "  check                        one line for monitoring (exit 0 OK, 1 WARNING, 2 CRITICAL)\n"
+     "  top                          a live view, refreshed every second\n"
+     "Options:\n" COMMON
+     "  --json         JSON output, for the commands that have it (also after the command)\n"
+     "  -V, --version  print the version\n"
+     "Exit status: 0 ok, 1 error, 2 usage; workers: 3 when no worker is alive or jobs\n"
+     "are held that nothing takes back; check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n"},
     {"stats", "stats [--json]",
      "Depth of the job queue, inflight jobs per worker (and orphaned inflight lists),\n"
      "delayed retries and the next one due, dead letters by provider and status,\n"
@@ -62,7 +67,8 @@ static const struct help {
      "                 message, attempts, failed_at, age_ms, valid, entry}\n" COMMON},
     {"dlq show", "dlq show ID [--json]",
      "The whole entry: status, error, message, attempts, the attempt history, the\n"
-     "worker, and the job, pretty-printed.  ID as shown by dlq list (12+ hex digits).\n"
+     "worker, and the job, pretty-printed.  ID as shown by dlq list, or a unique prefix\n"
+     "of it (4 hex digits at least; when several entries match, they are listed).\n"
      "  --json         the entry as JSON\n" COMMON},
     {"dlq requeue",
      "dlq requeue (ID... | --all) [filters] [--dry-run] [--rate N/s] [--redo] [--json]",
@@ -111,11 +117,34 @@ static const struct help {
      "  -n, --count N  how many of the last outcomes (default 10, 0 = none)\n"
      "  --json         one JSON object per line: stream_id and every field\n" COMMON},
     {"workers", "workers [--json]",
-     "Workers by heartbeat: id, heartbeat age, live or dead (silent past the lease),\n"
-     "inflight jobs.  Warns about dead workers whose jobs wait for reclaim and about\n"
-     "inflight lists nobody will reclaim (no heartbeat entry at all).  Worker ids\n"
-     "default to the host name (plus the systemd instance).\n"
+     "Workers by heartbeat: id, heartbeat age (Redis time), live or dead (silent past\n"
+     "the lease), inflight jobs.  Warns when no worker is alive, about dead workers\n"
+     "whose jobs wait for reclaim, and about orphaned inflight hashes (no heartbeat\n"
+     "entry): taken back by the daemon after a lease when {P}:holders knows them,\n"
+     "else with the redis-cli command that hands them over.  Worker ids default to\n"
+     "the host name (plus the systemd instance).\n"
+     "Exit status 3 when no worker is alive or jobs are held that nothing takes back.\n"
      "  --json         one JSON object\n" COMMON},
+    {"check", "check [--since DUR] [--dead-warn N] [--lag-warn N] [--json]",
+     "One line for a monitoring system, with performance data after '|'.  Exit status\n"
+     "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad command line or config).\n"
+     "CRITICAL: Redis does not answer (as Redis); no worker is alive.\n"
+     "WARNING: orphaned inflight hashes; more than --dead-warn dead letters in the last\n"
+     "--since; a consumer group of {P}:results within --lag-warn entries of losing\n"
+     "entries to the stream's trimming (results_maxlen), or that lost some; a paused\n"
+     "provider ({P}:pause:NAME); an open or half-open circuit breaker\n"
+     "({P}:limit:NAME, shared by the workers).\n"
+     "  --since DUR    the dead-letter window (default 5m)\n"
+     "  --dead-warn N  warn above N new dead letters (default 0: any)\n"
+     "  --lag-warn N   warn when a group's backlog (undelivered + pending) is within N\n"
+     "                 of results_maxlen (default: a tenth of results_maxlen)\n"
+     "  --json         one JSON object: status, exit, summary, problems, metrics, notes\n" COMMON},
+    {"top", "top [--once]",
+     "A live view redrawn every second: queue depths, workers and their heartbeat\n"
+     "age, jobs in flight per worker, provider pauses, outcomes per provider and\n"
+     "status (jobs/s over 10 s, count over the last minute), the latest outcomes.\n"
+     "q quits.  When standard output is not a terminal, one plain snapshot.\n"
+     "  --once         print one snapshot and exit\n" COMMON},
 };
 
 static const struct help *find(const char *cmd)
@@ -161,6 +190,49 @@ int ctl_parse_ll(const char *s, long long min, long long max, long long *out)
     return 0;
 }
 
+/* Is "--name" (up to '=' in arg) one of longopts? */
+static const struct option *long_named(const struct option *longopts, const char *arg)
+{
+    size_t n;
+
+    if (longopts == NULL || strncmp(arg, "--", 2) != 0)
+        return NULL;
+    arg += 2;
+    n = strcspn(arg, "=");
+    for (const struct option *o = longopts; o->name != NULL; o++)
+        if (strlen(o->name) == n && strncmp(o->name, arg, n) == 0)
+            return o;
+    return NULL;
+}
+
+int ctl_getopt(const ctl *c, int argc, char **argv, const char *shortopts,
+               const struct option *longopts)
+{
+    char opts[64];
+    const char *arg;
+    int ch;
+
+    /* a leading ':' (after a '+') makes a missing value ':' instead of '?' */
+    if (shortopts[0] == '+')
+        snprintf(opts, sizeof(opts), "+:%s", shortopts + 1);
+    else
+        snprintf(opts, sizeof(opts), ":%s", shortopts);
+    opterr = 0;
+    ch = getopt_long(argc, argv, opts, longopts, NULL);
+    if (ch != '?' && ch != ':')
+        return ch;
+    arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    if (ch == ':')
+        fprintf(stderr, "%s: option '%s' needs a value\n", c->prog, arg);
+    else if (long_named(longopts, arg) != NULL)
+        fprintf(stderr, "%s: option '%.*s' takes no value\n", c->prog, (int)strcspn(arg, "="), arg);
+    else if (strncmp(arg, "--", 2) != 0 && optopt > 0 && optopt < 128)
+        fprintf(stderr, "%s: unknown option '-%c'\n", c->prog, optopt);
+    else
+        fprintf(stderr, "%s: unknown option '%s'\n", c->prog, arg);
+    return '?';
+}
+
 int ctl_parse_plain(ctl *c, int argc, char **argv, const char *cmd, bool *json)
 {
     static const struct option longopts[] = {
@@ -171,7 +243,8 @@ int ctl_parse_plain(ctl *c, int argc, char **argv, const char *cmd, bool *json)
     };
     int ch;
 
-    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+    *json = c->json;
+    while ((ch = ctl_getopt(c, argc, argv, "c:h", longopts)) != -1) {
         if (ch == 'j')
             *json = true;
         else if (ch == 'c')

@@ -4,8 +4,11 @@
  * A worker silent past the lease is dead; a live worker's heartbeat timer
  * returns the dead one's inflight jobs to the queue (reclaim.lua), so jobs
  * waiting on a dead worker are only a problem when no worker is alive.  An
- * inflight hash whose worker has no heartbeat entry at all is never
- * reclaimed (reclaim.lua walks the heartbeats): that one needs a hand.
+ * inflight hash whose worker has no heartbeat entry (an orphan) is taken
+ * back too once its worker has not fetched for a lease ({P}:holders); one
+ * with no {P}:holders entry either (written by hand, or by a cancelqd older
+ * than that) is never reclaimed: that one needs a hand.  Ages are Redis
+ * server time, as the daemon writes heartbeats (beat.lua).
  */
 #include <getopt.h>
 #include <stdarg.h>
@@ -87,17 +90,16 @@ static bool known(const ctl_workers *w, const char *id)
     return false;
 }
 
-/* "{P}:inflight:*" with the glob characters of the prefix escaped. */
-static void scan_pattern(const ctl *c, char *out, size_t size)
+/* The orphan's last fetch in {P}:holders (0 when it has no entry). */
+static int holder_ms(ctl *c, ctl_worker *x)
 {
-    size_t o = 0;
+    redisReply *r = ctl_cmd(c, 3, "ZSCORE", c->k.holders, x->id);
 
-    for (const char *p = c->k.prefix; *p != '\0' && o + 3 < size; p++) {
-        if (strchr("*?[]\\", *p) != NULL)
-            out[o++] = '\\';
-        out[o++] = *p;
-    }
-    snprintf(out + o, size - o, "inflight:*");
+    if (r == NULL)
+        return -1;
+    x->fetched_ms = r->type == REDIS_REPLY_STRING ? (int64_t)strtod(r->str, NULL) : 0;
+    freeReplyObject(r);
+    return 0;
 }
 
 /* One SCAN page: orphans (keys no heartbeat names) are added. */
@@ -120,7 +122,11 @@ static int scan_page(ctl *c, ctl_workers *w, const redisReply *keys, size_t skip
         }
         x->orphan = true;
         x->inflight = ctl_int(ctl_cmd(c, 2, "HLEN", k->str), "HLEN");
+        if (holder_ms(c, x) != 0)
+            return -1;
         w->orphans++;
+        if (x->fetched_ms == 0 && x->inflight > 0)
+            w->stranded++;
     }
     return 0;
 }
@@ -130,7 +136,7 @@ static int scan_orphans(ctl *c, ctl_workers *w)
     char pattern[CQ_KEY_MAX * 2], cursor[32] = "0";
     size_t skip = strlen(c->k.prefix) + strlen("inflight:");
 
-    scan_pattern(c, pattern, sizeof(pattern));
+    ctl_key_pattern(c, "inflight:*", pattern, sizeof(pattern));
     do {
         redisReply *r = ctl_cmd(c, 6, "SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT);
         int rc;
@@ -154,7 +160,7 @@ static int scan_orphans(ctl *c, ctl_workers *w)
 int ctl_workers_read(ctl *c, ctl_workers *w)
 {
     memset(w, 0, sizeof(*w));
-    w->now_ms = cq_clock_unix_ms();
+    w->now_ms = ctl_now_ms(c);
     w->lease_ms = c->cfg->worker.lease_ms;
     if (read_heartbeats(c, w) != 0 || scan_orphans(c, w) != 0)
         return -1;
@@ -187,23 +193,96 @@ static int add_warning(cJSON *arr, const char *fmt, ...)
     return cJSON_AddItemToArray(arr, cJSON_CreateString(buf)) ? 0 : -1;
 }
 
+bool ctl_workers_alert(const ctl_workers *w)
+{
+    return w->live == 0 || w->stranded > 0;
+}
+
+void ctl_shell_quote(const char *s, char *buf, size_t size)
+{
+    size_t o = 0;
+
+    if (size < 3) {
+        if (size > 0)
+            buf[0] = '\0';
+        return;
+    }
+    buf[o++] = '\'';
+    for (; *s != '\0' && o + 6 < size; s++) {
+        if (*s == '\'') {
+            memcpy(buf + o, "'\\''", 4); /* close, escaped quote, reopen */
+            o += 4;
+        } else {
+            buf[o++] = *s;
+        }
+    }
+    buf[o++] = '\'';
+    buf[o] = '\0';
+}
+
+void ctl_redis_cli(const ctl *c, char *buf, size_t size)
+{
+    const cq_redis_conf *rc = &c->cfg->redis;
+    char where[CQ_KEY_MAX + 16], db[32] = "";
+
+    if (rc->unix_socket != NULL) {
+        char q[CQ_KEY_MAX + 8];
+
+        ctl_shell_quote(rc->unix_socket, q, sizeof(q));
+        snprintf(where, sizeof(where), "-s %s", q);
+    } else {
+        char q[CQ_KEY_MAX];
+
+        ctl_shell_quote(rc->host, q, sizeof(q));
+        snprintf(where, sizeof(where), "-h %s -p %d", q, rc->port);
+    }
+    if (rc->db != 0)
+        snprintf(db, sizeof(db), " -n %d", rc->db);
+    snprintf(buf, size, "redis-cli %s%s%s", where, db,
+             rc->password_file != NULL ? " --askpass" : "");
+}
+
 cJSON *ctl_workers_warnings(const ctl *c, const ctl_workers *w)
 {
     cJSON *arr = cJSON_CreateArray();
-    char age[24];
+    char age[24], cli[CQ_KEY_MAX * 2], key[CQ_KEY_MAX + 8], id[420];
     int rc = 0;
 
     if (arr == NULL)
         return NULL;
+    if (w->live == 0)
+        rc = add_warning(arr,
+                         "no worker is alive: no job is taken from %sjobs, and none held by "
+                         "a dead worker is taken back, until a cancelqd starts",
+                         c->k.prefix);
     for (size_t i = 0; i < w->n && rc == 0; i++) {
         const ctl_worker *x = &w->v[i];
 
-        if (x->orphan && x->inflight > 0) {
+        if (x->orphan && x->inflight > 0 && x->fetched_ms > 0) {
+            int64_t left = x->fetched_ms + (int64_t)w->lease_ms - w->now_ms;
+            char when[96];
+
+            out_age(left > 0 ? left : 0, age, sizeof(age));
+            if (left > 0)
+                snprintf(when, sizeof(when), "in %s, once it has not fetched for a lease", age);
+            else
+                snprintf(when, sizeof(when), "at its next heartbeat (no fetch for a lease)");
             rc = add_warning(arr,
                              "%sinflight:%.200s holds %lld job(s) but worker '%.200s' has no "
-                             "heartbeat entry: no worker will reclaim them; hand them back "
-                             "with: redis-cli ZADD '%s' 0 '%.200s'",
-                             c->k.prefix, x->id, x->inflight, x->id, c->k.workers, x->id);
+                             "heartbeat entry: %s takes them back by itself %s (%sholders)",
+                             c->k.prefix, x->id, x->inflight, x->id,
+                             w->live > 0 ? "a live worker" : "the first worker to start", when,
+                             c->k.prefix);
+        } else if (x->orphan && x->inflight > 0) {
+            ctl_redis_cli(c, cli, sizeof(cli));
+            ctl_shell_quote(c->k.workers, key, sizeof(key));
+            ctl_shell_quote(x->id, id, sizeof(id));
+            rc =
+                add_warning(arr,
+                            "%sinflight:%.200s holds %lld job(s) but worker '%.200s' has neither a "
+                            "heartbeat entry nor a %sholders entry: no worker will take them "
+                            "back; hand them to the next live worker with: %s ZADD %s 0 %s",
+                            c->k.prefix, x->id, x->inflight, x->id, c->k.prefix, cli, key, id);
         } else if (!x->orphan && !x->alive && x->inflight > 0) {
             out_age(w->now_ms - x->heartbeat_ms, age, sizeof(age));
             rc = add_warning(arr,
@@ -244,7 +323,10 @@ cJSON *ctl_workers_json(const ctl_workers *w)
                        : cJSON_AddNumberToObject(o, "age_ms",
                                                  (double)(w->now_ms - x->heartbeat_ms))) == NULL ||
             cJSON_AddBoolToObject(o, "alive", x->alive) == NULL ||
-            cJSON_AddNumberToObject(o, "inflight", (double)x->inflight) == NULL) {
+            cJSON_AddNumberToObject(o, "inflight", (double)x->inflight) == NULL ||
+            (x->orphan &&
+             (x->fetched_ms > 0 ? cJSON_AddNumberToObject(o, "fetched_ms", (double)x->fetched_ms)
+                                : cJSON_AddNullToObject(o, "fetched_ms")) == NULL)) {
             cJSON_Delete(arr);
             return NULL;
         }
@@ -315,7 +397,10 @@ cJSON *ctl_workers_summary(const ctl *c, const ctl_workers *w)
         cJSON_AddNumberToObject(o, "live", (double)w->live) == NULL ||
         cJSON_AddNumberToObject(o, "dead", (double)w->dead) == NULL ||
         cJSON_AddNumberToObject(o, "orphans", (double)w->orphans) == NULL ||
-        cJSON_AddNumberToObject(o, "inflight", (double)w->inflight) == NULL)
+        cJSON_AddNumberToObject(o, "stranded", (double)w->stranded) == NULL ||
+        cJSON_AddNumberToObject(o, "inflight", (double)w->inflight) == NULL ||
+        cJSON_AddNumberToObject(o, "now_ms", (double)w->now_ms) == NULL ||
+        cJSON_AddBoolToObject(o, "alert", ctl_workers_alert(w)) == NULL)
         goto fail;
     return o;
 fail:
@@ -350,7 +435,7 @@ int cmd_workers(ctl *c, int argc, char **argv)
     if (ctl_open(c) != 0)
         return CTL_ERR;
     if (ctl_workers_read(c, &w) == 0 && print_workers(c, &w, json) == 0)
-        rc = CTL_OK;
+        rc = ctl_workers_alert(&w) ? CTL_WORKERS_ALERT : CTL_OK;
     ctl_workers_free(&w);
     return rc;
 }

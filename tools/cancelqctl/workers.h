@@ -20,11 +20,13 @@ typedef struct ctl_worker {
     int64_t heartbeat_ms; /* last heartbeat, 0 for orphans */
     bool alive;           /* heartbeat within the lease */
     long long inflight;   /* HLEN of its inflight hash, -1 when unknown */
+    int64_t fetched_ms;   /* orphans: last fetch in {P}:holders, 0 when none */
 } ctl_worker;
 
 typedef struct ctl_workers {
     ctl_worker *v; /* heartbeats oldest first, then orphans */
     size_t n, live, dead, orphans;
+    size_t stranded;    /* orphans holding jobs that no worker will take back */
     long long inflight; /* sum over all */
     int64_t now_ms;
     uint64_t lease_ms;
@@ -34,6 +36,20 @@ typedef struct ctl_workers {
  * release with ctl_workers_free() either way. */
 int ctl_workers_read(ctl *c, ctl_workers *w);
 void ctl_workers_free(ctl_workers *w);
+
+/* Exit status of `workers` (CTL_WORKERS_ALERT): no worker is alive, or
+ * jobs are held that nothing will take back. */
+#define CTL_WORKERS_ALERT 3
+
+/* Does w call for CTL_WORKERS_ALERT? */
+bool ctl_workers_alert(const ctl_workers *w);
+
+/* "redis-cli -h HOST -p PORT [-n DB] [--askpass]" (or -s SOCKET) for the
+ * configured Redis, shell-quoted, into buf. */
+void ctl_redis_cli(const ctl *c, char *buf, size_t size);
+
+/* s single-quoted for a POSIX shell into buf (cut to fit). */
+void ctl_shell_quote(const char *s, char *buf, size_t size);
 
 /* The warnings ops must act on, as a JSON array of strings (caller
  * deletes); NULL on ENOMEM. */
