@@ -235,10 +235,13 @@ static int secret_load(const char *path, char **slot, cq_err *err)
     rc = cq_secret_read(path, &s, err);
     if (rc != 0)
         return rc;
-    if (cq_log_add_secret(s) != 0) {
+    rc = cq_log_add_secret_checked(s);
+    if (rc < 0) {
         cq_secret_free(s);
         return cq_err_set(err, -ENOMEM, "nomem", "out of memory");
     }
+    if (rc == CQ_LOG_SECRET_SHORT)
+        cq_log_secret_short(path);
     if (*slot != NULL && strcmp(*slot, s) != 0)
         cq_log_remove_secret(*slot);
     cq_secret_free(*slot);

@@ -158,6 +158,14 @@ int cq_log_add_secret_checked(const char *secret)
     return -ENOSPC;
 }
 
+void cq_log_secret_short(const char *file)
+{
+    cq_log(CQ_LOG_WARN, "secret_short", "file", file, "detail",
+           "shorter than 8 bytes: redacted in logs only where a whole value equals it; "
+           "is it the right file?",
+           NULL);
+}
+
 int cq_log_add_secret(const char *secret)
 {
     int rc = cq_log_add_secret_checked(secret);

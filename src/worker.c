@@ -394,13 +394,16 @@ static cq_store *store_open(cq_worker *w, cq_err *err)
     cq_store_events ev;
     char *password = NULL;
     cq_store *s;
+    int rc = 0;
 
     if (w->cfg->redis.password_file != NULL &&
         (cq_secret_read(w->cfg->redis.password_file, &password, err) != 0 ||
-         cq_log_add_secret(password) != 0)) {
+         (rc = cq_log_add_secret_checked(password)) < 0)) {
         cq_secret_free(password);
         return NULL;
     }
+    if (password != NULL && rc == CQ_LOG_SECRET_SHORT)
+        cq_log_secret_short(w->cfg->redis.password_file);
     memset(&ev, 0, sizeof(ev));
     ev.data = w;
     ev.ready = store_ready;

@@ -254,6 +254,37 @@ static void render(void *data, cq_buf *out)
                         NULL);
 }
 
+/* GET /readyz: Redis answers, this worker is registered and not fenced,
+ * not stopping, and no provider's token endpoint is failing. */
+static bool not_ready(char *why, size_t size, const char *name, const char *what)
+{
+    snprintf(why, size, "%s%s%s", name != NULL ? name : "", name != NULL ? ": " : "", what);
+    return false;
+}
+
+static bool ready(void *data, char *why, size_t size)
+{
+    cq_worker *w = data;
+    size_t i;
+
+    if (w->stopping)
+        return not_ready(why, size, NULL, "stopping");
+    if (w->store == NULL || !cq_store_ready(w->store))
+        return not_ready(why, size, NULL, "redis down");
+    if (!w->started)
+        return not_ready(why, size, NULL, "starting");
+    if (w->fenced)
+        return not_ready(why, size, NULL, "fenced: no heartbeat acknowledged");
+    for (i = 0; i < cq_providers_count(w->providers); i++) {
+        const cq_provider *p = cq_providers_at(w->providers, i);
+        const cq_cred_stats *cs = p->cred != NULL ? cq_cred_stats_get(p->cred) : NULL;
+
+        if (cs != NULL && cs->failing)
+            return not_ready(why, size, p->conf->name, "token endpoint failing");
+    }
+    return true;
+}
+
 int cq_worker_metrics_start(cq_worker *w, cq_err *err)
 {
     const char *listen = w->cfg->worker.metrics_listen;
@@ -263,6 +294,7 @@ int cq_worker_metrics_start(cq_worker *w, cq_err *err)
     w->metrics = cq_metrics_new(w->loop, listen, render, w, err);
     if (w->metrics == NULL)
         return -1;
+    cq_metrics_set_ready(w->metrics, ready, w);
     cq_log(CQ_LOG_INFO, "metrics_listening", "listen", listen, NULL);
     return 0;
 }

@@ -84,6 +84,10 @@ int cq_log_add_secret(const char *secret);
  * caller can warn about it.  0, CQ_LOG_SECRET_SHORT, -ENOMEM or -ENOSPC. */
 int cq_log_add_secret_checked(const char *secret);
 
+/* Warn (event=secret_short) that the secret read from file is shorter than
+ * CQ_LOG_SECRET_MIN: logs redact it only as a whole value. */
+void cq_log_secret_short(const char *file);
+
 /* Forget a secret (e.g. a renewed token replaced the old one). */
 void cq_log_remove_secret(const char *secret);
 

@@ -78,7 +78,8 @@ echo "-- 1. A partitioned from Redis (longer than the lease) with requests in fl
 # after the lease, waits out A's claims (lease + timeout + margin) and looks
 # the status up: the calls went through, so no second call
 for i in $(seq 1 8); do sandbox_post script "{\"target\":\"activeplatform:11/$i\",\"responses\":[{\"hang_ms\":4000}]}"; done
-TIMEOUT=6s daemon_conf "$T/a.conf" a proxy "concurrency = 50"
+MPORT=$(free_port)
+TIMEOUT=6s daemon_conf "$T/a.conf" a proxy "concurrency = 50\nmetrics_listen = 127.0.0.1:$MPORT"
 TIMEOUT=6s daemon_conf "$T/b.conf" b direct "concurrency = 50"
 start_daemon "$T/a.conf" "$T/a1.log"; A=$DAEMON_PID
 for i in $(seq 1 8); do enqueue "$(ap_job p1-$i 11 "$i")"; done
@@ -87,6 +88,8 @@ proxy blackhole > /dev/null
 t0=$(date +%s%3N)
 start_daemon "$T/b.conf" "$T/b1.log"; B=$DAEMON_PID
 check "A fences itself (no acknowledged heartbeat)" wait_for grep -q 'event=fenced' "$T/a1.log"
+check_eq "A's /readyz says fenced" "503 not ready: fenced: no heartbeat acknowledged" \
+    "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/readyz") $(curl -s "http://127.0.0.1:$MPORT/readyz")"
 check "B takes A's jobs back after the lease" wait_for grep -q 'event=jobs_reclaimed' "$T/b1.log"
 echo "   reclaimed after $(( $(date +%s%3N) - t0 )) ms"
 sleep 3
@@ -97,6 +100,7 @@ check_eq "one call per target, none repeated" "$(ones 8)" "$(calls_of $(for i in
 check_eq "every outcome already_done (looked up, not called again)" 8 \
     "$(rraw XRANGE "$P:results" - + | awk 'prev == "status" && $0 == "already_done" { n++ } { prev = $0 } END { print n + 0 }')"
 check "A unfences once Redis answers" wait_for grep -q 'event=unfenced' "$T/a1.log"
+check "A's /readyz is ready again" wait_for bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$MPORT/readyz) = 200 ]"
 check_eq "nothing left" 0 "$(left_over)"
 kill "$A" "$B"; wait "$A" "$B" 2>/dev/null
 

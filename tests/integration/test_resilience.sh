@@ -182,6 +182,9 @@ FAILS=$(metric 'cancelq_token_mint_failures_total{provider="intronis"}')
 echo "   (token endpoint refused the client: $FAILS failed token requests in 2.5 s)"
 check "token failures retried with backoff (2..4 in 2.5 s)" test "${FAILS:-0}" -ge 2 -a "${FAILS:-0}" -le 4
 check "token failures logged" grep -q 'event=token_mint_failed provider=intronis' "$T/cancelqd3.log"
+check_eq "/healthz: the loop answers" 200 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/healthz")"
+check_eq "/readyz: 503 while the token endpoint fails" 503 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/readyz")"
+check_eq "/readyz names the reason" "not ready: intronis: token endpoint failing" "$(curl -s "http://127.0.0.1:$MPORT/readyz")"
 check_eq "no job ended while the token endpoint failed" 0 "$(statuses bad | wc -l)"
 check "the client secret is not in the log" bash -c "! grep -q -e not-the-secret -e sandbox-secret -e sandbox-password '$T/cancelqd3.log'"
 printf 'sandbox-secret\n' > "$T/client.secret"
@@ -189,6 +192,7 @@ kill -HUP "$DAEMON_PID"
 check "after SIGHUP with the right secret the 20 jobs end" wait_tag bad 20 15
 check_eq "all 20 succeeded" 20 "$(succeeded_count bad)"
 check_eq "waiting for the token spent no attempt" 1 "$(max_attempts bad)"
+check_eq "/readyz: ready once the token came" 200 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/readyz")"
 
 # --- fairness: a slow provider does not take every worker slot ---------------
 # worker concurrency 40; intronis (concurrency 8) answers after 1 s; its 40
@@ -204,5 +208,16 @@ check "the fast provider finished while the slow one still worked (< 40 slow don
 check "the slow provider's jobs end too" wait_tag slow 40 20
 check_eq "all 40 slow jobs succeeded" 40 "$(succeeded_count slow)"
 check "fairness deferrals counted" test "$(metric 'cancelq_fairness_deferred_total{provider="intronis"}')" -gt 0
+
+# --- a one-byte token: a warning at start, and log lines stay whole ---------
+kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null
+write_conf "$T/short.conf"
+printf 't\n' > "$T/activeplatform.token"
+start_daemon "$T/short.conf" "$T/short.log"
+check "a short secret is warned about, its file named" \
+    wait_for grep -q "event=secret_short file=$T/activeplatform.token" "$T/short.log"
+kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null
+check "the log is not mangled by it (event=worker_stopping intact)" grep -q 'event=worker_stopping reason=SIGTERM' "$T/short.log"
+check "nothing was redacted inside words" bash -c "! grep -q 'REDACTED' '$T/short.log'"
 
 finish
