@@ -16,7 +16,7 @@ DESTDIR   ?=
 CC        ?= cc
 PKG_CONFIG ?= pkg-config
 
-PKGS      := hiredis libuv libcurl libcjson inih libsystemd
+PKGS      := hiredis libuv libcurl libcjson inih libsystemd libcrypto
 OPT       ?= -O2 -g
 SAN       ?=
 CPPFLAGS  += -Iinclude -I$(BUILD)/gen -D_GNU_SOURCE -DCQ_VERSION=\"$(VERSION)\"

