@@ -308,3 +308,24 @@ int cq_conf_finish_config(load_ctx *c)
     }
     return 0;
 }
+
+/* Warnings ----------------------------------------------------------------- */
+
+bool cq_config_insecure(const cq_provider_conf *pc, char *buf, size_t n)
+{
+    bool base = pc->base_url != NULL && strncasecmp(pc->base_url, "http://", 7) == 0;
+    bool tok = pc->token_url != NULL && strncasecmp(pc->token_url, "http://", 7) == 0;
+
+    if (!pc->allow_insecure_http || (!base && !tok))
+        return false;
+    snprintf(buf, n,
+             "allow_insecure_http = yes and %s: %s sent in clear text, readable and replayable "
+             "by anyone on the path (use https outside a local sandbox)",
+             base && tok ? "base_url and token_url are http://"
+             : base      ? "base_url is http://"
+                         : "token_url is http://",
+             pc->cred == CQ_CRED_TOKEN_FILE ? "the API token is"
+             : tok                          ? "the OAuth2 client secret and the tokens are"
+                                            : "the access tokens are");
+    return true;
+}

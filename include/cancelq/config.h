@@ -167,6 +167,12 @@ int cq_parse_bool(const char *s, bool *out);
  * listener.  0 or -EINVAL. */
 int cq_parse_hostport(const char *s, char *host, size_t host_size, int *port);
 
+/* When pc sends its credentials in clear text (allow_insecure_http with an
+ * http:// base_url or token_url): true, with a warning naming them in buf
+ * (n bytes).  cancelqd logs it at start (event insecure_http) and
+ * --check-config prints it. */
+bool cq_config_insecure(const cq_provider_conf *pc, char *buf, size_t n);
+
 /* Print a human summary (no secrets: file paths only) to f. */
 void cq_config_print_summary(const cq_config *cfg, void *file /* FILE* */);
 
