@@ -2,7 +2,7 @@
 # test_tls.sh - cancelqd speaks TLS to providers as it does in production:
 # the sandbox behind nginx over HTTPS (tlslib.sh), with a test CA made by
 # openssl.  A good certificate works end to end (API token and OAuth2
-# token endpoint); a certificate from another CA, for another host name or
+# token endpoint; HTTP/2 negotiated by ALPN, and HTTP/1.1); a certificate from another CA, for another host name or
 # expired is refused: the job ends `failed` at once (no retry, nothing
 # sent) with error tls_untrusted / tls_hostname / tls_expired, the reason in
 # the outcome's message and the log, counted in cancelq_tls_failures_total.
@@ -37,6 +37,7 @@ CA="ca_file = $TLS/ca.crt\n"
     printf '[worker]\nid = tls1\nbackoff_base = 100ms\nbackoff_max = 500ms\nshutdown_grace = 5s\n'
     printf 'metrics_listen = 127.0.0.1:%s\n\n' "$METRICS"
     ap good "$TLS_GOOD" "$CA"
+    ap good11 "$TLS_HTTP11" "$CA"
     ap nocafile "$TLS_GOOD"
     ap otherca "$TLS_OTHERCA" "$CA"
     ap wronghost "$TLS_WRONGHOST" "$CA"
@@ -89,7 +90,7 @@ echo "-- jobs over https"
 start_daemon "$T/tls.conf"
 job() { printf '{"id":"%s","provider":"%s","action":"delete_subscription","params":{"reseller_id":7,"subscription_id":%s}}' "$1" "$2" "$3"; }
 n=0
-for p in good nocafile otherca wronghost expired mtls mtls_none; do
+for p in good nocafile otherca wronghost expired mtls mtls_none good11; do
     for i in 1 2; do
         n=$((n + 1))
         enqueue "$(job "$p-$i" "$p" $((100 + n)))"
@@ -98,12 +99,16 @@ done
 enqueue '{"id":"in-1","provider":"intronis","action":"cancel_partner","params":{"username":"tls-a","reason_id":1,"reason_note":""}}' \
         '{"id":"in-2","provider":"intronis","action":"cancel_partner","params":{"username":"tls-b","reason_id":1,"reason_note":""}}' \
         '{"id":"bt-1","provider":"intronis_badtoken","action":"cancel_partner","params":{"username":"tls-c","reason_id":1,"reason_note":""}}'
-check "16 jobs end" wait_results 16 30
+check "18 jobs end" wait_results 18 30
 
-for id in good-1 good-2 mtls-1 mtls-2 in-1 in-2; do
+for id in good-1 good-2 mtls-1 mtls-2 in-1 in-2 good11-1 good11-2; do
     check_eq "$id succeeded over https" succeeded "$(outcome "$id" status)"
 done
 check_eq "the sandbox saw the good call through nginx" 1 "$(target_calls activeplatform:7/101)"
+check "nginx served HTTP/2 (ALPN) ..." grep -q '/subscriptions/101/delete_operation HTTP/2.0" 200' \
+    "$T/nginx/access.log"
+check "... and HTTP/1.1 where it offers nothing else" \
+    grep -q '/subscriptions/115/delete_operation HTTP/1.1" 200' "$T/nginx/access.log"
 
 # refused NAME ERROR TEXT: both jobs of NAME ended failed with ERROR at the
 # first attempt, TEXT in the message, nothing reached the sandbox.
@@ -154,7 +159,7 @@ cp "$TLS/client-otherca.key" "$T/mtls.key"
 kill -HUP "$DAEMON_PID"
 sleep 0.5
 enqueue "$(job mtls-3 mtls 900)"
-check "the job after the reload ends" wait_results 17 20
+check "the job after the reload ends" wait_results 19 20
 check_eq "the server refuses the other CA's client certificate" "failed 400" \
     "$(outcome mtls-3 status) $(outcome mtls-3 http_status)"
 check "nginx saw the new client certificate" \

@@ -10,8 +10,9 @@
 #
 # start_tls_proxy puts nginx in front of the sandbox, one listener per
 # server certificate (ports in TLS_GOOD, TLS_OTHERCA, TLS_WRONGHOST,
-# TLS_EXPIRED) and one that demands a client certificate from the CA
-# (TLS_MTLS, ssl_verify_client on).  Why nginx rather than stunnel4: it is
+# TLS_EXPIRED), one that demands a client certificate from the CA
+# (TLS_MTLS, ssl_verify_client on), all offering HTTP/2, and one with the
+# good certificate that speaks only HTTP/1.1 (TLS_HTTP11).  Why nginx rather than stunnel4: it is
 # the kind of TLS terminator providers run, one process serves every
 # listener with its own certificate, and a refused client certificate gets
 # the HTTP answer a real provider gives (400) instead of a torn handshake.
@@ -97,11 +98,13 @@ make_certs() {
         { echo "openssl failed:"; tail -5 "$TLS/openssl.log"; exit 1; }
 }
 
-# tls_server PORT CERT [EXTRA]: one nginx server block.
+# tls_server PORT CERT [EXTRA] [LISTEN]: one nginx server block; LISTEN
+# defaults to "ssl http2" (libcurl then speaks HTTP/2, as with most
+# providers' front ends).
 tls_server() {
     cat <<EOF
     server {
-        listen 127.0.0.1:$1 ssl;
+        listen 127.0.0.1:$1 ${4:-ssl http2};
         ssl_certificate $TLS/$2.crt;
         ssl_certificate_key $TLS/$2.key;
         ${3:-}
@@ -115,7 +118,7 @@ start_tls_proxy() {
     local n=$T/nginx
     mkdir -p "$n/tmp"
     TLS_GOOD=$(free_port) TLS_OTHERCA=$(free_port) TLS_WRONGHOST=$(free_port)
-    TLS_EXPIRED=$(free_port) TLS_MTLS=$(free_port)
+    TLS_EXPIRED=$(free_port) TLS_MTLS=$(free_port) TLS_HTTP11=$(free_port)
     cat > "$n/nginx.conf" <<EOF
 daemon off;
 master_process off;
@@ -142,6 +145,7 @@ $(tls_server "$TLS_OTHERCA" otherca-server)
 $(tls_server "$TLS_WRONGHOST" wronghost)
 $(tls_server "$TLS_EXPIRED" expired)
 $(tls_server "$TLS_MTLS" good "ssl_verify_client on; ssl_client_certificate $TLS/ca.crt;")
+$(tls_server "$TLS_HTTP11" good "" ssl)
 }
 EOF
     nginx -p "$n/" -c "$n/nginx.conf" -e "$n/error.log" > "$n/stdout.log" 2>&1 &
