@@ -4,9 +4,9 @@
     connectproxy.py PORT LOG [--refuse]
 
 Listens on 127.0.0.1:PORT.  Every accepted connection appends one line to
-LOG: "CONNECT host:port" for a tunnel request, "REFUSED" in --refuse mode
-(the connection is closed at once), or "BAD <first line>" for anything
-else.  A CONNECT to a loopback address is answered 200 and relayed both
+LOG: "CONNECT host:port" for a tunnel request, "REFUSED <first line>" in
+--refuse mode (the client's first line is read, then the connection is
+closed without an answer), or "BAD <first line>" for anything else.  A CONNECT to a loopback address is answered 200 and relayed both
 ways until either side closes; other targets get 403 (the test proxy never
 reaches beyond this host).
 """
@@ -35,7 +35,13 @@ def note(log, line):
 
 async def handle(reader, writer, log, refuse):
     if refuse:
-        note(log, "REFUSED")
+        # read what the client says first (a proxy client's request line;
+        # a port probe sends nothing or a blank line), then hang up
+        try:
+            first = await asyncio.wait_for(reader.readline(), 2)
+        except (asyncio.TimeoutError, ConnectionError):
+            first = b""
+        note(log, "REFUSED " + first.decode("latin-1").strip())
         writer.close()
         return
     try:

@@ -23,8 +23,11 @@ start_connect_proxy() {
     PIDS+=($!)
     wait_for bash -c "echo > /dev/tcp/127.0.0.1/$PROXY_PORT" ||
         { echo "connectproxy did not start"; cat "$T/$1.out"; exit 1; }
-    : > "$T/$1.log" # forget the probe
 }
+# proxy_requests NAME: the proxy requests (request lines) NAME's log holds.
+# Port probes (ours, or another test's free_port on this host) send no
+# request line and are left out.
+proxy_requests() { grep -h 'HTTP/1\.[01]$' "$T/$1.log" | tr '\n' ' '; }
 start_connect_proxy refusing --refuse
 REFUSING=$PROXY_PORT
 start_connect_proxy forwarding
@@ -74,8 +77,8 @@ jobs env env 10
 check "3 jobs end" wait_prefixed env 3
 check_eq "https, http and OAuth2 jobs succeed directly" "succeeded succeeded succeeded" \
     "$(statuses env env)"
-check_eq "nothing connected to the proxy named in http(s)_proxy / ALL_PROXY" 0 \
-    "$(wc -l < "$T/refusing.log")"
+check_eq "no request reached the proxy named in http(s)_proxy / ALL_PROXY" "" \
+    "$(proxy_requests refusing)"
 kill -TERM "$D"; wait "$D"
 
 echo "-- proxy = URL"
@@ -108,7 +111,7 @@ SCHEMA_PREFIXES+=(np)
 jobs np np 30
 check "3 jobs end" wait_prefixed np 3
 check_eq "hosts in no_proxy are reached directly" "succeeded succeeded succeeded" "$(statuses np np)"
-check_eq "the proxy saw nothing" 0 "$(wc -l < "$T/refusing.log")"
+check_eq "the proxy saw no request" "" "$(proxy_requests refusing)"
 kill -TERM "$D"; wait "$D"
 
 echo "-- config checks"
