@@ -5,7 +5,7 @@
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make demo       a private redis-server + sandbox + cancelqd, jobs flowing
 #   make bench      throughput benchmark against a wrk reference
-#   make fuzz       libFuzzer on the job parser (FUZZ_SECONDS, default 60)
+#   make fuzz       libFuzzer on every parser (FUZZ_SECONDS each, default 60)
 #   make lint       cppcheck + clang-tidy + clang-format check
 #   make install    PREFIX (/usr/local) and DESTDIR honoured
 
@@ -110,17 +110,7 @@ bench: bootstrap
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) bash tools/bench.sh
 
-FUZZ_SECONDS ?= 60
-fuzz: bootstrap
-	@mkdir -p $(BUILD)/fuzz
-	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) \
-	  $(shell $(PKG_CONFIG) --cflags libcjson) -o $(BUILD)/fuzz/fuzz_job \
-	  tests/fuzz/fuzz_job.c src/job.c src/job_hash.c src/json.c src/json_prescan.c \
-	  src/json_util.c src/rfc3339.c src/err.c $(shell $(PKG_CONFIG) --libs libcjson) -lm
-	@mkdir -p $(BUILD)/fuzz/corpus
-	cp tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/ 2>/dev/null || true
-	$(BUILD)/fuzz/fuzz_job -max_total_time=$(FUZZ_SECONDS) -max_len=70000 \
-	  -print_final_stats=1 $(BUILD)/fuzz/corpus
+# fuzz: mk/harden.mk
 
 lint: bootstrap
 	@sh tools/lint.sh

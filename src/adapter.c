@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cancelq/backoff.h"
+#include "cancelq/tls.h"
 
 /*
  * The adapters, one line each: X(NAME) is the descriptor cq_adapter_NAME
@@ -156,10 +157,23 @@ static const char *tr_msg(const cq_response *resp)
 /* Transport failures.  A TOO_LARGE answer is not transient, but the provider
  * did answer, so the call may have been carried out: CHECK lets adapters
  * with a status lookup verify, and the others turn it into FAILED, rather
- * than a blind retry that could cancel twice. */
+ * than a blind retry that could cancel twice.
+ *
+ * A refused certificate (TLS) is FAILED, not a blip to retry: nothing was
+ * sent (the handshake failed before the request), a retry would meet the
+ * same certificate, and an attacker in the middle should not get more
+ * tries.  The error code says which check refused it (tls_untrusted,
+ * tls_hostname, tls_expired, tls_local); the dead letter can be requeued
+ * once the certificate or ca_file is fixed (docs/design.md §4). */
 static void classify_transport(const cq_response *resp, cq_verdict *v)
 {
     switch (resp->transport) {
+    case CQ_TR_TLS:
+        cq_verdict_set(v, CQ_V_FAILED, cq_tls_fail_code(resp->tls), "TLS: %s: %s",
+                       cq_tls_fail_hint(resp->tls), tr_msg(resp));
+        if (resp->tls == CQ_TLS_NONE)
+            cq_verdict_set(v, CQ_V_FAILED, "tls_local", "TLS: %s", tr_msg(resp));
+        return;
     case CQ_TR_CONNECT:
         cq_verdict_set(v, CQ_V_RETRY, "connect", "could not reach the provider: %s", tr_msg(resp));
         return;

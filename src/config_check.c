@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cancelq/adapter.h"
+#include "cancelq/tls.h"
 #include "config_load.h"
 
 /* Burst when a rate is set and burst is not. */
@@ -127,6 +128,35 @@ static const cq_adapter *finish_adapter(load_ctx *c)
     return NULL;
 }
 
+/* ca_file parses as a CA bundle; a client certificate comes with its key,
+ * both parse and belong together (read unless secrets are skipped); a
+ * no_proxy list needs a proxy. */
+static int finish_transport(load_ctx *c)
+{
+    const cq_provider_conf *pc = c->prov;
+    int lc = cq_conf_seen_line(c, "client_cert_file"), lk = cq_conf_seen_line(c, "client_key_file");
+    cq_tls_id *id = NULL;
+    cq_err e;
+
+    if ((lc == 0) != (lk == 0))
+        return cq_conf_fail(c, lc ? lc : lk, c->label, lc ? "client_cert_file" : "client_key_file",
+                            "set without %s (mutual TLS needs both)",
+                            lc ? "client_key_file" : "client_cert_file");
+    if (pc->no_proxy != NULL && pc->proxy == NULL)
+        return cq_conf_fail(c, cq_conf_seen_line(c, "no_proxy"), c->label, "no_proxy",
+                            "set without proxy (without a proxy every host is reached directly)");
+    if (c->flags & CQ_CONFIG_SKIP_SECRETS)
+        return 0;
+    cq_err_clear(&e);
+    if (pc->ca_file != NULL && cq_tls_check_ca_file(pc->ca_file, &e) != 0)
+        return cq_conf_fail(c, cq_conf_seen_line(c, "ca_file"), c->label, "ca_file", "%s", e.msg);
+    if (lc != 0 && cq_tls_id_load(pc->client_cert_file, pc->client_key_file, &id, &e) != 0)
+        return cq_conf_fail(c, lk > lc ? lk : lc, c->label,
+                            lk > lc ? "client_key_file" : "client_cert_file", "%s", e.msg);
+    cq_tls_id_unref(id);
+    return 0;
+}
+
 static int finish_provider(load_ctx *c)
 {
     cq_provider_conf *pc = c->prov;
@@ -144,7 +174,7 @@ static int finish_provider(load_ctx *c)
     if (pc->format == CQ_FORMAT_XML && !a->supports_xml)
         return cq_conf_fail(c, cq_conf_seen_line(c, "format"), c->label, "format",
                             "xml is not supported by adapter '%s' (use json)", a->name);
-    if (finish_credentials(c, a) != 0)
+    if (finish_credentials(c, a) != 0 || finish_transport(c) != 0)
         return -EINVAL;
     if (cq_conf_seen_line(c, "burst") != 0 && pc->rate == 0)
         return cq_conf_fail(c, cq_conf_seen_line(c, "burst"), c->label, "burst",
@@ -284,4 +314,25 @@ int cq_conf_finish_config(load_ctx *c)
                             w->concurrency);
     }
     return 0;
+}
+
+/* Warnings ----------------------------------------------------------------- */
+
+bool cq_config_insecure(const cq_provider_conf *pc, char *buf, size_t n)
+{
+    bool base = pc->base_url != NULL && strncasecmp(pc->base_url, "http://", 7) == 0;
+    bool tok = pc->token_url != NULL && strncasecmp(pc->token_url, "http://", 7) == 0;
+
+    if (!pc->allow_insecure_http || (!base && !tok))
+        return false;
+    snprintf(buf, n,
+             "allow_insecure_http = yes and %s: %s sent in clear text, readable and replayable "
+             "by anyone on the path (use https outside a local sandbox)",
+             base && tok ? "base_url and token_url are http://"
+             : base      ? "base_url is http://"
+                         : "token_url is http://",
+             pc->cred == CQ_CRED_TOKEN_FILE ? "the API token is"
+             : tok                          ? "the OAuth2 client secret and the tokens are"
+                                            : "the access tokens are");
+    return true;
 }

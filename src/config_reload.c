@@ -68,6 +68,13 @@ static const char *restart_key(const cq_config *a, const cq_config *b, char *buf
             key = "allow_insecure_http";
         else if (p->format != q->format)
             key = "format";
+        else if (!same_str(p->ca_file, q->ca_file))
+            key = "ca_file";
+        else if (!same_str(p->client_cert_file, q->client_cert_file) ||
+                 !same_str(p->client_key_file, q->client_key_file))
+            key = "client_cert_file / client_key_file";
+        else if (!same_str(p->proxy, q->proxy) || !same_str(p->no_proxy, q->no_proxy))
+            key = "proxy / no_proxy";
         else if (p->cred != q->cred || !same_str(p->token_file, q->token_file) ||
                  !same_str(p->token_url, q->token_url) || !same_str(p->client_id, q->client_id) ||
                  !same_str(p->client_secret_file, q->client_secret_file) ||

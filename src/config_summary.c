@@ -56,7 +56,13 @@ void cq_config_print_summary(const cq_config *cfg, void *file)
     for (size_t i = 0; i < cfg->nproviders; i++) {
         const cq_provider_conf *pc = &cfg->providers[i];
 
+        char warn[512];
+
         fprintf(f, "\n[provider %s]\n# credentials: %s\n", pc->name, cred_name(pc->cred));
+        if (pc->client_cert_file != NULL)
+            fprintf(f, "# mutual TLS: client certificate and key checked (they match)\n");
+        if (cq_config_insecure(pc, warn, sizeof(warn)))
+            fprintf(f, "# WARNING: %s\n", warn);
         print_section(f, CQ_SEC_PROVIDER, pc);
     }
 }

@@ -148,6 +148,59 @@ out:
     return rc;
 }
 
+/* The proxy schemes libcurl knows (CURLOPT_PROXY). */
+static const char *const proxy_schemes[] = {"http",    "https",  "socks4",
+                                            "socks4a", "socks5", "socks5h"};
+
+/* Validate a proxy URL: scheme://host[:port][/], one of proxy_schemes, no
+ * user:password (it would be a secret in the config).  0 or -EINVAL. */
+static int check_proxy(const char *s, char *why, size_t n)
+{
+    CURLU *u;
+    char *scheme = NULL, *part = NULL;
+    CURLUcode uc;
+    bool known = false;
+    int rc = -EINVAL;
+
+    if (strstr(s, "://") == NULL || !cq_conf_is_token(s, "?#"))
+        return why_fail(why, n, "bad proxy '%s' (use scheme://host:port, e.g. http://proxy:3128)",
+                        s);
+    u = curl_url();
+    if (u == NULL)
+        return why_fail(why, n, "out of memory");
+    uc = curl_url_set(u, CURLUPART_URL, s, CURLU_NON_SUPPORT_SCHEME);
+    if (uc != CURLUE_OK) {
+        why_fail(why, n, "bad proxy '%s': %s", s, curl_url_strerror(uc));
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK)
+        for (size_t i = 0; i < sizeof(proxy_schemes) / sizeof(proxy_schemes[0]); i++)
+            known = known || strcasecmp(scheme, proxy_schemes[i]) == 0;
+    if (!known) {
+        why_fail(why, n,
+                 "proxy '%s': scheme must be http, https, socks4, socks4a, socks5 or "
+                 "socks5h",
+                 s);
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK) {
+        why_fail(why, n, "proxy must not contain a user name or password");
+        goto out;
+    }
+    curl_free(part);
+    part = NULL;
+    if (curl_url_get(u, CURLUPART_PATH, &part, 0) == CURLUE_OK && strcmp(part, "/") != 0) {
+        why_fail(why, n, "proxy '%s' must not have a path", s);
+        goto out;
+    }
+    rc = 0;
+out:
+    curl_free(part);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return rc;
+}
+
 /* Resolve a secret file name: absolute as is; a bare name in
  * $CREDENTIALS_DIRECTORY when set; else relative to the config's directory
  * (or as given when there is none).  *out is heap. */
@@ -266,6 +319,10 @@ static int check_text(const cq_conf_opt *o, const char *val, size_t *len, char *
         while (*len > 0 && val[*len - 1] == '/')
             (*len)--;
         break;
+    case CQ_OT_PROXY:
+        if (check_proxy(val, why, n) != 0)
+            return -EINVAL;
+        break;
     default:
         break;
     }
@@ -366,6 +423,10 @@ int cq_conf_set_value(const cq_conf_opt *o, void *base, const char *val, const c
     switch (o->type) {
     case CQ_OT_SECRET:
         return set_secret(dir, skip_secrets, field, val, why, n);
+    case CQ_OT_FILE:
+        /* read by the section's rules (config_check.c): a PEM file is
+         * checked as a whole, and a key together with its certificate */
+        return set_secret(dir, true, field, val, why, n);
     case CQ_OT_RATE:
         if (cq_parse_rate(val, &rate) != 0)
             return why_fail(why, n, "bad rate '%s' (use N/s, N/m or N/h)", val);

@@ -34,7 +34,9 @@ typedef enum cq_conf_type {
     CQ_OT_STRING,   /* char *: free text, at most max chars, no control characters */
     CQ_OT_SOCKET,   /* char *: absolute path of a unix socket, at most max chars */
     CQ_OT_SECRET,   /* char *: resolved path of a readable secret file */
+    CQ_OT_FILE,     /* char *: path resolved like a secret's, read by a section rule */
     CQ_OT_URL,      /* char *: http(s) URL, trailing '/' stripped (https is a section rule) */
+    CQ_OT_PROXY,    /* char *: proxy URL: http, https, socks4(a), socks5(h); no credentials */
     CQ_OT_PREFIX,   /* char *: Redis key prefix, goes inside a {hash tag} */
     CQ_OT_ID,       /* char *: worker id: printable, no blanks */
     CQ_OT_HOSTPORT, /* char *: "host:port" or "[v6]:port" */

@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 
 #include "cancelq/log.h"
+#include "cancelq/tls.h"
 
 struct cq_cred {
     uv_loop_t *loop;
@@ -32,6 +33,7 @@ struct cq_cred {
     bool retry_armed;   /* the timer waits to retry a failed request */
     cq_grant grant;     /* of the request out */
     unsigned fails;     /* consecutive failures, for the backoff */
+    cq_tls_id *client;  /* mutual TLS identity (client_cert_file + client_key_file) or NULL */
     cq_cred_waiter *head, *tail;
     cq_cred_stats stats;
     uv_timer_t timer;
@@ -249,7 +251,25 @@ static int secret_load(const char *path, char **slot, cq_err *err)
     return 0;
 }
 
-int cq_cred_reload(cq_cred *c, cq_err *err)
+/* Replace the client identity with one read now (requests in flight keep
+ * the one they started with: it is reference-counted). */
+static int client_load(cq_cred *c, cq_err *err)
+{
+    cq_tls_id *id = NULL;
+    int rc;
+
+    if (c->pc->client_cert_file == NULL || c->pc->client_key_file == NULL)
+        return 0;
+    rc = cq_tls_id_load(c->pc->client_cert_file, c->pc->client_key_file, &id, err);
+    if (rc != 0)
+        return rc;
+    cq_tls_id_unref(c->client);
+    c->client = id;
+    return 0;
+}
+
+/* (Re-)read the secret files: the token_file, or the OAuth2 secrets. */
+static int secrets_load(cq_cred *c, cq_err *err)
 {
     int rc;
 
@@ -270,6 +290,13 @@ int cq_cred_reload(cq_cred *c, cq_err *err)
         mint_start(c);
     }
     return rc;
+}
+
+int cq_cred_reload(cq_cred *c, cq_err *err)
+{
+    int rc = client_load(c, err);
+
+    return rc != 0 ? rc : secrets_load(c, err);
 }
 
 /* --- waiters ------------------------------------------------------------- */
@@ -397,7 +424,7 @@ static void mint_cb(void *data, const cq_response *resp)
     cq_cred *c = data;
     cq_token_answer a;
     cq_err err;
-    char why[128];
+    char why[256];
 
     c->minting = false;
     if (resp->transport == CQ_TR_ABORTED) {
@@ -417,7 +444,10 @@ static void mint_cb(void *data, const cq_response *resp)
             mint_start(c);
             return;
         }
-        if (resp->transport != CQ_TR_OK)
+        if (resp->transport == CQ_TR_TLS)
+            snprintf(why, sizeof(why), "%s: %.160s", cq_tls_fail_code(resp->tls),
+                     resp->transport_msg != NULL ? resp->transport_msg : "certificate refused");
+        else if (resp->transport != CQ_TR_OK)
             snprintf(why, sizeof(why), "transport: %.100s",
                      resp->transport_msg != NULL ? resp->transport_msg : "failed");
         else
@@ -468,12 +498,12 @@ static void mint_start(cq_cred *c)
     req.body = form;
     req.body_len = strlen(form);
     form = NULL;
+    memset(&o, 0, sizeof(o));
+    cq_cred_http_opts(c, &o);
     o.timeout_ms = c->pc->timeout_ms;
     o.connect_timeout_ms = c->pc->connect_timeout_ms;
     o.max_response = CQ_CRED_ANSWER_MAX;
     o.allow_http = c->pc->allow_insecure_http;
-    o.auth_prefix = NULL;
-    o.token = NULL;
     rc = cq_http_send(c->http, &req, &o, mint_cb, c);
     if (rc != 0) {
         cq_err_set(&err, rc, "internal", "could not start the token request (%d)", rc);
@@ -521,7 +551,7 @@ void cq_cred_invalid(cq_cred *c, unsigned gen)
            "the provider answered 401; renewing the token", NULL);
     if (c->pc->cred == CQ_CRED_TOKEN_FILE) {
         cq_err_clear(&err);
-        if (cq_cred_reload(c, &err) != 0) {
+        if (secrets_load(c, &err) != 0) {
             /* keep the old token: the repeat's second 401 ends the job as failed */
             c->valid = true;
             cq_log(CQ_LOG_ERR, "token_read_failed", "provider", c->pc->name, "error", err.msg,
@@ -541,6 +571,15 @@ uint64_t cq_cred_retry_in(const cq_cred *c)
         return 0;
     due = uv_timer_get_due_in(&c->timer);
     return due > 0 ? due : 1;
+}
+
+void cq_cred_http_opts(cq_cred *c, cq_http_opts *o)
+{
+    o->ca_file = c->pc->ca_file;
+    o->client = c->client;
+    o->proxy = c->pc->proxy;
+    o->no_proxy = c->pc->no_proxy;
+    o->tls_failures = c->stats.tls_failures;
 }
 
 const cq_cred_stats *cq_cred_stats_get(const cq_cred *c)
@@ -594,5 +633,7 @@ void cq_cred_free(cq_cred *c)
     cq_secret_free(c->token);
     cq_secret_free(c->refresh);
     c->client_secret = c->password = c->token = c->refresh = NULL;
+    cq_tls_id_unref(c->client);
+    c->client = NULL;
     uv_close((uv_handle_t *)&c->timer, cred_closed);
 }

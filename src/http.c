@@ -118,6 +118,9 @@ static void req_release_curl(http_req *r)
     }
     curl_mime_free(r->mime);
     r->mime = NULL;
+    /* after the reset: curl pointed at its blobs without copying them */
+    cq_tls_id_unref(r->client);
+    r->client = NULL;
 }
 
 static void req_free(http_req *r)

@@ -6,7 +6,9 @@
  *
  * status is set only with CQ_TR_OK (the outcome's http_status is 0 when no
  * answer was read); the TOO_LARGE message names the status that came with
- * the oversized body.
+ * the oversized body; a refused certificate is CQ_TR_TLS, the check that
+ * refused it in resp.tls (cq_tls_fail_of) and curl's reason in
+ * transport_msg.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -121,11 +123,14 @@ static void set_curl_msg(http_req *r, CURLcode rc)
 void cq_http_req_finish(http_req *r, CURLcode rc, bool aborted)
 {
     cq_response *resp = &r->resp;
-    long status = 0, request_size = 0;
+    long status = 0, request_size = 0, verify = 0;
+    cq_tls_fail tls;
     bool sent;
 
     if (curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
         status = 0;
+    if (curl_easy_getinfo(r->easy, CURLINFO_SSL_VERIFYRESULT, &verify) != CURLE_OK)
+        verify = 0;
     if (curl_easy_getinfo(r->easy, CURLINFO_REQUEST_SIZE, &request_size) != CURLE_OK)
         request_size = 1; /* unknown: assume it went out */
     sent = request_size > 0;
@@ -156,6 +161,14 @@ void cq_http_req_finish(http_req *r, CURLcode rc, bool aborted)
         resp->transport = CQ_TR_OTHER;
         resp->maybe_sent = true;
         set_msg(r, "out of memory reading the response");
+    } else if ((tls = cq_tls_fail_of((int)rc, verify)) != CQ_TLS_NONE) {
+        /* refused before a byte of the request went out: nothing was sent */
+        resp->transport = CQ_TR_TLS;
+        resp->tls = tls;
+        resp->maybe_sent = false;
+        set_curl_msg(r, rc);
+        if (r->tls_failures != NULL)
+            r->tls_failures[tls]++;
     } else if (is_connect_error(rc)) {
         /* sent is false on a fresh connection; see above for retries */
         resp->transport = CQ_TR_CONNECT;
@@ -175,15 +188,34 @@ void cq_http_req_finish(http_req *r, CURLcode rc, bool aborted)
 
 /* --- curl -> request ---------------------------------------------------- */
 
+/* Move the body to a buffer of cap bytes.  Not realloc: it would free the
+ * old block unwiped, and a token endpoint's answer holds tokens.  false
+ * when memory is short (the old buffer stays). */
+static bool body_grow(http_req *r, size_t cap)
+{
+    char *p = malloc(cap);
+
+    if (p == NULL)
+        return false;
+    if (r->body != NULL) {
+        memcpy(p, r->body, r->body_len + 1);
+        explicit_bzero(r->body, r->body_cap);
+        free(r->body);
+    }
+    r->body = p;
+    r->body_cap = cap;
+    return true;
+}
+
 /* CURLOPT_WRITEFUNCTION: append to the body, never past the cap.  The
  * buffer doubles from HTTP_BODY_INITIAL but never beyond cap + 1 (NUL),
- * whatever Content-Length the peer announced. */
+ * whatever Content-Length the peer announced; each move wipes the old
+ * buffer (body_grow). */
 size_t cq_http_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     http_req *r = userdata;
     size_t len = size * nmemb; /* size is always 1 */
     size_t need, cap;
-    char *p;
 
     r->in_body = true;
     if (len == 0)
@@ -199,13 +231,10 @@ size_t cq_http_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
             cap = cap > (r->max_response + 1) / 2 ? r->max_response + 1 : cap * 2;
         if (cap > r->max_response + 1)
             cap = r->max_response + 1;
-        p = realloc(r->body, cap);
-        if (p == NULL) {
+        if (!body_grow(r, cap)) {
             r->oom = true;
             return 0;
         }
-        r->body = p;
-        r->body_cap = cap;
     }
     memcpy(r->body + r->body_len, ptr, len);
     r->body_len += len;

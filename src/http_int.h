@@ -72,6 +72,8 @@ struct http_req {
     bool oom;                 /* write or header callback refused: no memory */
     bool in_body;             /* header lines seen after body bytes are trailers */
     bool has_value[HV_COUNT]; /* r->ans->value[i] holds a captured header */
+    cq_tls_id *client;        /* a reference while curl may read its blobs, or NULL */
+    uint64_t *tls_failures;   /* opts->tls_failures */
     char errbuf[CURL_ERROR_SIZE];
     cq_response resp;
 

@@ -164,6 +164,43 @@ static int build_form(http_req *r, const cq_request *req)
     return 0;
 }
 
+/* Where a transfer goes and whom it trusts: the CA bundle, the client
+ * identity (from memory: CURL_BLOB_NOCOPY, r holds a reference to it until
+ * the handle is reset), and the proxy.  CURLOPT_PROXY "" and CURLOPT_NOPROXY
+ * set on every request keep libcurl from reading http_proxy, https_proxy,
+ * ALL_PROXY and NO_PROXY from the environment: a daemon's environment is
+ * not its config.  0 or -EINVAL. */
+static int configure_net(http_req *r, const cq_http_opts *opts)
+{
+    CURL *e = r->easy;
+    struct curl_blob cert, key;
+    const char *p;
+
+    if (opts->ca_file != NULL && opts->ca_file[0] != '\0' &&
+        curl_easy_setopt(e, CURLOPT_CAINFO, opts->ca_file) != CURLE_OK)
+        return -EINVAL;
+    if (opts->client != NULL) {
+        r->client = cq_tls_id_ref(opts->client);
+        p = cq_tls_id_cert(r->client, &cert.len);
+        cert.data = (void *)p;
+        cert.flags = CURL_BLOB_NOCOPY;
+        p = cq_tls_id_key(r->client, &key.len);
+        key.data = (void *)p;
+        key.flags = CURL_BLOB_NOCOPY;
+        if (curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert) != CURLE_OK ||
+            curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM") != CURLE_OK ||
+            curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key) != CURLE_OK ||
+            curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM") != CURLE_OK)
+            return -EINVAL;
+    }
+    if (curl_easy_setopt(e, CURLOPT_PROXY, opts->proxy != NULL ? opts->proxy : "") != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_NOPROXY, opts->no_proxy != NULL ? opts->no_proxy : "") !=
+            CURLE_OK)
+        return -EINVAL;
+    r->tls_failures = opts->tls_failures;
+    return 0;
+}
+
 #define SETOPT(easy, opt, val)                                                                     \
     do {                                                                                           \
         if (curl_easy_setopt((easy), (opt), (val)) != CURLE_OK)                                    \
@@ -206,6 +243,9 @@ int cq_http_req_configure(http_req *r, const cq_request *req, const cq_http_opts
     SETOPT(e, CURLOPT_CLOSESOCKETFUNCTION, cq_http_close_socket);
     SETOPT(e, CURLOPT_CLOSESOCKETDATA, (void *)r->h);
     SETOPT(e, CURLOPT_HTTPHEADER, &r->hdr[0]);
+    rc = configure_net(r, opts);
+    if (rc != 0)
+        return rc;
 
     if (!post) {
         SETOPT(e, CURLOPT_HTTPGET, 1L);
@@ -252,7 +292,8 @@ int cq_http_req_check(const cq_request *req, const cq_http_opts *opts, bool *pos
             return -EINVAL;
     }
     if ((opts->auth_prefix != NULL && has_crlf(opts->auth_prefix)) ||
-        (opts->token != NULL && has_crlf(opts->token)) || has_crlf(req->url))
+        (opts->token != NULL && has_crlf(opts->token)) || has_crlf(req->url) ||
+        (opts->proxy != NULL && has_crlf(opts->proxy)))
         return -EINVAL;
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include <curl/curl.h>
 #include <uv.h>
@@ -29,6 +30,17 @@ static void usage(FILE *f)
                "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP re-reads tokens.\n");
 }
 
+/* Say it at start when a provider's credentials go out in clear text. */
+static void warn_insecure(const cq_config *cfg)
+{
+    char why[512];
+
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        if (cq_config_insecure(&cfg->providers[i], why, sizeof(why)))
+            cq_log(CQ_LOG_WARN, "insecure_http", "provider", cfg->providers[i].name, "detail", why,
+                   NULL);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -43,6 +55,13 @@ int main(int argc, char **argv)
     uv_loop_t loop;
     cq_err err;
 
+    /* First, before any secret is read: no core dump (nor ptrace by
+     * another process of our user) may expose tokens, client secrets or
+     * the TLS client key.  Also keeps /proc/PID/mem and environ root's. */
+    if (prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L) != 0) {
+        perror("cancelqd: prctl(PR_SET_DUMPABLE)");
+        return 1;
+    }
     while ((c = getopt_long(argc, argv, "c:vVh", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -95,6 +114,7 @@ int main(int argc, char **argv)
         goto out_loop;
     }
     cq_log(CQ_LOG_NOTICE, "cancelqd_start", "version", CQ_VERSION, "worker", cfg->worker.id, NULL);
+    warn_insecure(cfg);
     uv_run(&loop, UV_RUN_DEFAULT);
     rc = cq_worker_exit_code(w);
     cq_worker_free(w);

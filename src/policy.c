@@ -117,6 +117,11 @@ static void after_check(const cq_policy *p, const cq_policy_job *j, const cq_res
         /* the lookup stays pending: the next attempt starts with it again */
         retry(p, j, resp, v, true, d);
         break;
+    case CQ_V_FAILED:
+        /* the lookup itself cannot be made (a refused certificate): no call
+         * would get through either */
+        finish(d, CQ_ST_FAILED, resp->status, v->error, v->message);
+        break;
     default: /* NOT_DONE */
         if (j->check == CQ_CHECK_AMBIGUOUS && j->ambiguous != NULL)
             finish(d, CQ_ST_FAILED, 0, j->ambiguous->error, j->ambiguous->message);

@@ -397,4 +397,5 @@ void cq_provider_http_opts(const cq_provider *p, const char *token, cq_http_opts
     o->allow_http = p->conf->allow_insecure_http;
     o->auth_prefix = p->adapter->auth_prefix;
     o->token = token;
+    cq_cred_http_opts(p->cred, o); /* ca_file, client certificate, proxy */
 }

@@ -1,8 +1,9 @@
 /*
  * secret.c - reading secret files (config.h): tokens, client secrets and
  * passwords live in files of their own, never in the config.  A secret is
- * one line of at most CQ_SECRET_MAX bytes from a regular file; what is read
- * is wiped before it is freed.
+ * one line of at most CQ_SECRET_MAX bytes from a regular file; a PEM file
+ * (a TLS private key, certificates) is read whole with its own limit.  What
+ * is read is wiped before it is freed.
  */
 #include "cancelq/config.h"
 
@@ -31,9 +32,10 @@ static int read_capped(int fd, char *buf, size_t cap, size_t *n)
     return 0;
 }
 
-/* Open path for reading a secret and check it is a small regular file.
- * O_NONBLOCK so that a FIFO cannot hang the loader before fstat() sees it. */
-static int secret_open(const char *path, int *fd_out, cq_err *err)
+/* Open path for reading a secret and check it is a regular file of at most
+ * max bytes.  O_NONBLOCK so that a FIFO cannot hang the loader before
+ * fstat() sees it. */
+static int secret_open(const char *path, size_t max, int *fd_out, cq_err *err)
 {
     struct stat st;
     int fd, e;
@@ -52,10 +54,10 @@ static int secret_open(const char *path, int *fd_out, cq_err *err)
         close(fd);
         return cq_err_set(err, -EINVAL, "secret_unreadable", "'%s' is not a regular file", path);
     }
-    if (st.st_size > CQ_SECRET_MAX) {
+    if ((unsigned long long)st.st_size > max) {
         close(fd);
-        return cq_err_set(err, -EFBIG, "secret_too_large", "'%s' is larger than %d bytes", path,
-                          CQ_SECRET_MAX);
+        return cq_err_set(err, -EFBIG, "secret_too_large", "'%s' is larger than %zu bytes", path,
+                          max);
     }
     *fd_out = fd;
     return 0;
@@ -84,7 +86,7 @@ int cq_secret_read(const char *path, char **out, cq_err *err)
     int fd = -1, rc;
 
     *out = NULL;
-    rc = secret_open(path, &fd, err);
+    rc = secret_open(path, CQ_SECRET_MAX, &fd, err);
     if (rc != 0)
         return rc;
     buf = malloc(cap + 1);
@@ -109,6 +111,53 @@ int cq_secret_read(const char *path, char **out, cq_err *err)
         goto out_wipe;
     buf[n] = '\0';
     *out = buf;
+    buf = NULL;
+out_wipe:
+    if (buf != NULL) {
+        explicit_bzero(buf, cap + 1);
+        free(buf);
+    }
+out_close:
+    close(fd);
+    return rc;
+}
+
+int cq_secret_read_all(const char *path, size_t max, char **out, size_t *len, cq_err *err)
+{
+    /* one byte more than max tells a file that grew after fstat() */
+    const size_t cap = max + 1;
+    char *buf = NULL;
+    size_t n = 0;
+    int fd = -1, rc;
+
+    *out = NULL;
+    *len = 0;
+    rc = secret_open(path, max, &fd, err);
+    if (rc != 0)
+        return rc;
+    buf = malloc(cap + 1);
+    if (buf == NULL) {
+        rc = cq_err_set(err, -ENOMEM, "no_memory", "out of memory reading '%s'", path);
+        goto out_close;
+    }
+    rc = read_capped(fd, buf, cap, &n);
+    if (rc != 0) {
+        cq_err_set(err, rc, "secret_unreadable", "cannot read '%s': %s", path, strerror(-rc));
+        goto out_wipe;
+    }
+    if (n > max) {
+        rc =
+            cq_err_set(err, -EFBIG, "secret_too_large", "'%s' is larger than %zu bytes", path, max);
+        goto out_wipe;
+    }
+    if (n == 0 || memchr(buf, '\0', n) != NULL) {
+        rc = cq_err_set(err, -EINVAL, n == 0 ? "secret_empty" : "secret_bad",
+                        n == 0 ? "'%s' is empty" : "'%s' holds a NUL byte", path);
+        goto out_wipe;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
     buf = NULL;
 out_wipe:
     if (buf != NULL) {

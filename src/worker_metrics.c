@@ -110,6 +110,18 @@ static void render_resilience(cq_worker *w, cq_buf *out)
                               "provider", cq_providers_at(w->providers, i)->conf->name, "state",
                               cq_breaker_state_name((cq_breaker_state)s), NULL);
     }
+    cq_metrics_family(out, "cancelq_tls_failures_total",
+                      "Requests whose peer certificate was refused, by reason (untrusted, "
+                      "hostname, expired, local).",
+                      CQ_METRIC_COUNTER);
+    for (i = 0; i < cq_providers_count(w->providers); i++) {
+        const cq_cred_stats *cs = cq_cred_stats_get(cq_providers_at(w->providers, i)->cred);
+
+        for (s = 1; s < CQ_TLS_FAIL_COUNT; s++)
+            cq_metrics_sample(out, "cancelq_tls_failures_total", (double)cs->tls_failures[s],
+                              "provider", cq_providers_at(w->providers, i)->conf->name, "reason",
+                              cq_tls_fail_name((cq_tls_fail)s), NULL);
+    }
     provider_counter(w, out, "cancelq_breaker_deferred_total",
                      "Jobs put back to delayed (no attempt spent) while the breaker was open.",
                      offsetof(cq_provider, breaker_deferred));

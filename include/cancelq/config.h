@@ -99,6 +99,12 @@ typedef struct cq_provider_conf {
     char *username;           /* password grant */
     char *password_file;      /* resolved path */
 
+    char *ca_file;          /* resolved path of a PEM CA bundle, or NULL: the system's CAs */
+    char *client_cert_file; /* resolved path: mutual TLS certificate (PEM), or NULL */
+    char *client_key_file;  /* resolved path: its private key (PEM, a secret), or NULL */
+    char *proxy;            /* proxy URL, or NULL: direct (the environment is ignored) */
+    char *no_proxy;         /* hosts reached without the proxy (curl NOPROXY list), or NULL */
+
     uint64_t timeout_ms;         /* total per request, default 30s */
     uint64_t connect_timeout_ms; /* default 5s */
     int concurrency;             /* requests in flight, all workers of the deployment, default 64 */
@@ -158,6 +164,12 @@ const cq_provider_conf *cq_config_provider(const cq_config *cfg, const char *nam
  * names the path, never the content.  Free with cq_secret_free(). */
 int cq_secret_read(const char *path, char **out, cq_err *err);
 
+/* Read a whole file of at most max bytes that may hold a secret of several
+ * lines (a PEM private key) into *out (heap, NUL-terminated, *len bytes;
+ * no NUL inside, not empty).  0 or -errno; err names the path, never the
+ * content.  Free with cq_secret_free(). */
+int cq_secret_read_all(const char *path, size_t max, char **out, size_t *len, cq_err *err);
+
 /* Wipe and free a secret; NULL is a no-op. */
 void cq_secret_free(char *secret);
 
@@ -172,6 +184,12 @@ int cq_parse_bool(const char *s, bool *out);
  * [redis] sentinels and cluster, Cluster MOVED replies, and the metrics
  * listener.  0 or -EINVAL. */
 int cq_parse_hostport(const char *s, char *host, size_t host_size, int *port);
+
+/* When pc sends its credentials in clear text (allow_insecure_http with an
+ * http:// base_url or token_url): true, with a warning naming them in buf
+ * (n bytes).  cancelqd logs it at start (event insecure_http) and
+ * --check-config prints it. */
+bool cq_config_insecure(const cq_provider_conf *pc, char *buf, size_t n);
 
 /* Print a human summary (no secrets: file paths only) to f. */
 void cq_config_print_summary(const cq_config *cfg, void *file /* FILE* */);

@@ -13,7 +13,8 @@
  *
  * Secrets (client_secret, password, tokens) are read with cq_secret_read(),
  * registered with cq_log_add_secret() and wiped when freed; they never
- * appear in logs.
+ * appear in logs.  The mutual TLS identity (client_cert_file,
+ * client_key_file: tls.h) is read with them, and re-read on SIGHUP too.
  *
  * The pure part (building the form, parsing the answer) is exported for the
  * unit tests.
@@ -90,6 +91,10 @@ typedef struct cq_cred_stats {
     uint64_t failures; /* failed token requests */
     bool failing;      /* the last token request failed */
     char last_error[128];
+    /* requests to the instance (calls, lookups, token requests) whose peer
+     * certificate was refused, by cq_tls_fail; the HTTP engine counts them
+     * (cq_cred_http_opts) */
+    uint64_t tls_failures[CQ_TLS_FAIL_COUNT];
 } cq_cred_stats;
 
 /* Read the secrets (and the token_file) of pc.  http sends the token
@@ -126,6 +131,12 @@ uint64_t cq_cred_retry_in(const cq_cred *c);
 void cq_cred_cancel_waiters(cq_cred *c);
 
 const cq_cred_stats *cq_cred_stats_get(const cq_cred *c);
+
+/* The transport settings of every request to the instance and its token
+ * endpoint, into o: ca_file, the mutual TLS identity, proxy, no_proxy, and
+ * where the engine counts refused certificates (stats.tls_failures).  The
+ * other fields of o are left alone. */
+void cq_cred_http_opts(cq_cred *c, cq_http_opts *o);
 
 /* Stop timers, wipe secrets; the struct is freed from a close callback (run
  * the loop).  Waiters are dropped without a call.  NULL is a no-op. */

@@ -8,11 +8,18 @@
  * callback may send new requests.
  *
  * Safety rules applied to every request: redirects are never followed; TLS
- * peer and host are verified; protocols are limited to https (plus http only
- * when opts->allow_http); the answer body is capped at opts->max_response in
- * the write callback (CURLOPT_MAXFILESIZE does not stop transfers of unknown
- * size); CURLOPT_NOSIGNAL is set, so the process must ignore SIGPIPE;
- * connections are kept alive and reused.
+ * peer and host are verified (against opts->ca_file when set, else the
+ * system's CAs); protocols are limited to https (plus http only when
+ * opts->allow_http); no proxy but opts->proxy (the environment's
+ * http_proxy, https_proxy, ALL_PROXY and NO_PROXY are ignored); the answer
+ * body is capped at opts->max_response in the write callback
+ * (CURLOPT_MAXFILESIZE does not stop transfers of unknown size) and wiped
+ * whenever it moves or is freed (a token endpoint's answer holds tokens);
+ * CURLOPT_NOSIGNAL is set, so the process must ignore SIGPIPE; connections
+ * are kept alive and reused.
+ *
+ * A refused certificate ends a request with CQ_TR_TLS and resp->tls saying
+ * which check refused it (tls.h).
  */
 #ifndef CANCELQ_HTTP_H
 #define CANCELQ_HTTP_H
@@ -25,6 +32,7 @@
 
 #include "cancelq/err.h"
 #include "cancelq/request.h"
+#include "cancelq/tls.h"
 
 typedef struct cq_http cq_http;
 
@@ -35,6 +43,17 @@ typedef struct cq_http_opts {
     bool allow_http;             /* also allow plain http (sandboxes, tests) */
     const char *auth_prefix;     /* e.g. "Authorization: Bearer ", or NULL */
     const char *token;           /* appended to auth_prefix; copied; never logged */
+    /* Transport (cq_cred_http_opts fills these for a provider instance):
+     * a PEM CA bundle trusted instead of the system's; a mutual TLS
+     * identity, referenced while the request runs; a proxy URL ("" or
+     * NULL: direct) and the hosts reached without it (curl's NOPROXY);
+     * CQ_TLS_FAIL_COUNT counters bumped at [resp->tls] when a certificate
+     * is refused, which must outlive the request.  Each may be NULL. */
+    const char *ca_file;
+    cq_tls_id *client;
+    const char *proxy;
+    const char *no_proxy;
+    uint64_t *tls_failures;
 } cq_http_opts;
 
 /* The answer is borrowed for the duration of the callback only. */

@@ -46,11 +46,24 @@ typedef enum cq_transport {
     CQ_TR_TOO_LARGE, /* answer exceeded the response cap */
     CQ_TR_ABORTED,   /* cancelled by us (shutdown) */
     CQ_TR_OTHER,     /* any other transport failure */
+    CQ_TR_TLS,       /* a certificate was refused (see tls): nothing was sent */
 } cq_transport;
+
+/* Why certificate verification refused a connection (CQ_TR_TLS), from
+ * curl's result and OpenSSL's verify result (tls.h, cq_tls_fail_of). */
+typedef enum cq_tls_fail {
+    CQ_TLS_NONE = 0,
+    CQ_TLS_UNTRUSTED, /* the chain does not lead to a trusted CA (unknown issuer, self-signed) */
+    CQ_TLS_HOSTNAME,  /* the certificate is not for the URL's host */
+    CQ_TLS_EXPIRED,   /* outside its validity period (expired, or not yet valid) */
+    CQ_TLS_LOCAL,     /* our side: ca_file or the client certificate is unusable */
+    CQ_TLS_FAIL_COUNT
+} cq_tls_fail;
 
 typedef struct cq_response {
     long status; /* HTTP status, 0 when no answer */
     cq_transport transport;
+    cq_tls_fail tls;  /* with CQ_TR_TLS: which check failed; else CQ_TLS_NONE */
     bool maybe_sent;  /* the provider may have received the request */
     const char *body; /* NUL-terminated copy, body_len bytes, may be "" */
     size_t body_len;

@@ -96,6 +96,10 @@ for want in Type=notify NotifyAccess=main WatchdogSec=30s Restart=on-failure \
 done
 # the stop timeout must cover shutdown_grace (default 20s) plus time to
 # write the last outcomes
+for u in cancelq.service cancelq@.service; do
+    check "$u sets LimitCORE=0 (no core dump holds a secret)" \
+        grep -qx 'LimitCORE=0' "$R/lib/systemd/system/$u"
+done
 check_eq "TimeoutStopSec= leaves room above shutdown_grace" "TimeoutStopSec=60s" \
     "$(grep '^TimeoutStopSec=' "$unit")"
 check "cancelq@.service reads /etc/cancelq/%i.conf with CQ_INSTANCE=%i" \
@@ -166,6 +170,8 @@ else
     check_eq "only AF_INET, AF_INET6 and AF_UNIX sockets (RestrictAddressFamilies=)" "" \
         "$(grep -o 'socket(AF_[A-Z0-9]*' "$T/strace.out" | sort -u |
             grep -v -e 'AF_INET$' -e 'AF_INET6$' -e 'AF_UNIX$')"
+    check "the daemon made itself non-dumpable first (prctl PR_SET_DUMPABLE, 0)" \
+        grep -qE 'prctl\(PR_SET_DUMPABLE, (0|SUID_DUMP_DISABLE)\) = 0' "$T/strace.out"
     check_eq "no writable and executable memory (MemoryDenyWriteExecute=)" "" \
         "$(grep -E '(mmap|mprotect|pkey_mprotect)\(.*PROT_WRITE\|PROT_EXEC' "$T/strace.out")"
 fi
