@@ -66,8 +66,11 @@ void cq_prov_want_share(cq_provider *p)
      * uses (others may be waiting for them) */
     starved = p->head != NULL && ((p->share < local_cap(p) && p->active >= p->share) ||
                                   (p->conf->rate > 0 && p->share_rate <= 0));
-    /* slots beyond our demand matter only when another worker has work */
-    idle = p->share > want_of(p) && p->share_busy > 1;
+    /* slots beyond our demand matter only when another worker has work;
+     * so do slots Redis still counts for us after we drained to a smaller
+     * share */
+    idle = (p->share > want_of(p) && p->share_busy > 1) ||
+           (p->share_held > p->share && p->active <= p->share);
     if (!starved && !idle)
         return;
     if (p->share >= 0 && cq_prov_now(p) - p->share_asked < SHARE_ASK_EVERY_MS)
@@ -98,6 +101,7 @@ void cq_provider_set_share(cq_provider *p, int conc, double rate, double burst, 
         return; /* the request failed: keep what we had */
     p->share = conc;
     p->share_busy = busy;
+    p->share_held = conc > p->share_inflight ? conc : p->share_inflight;
     if (p->conf->rate > 0 && (rate != p->share_rate || burst != p->share_burst)) {
         p->share_rate = rate;
         p->share_burst = burst;

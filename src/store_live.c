@@ -427,17 +427,17 @@ typedef struct share_req {
     void *data;
 } share_req;
 
-/* share.lua answers {conc, rate x 1000, burst x 1000, holders}; limit.lua
- * {open ms, pause ms, done}: up to four numbers. */
+/* share.lua answers {conc, rate x 1000, burst x 1000, holders, open ms,
+ * pause ms}; limit.lua {open ms, pause ms, done}: up to six numbers. */
 static void three_reply(void *data, redisReply *reply)
 {
     share_req q = *(share_req *)data;
-    long long v[4] = {-1, -1, -1, -1};
+    long long v[CQ_STORE_SHARE_N] = {-1, -1, -1, -1, CQ_STORE_NONE, CQ_STORE_NONE};
     size_t i;
 
     free(data);
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3) {
-        for (i = 0; i < reply->elements && i < 4; i++)
+        for (i = 0; i < reply->elements && i < CQ_STORE_SHARE_N; i++)
             v[i] = reply->element[i]->type == REDIS_REPLY_INTEGER ? reply->element[i]->integer : -1;
     } else if (reply != NULL) {
         cq_store_log_error("share", reply);
@@ -464,11 +464,13 @@ static int three_script(cq_store *s, const char *name, int nkeys, int argc, cons
 int cq_store_share(cq_store *s, const char *instance, int want, int inflight,
                    const cq_provider_conf *pc, cq_store_share_cb cb, void *data)
 {
-    char key[CQ_KEY_MAX], w[NUM_TEXT], f[NUM_TEXT], c[NUM_TEXT], r[NUM_TEXT], b[NUM_TEXT],
-        ttl[NUM_TEXT];
-    const char *argv[8];
+    char key[CQ_KEY_MAX], lkey[CQ_KEY_MAX], pkey[CQ_KEY_MAX], w[NUM_TEXT], f[NUM_TEXT],
+        c[NUM_TEXT], r[NUM_TEXT], b[NUM_TEXT], ttl[NUM_TEXT];
+    const char *argv[10];
 
-    if (cq_keys_share(&s->k, instance, key, sizeof(key)) != 0)
+    if (cq_keys_share(&s->k, instance, key, sizeof(key)) != 0 ||
+        cq_keys_limit(&s->k, instance, lkey, sizeof(lkey)) != 0 ||
+        cq_keys_pause(&s->k, instance, pkey, sizeof(pkey)) != 0)
         return -ENAMETOOLONG;
     snprintf(w, sizeof(w), "%d", want);
     snprintf(f, sizeof(f), "%d", inflight);
@@ -476,9 +478,9 @@ int cq_store_share(cq_store *s, const char *instance, int want, int inflight,
     snprintf(r, sizeof(r), "%.6f", pc->rate);
     snprintf(b, sizeof(b), "%d", pc->rate > 0 ? pc->burst : 0);
     snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)s->cfg->worker.lease_ms);
-    argv[0] = key, argv[1] = s->holder, argv[2] = w, argv[3] = f, argv[4] = c, argv[5] = r;
-    argv[6] = b, argv[7] = ttl;
-    return three_script(s, "share", 1, 8, argv, cb, data);
+    argv[0] = key, argv[1] = lkey, argv[2] = pkey, argv[3] = s->holder, argv[4] = w, argv[5] = f;
+    argv[6] = c, argv[7] = r, argv[8] = b, argv[9] = ttl;
+    return three_script(s, "share", 3, 10, argv, cb, data);
 }
 
 int cq_store_limit(cq_store *s, const char *instance, const char *op, uint64_t ms, int threshold,

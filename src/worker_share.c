@@ -8,7 +8,7 @@
 #include "cancelq/log.h"
 #include "worker_int.h"
 
-static void share_cb(void *data, bool ok, const long long v[4])
+static void share_cb(void *data, bool ok, const long long v[CQ_STORE_SHARE_N])
 {
     cq_provider *p = data;
 
@@ -16,6 +16,8 @@ static void share_cb(void *data, bool ok, const long long v[4])
         cq_provider_set_share(p, -1, 0, 0, 0);
         return;
     }
+    if (v[4] != CQ_STORE_NONE && v[5] != CQ_STORE_NONE)
+        cq_provider_adopt(p, v[4], v[5]); /* the breaker and pauses, as a claim brings them */
     cq_provider_set_share(p, (int)v[0], (double)v[1] / 1000.0, (double)v[2] / 1000.0, (int)v[3]);
 }
 
@@ -28,13 +30,13 @@ static void hook_share(void *data, cq_provider *p, int want, int inflight)
         cq_provider_set_share(p, -1, 0, 0, 0);
 }
 
-static void adopt_cb(void *data, bool ok, const long long v[4])
+static void adopt_cb(void *data, bool ok, const long long v[CQ_STORE_SHARE_N])
 {
     if (ok)
         cq_provider_adopt(data, v[0], v[1]);
 }
 
-static void breaker_cb(void *data, bool ok, const long long v[4])
+static void breaker_cb(void *data, bool ok, const long long v[CQ_STORE_SHARE_N])
 {
     if (ok)
         cq_provider_breaker_answer(data, v[2] == 1, v[0], v[1]);
@@ -58,7 +60,7 @@ static void hook_pause(void *data, cq_provider *p, uint64_t ms)
         cq_store_limit(w->store, p->conf->name, "pause", ms, 0, adopt_cb, p);
 }
 
-static void probe_cb(void *data, bool ok, const long long v[4])
+static void probe_cb(void *data, bool ok, const long long v[CQ_STORE_SHARE_N])
 {
     cq_provider_probe_answer(data, ok && v[2] == 1, ok ? v[0] : 0, ok ? v[1] : 0);
 }

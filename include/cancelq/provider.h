@@ -104,6 +104,7 @@ struct cq_provider {
     bool share_pending;     /* a share request is on its way */
     int share_inflight;     /* requests in flight when it went */
     int share_busy;         /* workers with work for it, this one included */
+    int share_held;         /* what Redis counts for us: max(share, in flight when asked) */
     uint64_t g_pause_until; /* loop time: paused by another worker or an operator; UINT64_MAX:
                              * until an operator resumes */
     uint64_t g_open_until;  /* loop time the deployment's breaker stays open */

@@ -21,6 +21,7 @@
 #ifndef CANCELQ_STORE_H
 #define CANCELQ_STORE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -242,12 +243,18 @@ typedef struct cq_results_info {
 int cq_store_trim(cq_store *s, void (*cb)(void *data, const cq_results_info *ri), void *data);
 
 /* A provider instance's deployment-wide limits (docs/design.md §8).  The
- * answer: ok, and up to four numbers (-1 where a script gives fewer). */
-typedef void (*cq_store_share_cb)(void *data, bool ok, const long long v[4]);
+ * answer: ok, and up to CQ_STORE_SHARE_N numbers (where a script gives
+ * fewer: -1 for the first four, CQ_STORE_NONE for the last two). */
+#define CQ_STORE_SHARE_N 6
+#define CQ_STORE_NONE LLONG_MIN
+typedef void (*cq_store_share_cb)(void *data, bool ok, const long long v[CQ_STORE_SHARE_N]);
 
 /* This worker's share of pc's limits (share.lua): want = its requests
  * waiting + in flight.  v: concurrency, rate x 1000, burst x 1000, the
- * workers with work for it (this one included). */
+ * workers with work for it (this one included), and as in a claim's answer
+ * the instance's breaker open for ms and its pause (ms, -1: an operator's
+ * until resumed), so a pause reaches every worker with work within a
+ * heartbeat. */
 int cq_store_share(cq_store *s, const char *instance, int want, int inflight,
                    const cq_provider_conf *pc, cq_store_share_cb cb, void *data);
 

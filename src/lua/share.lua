@@ -5,8 +5,9 @@
 -- and of `rate` and `burst` (equal parts); a worker takes no more than what
 -- the others hold now leaves free, so the shares never add up to more than
 -- the limit: a worker whose fair part grew gets it once the others have
--- shrunk (at their next call), and one that holds requests in flight keeps
--- the slots they use.  Shares of workers that stop calling expire after
+-- shrunk (at their next call); one above its fair part keeps the slots its
+-- requests in flight use, starts nothing new until it is below, then asks
+-- again and gives the rest back.  Shares of workers that stop calling expire after
 -- `ttl` (a dead worker's slots come back after the lease).  When the burst
 -- has fewer whole tokens than workers with work, its tokens go one to a
 -- worker, in turns: a holder keeps its token while nobody waits, or for
@@ -15,10 +16,14 @@
 -- KEYS[1] {P}:share:<instance>   hash: holder ->
 --   "want inflight conc rate burst expiry since" (since: when its token of
 --   a split burst was granted, or since when it has waited for one; 0 else)
+-- KEYS[2] {P}:limit:<instance>   KEYS[3] {P}:pause:<instance> (read only,
+--   as claim.lua reads them: a worker with work learns of a breaker or a
+--   pause within a heartbeat even when it claims nothing new)
 -- ARGV[1] holder   ARGV[2] want (its requests waiting + in flight)
 -- ARGV[3] inflight   ARGV[4] concurrency   ARGV[5] rate (per s, 0 = none)
 -- ARGV[6] burst   ARGV[7] ttl ms
--- Returns {conc, rate x 1000, burst x 1000, holders with work}.
+-- Returns {conc, rate x 1000, burst x 1000, holders with work, breaker
+-- open ms, pause ms (-1: an operator's, until resumed)}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local me, want, inflight = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -60,9 +65,12 @@ if want == 0 then fair = 0 end
 -- what no demand asked for is split among the workers with work, so a
 -- worker whose queue grows does not wait for its next share request
 if want > 0 and left > 0 then fair = fair + math.floor(left / busy) end
+-- conc: what this worker may start up to (its target); hold: what counts
+-- against the others, its requests in flight included, so a worker above
+-- its fair part drains to it (and asks again) before others get its slots
 local conc = math.min(fair, C - held_c)
-if conc < inflight then conc = inflight end
 if conc < 0 then conc = 0 end
+local hold = math.max(conc, inflight)
 -- the burst split in whole tokens, in turns: keep mine, or take a free one
 -- when no other worker has waited longer; returns rate, burst, since
 local function in_turns()
@@ -104,7 +112,19 @@ if want > 0 and R > 0 then
     rate, burst, since = in_turns()
   end
 end
-redis.call('HSET', KEYS[1], me, string.format('%d %d %d %.6f %.6f %d %d', want, inflight, conc,
+redis.call('HSET', KEYS[1], me, string.format('%d %d %d %.6f %.6f %d %d', want, inflight, hold,
                                                 rate, burst, now + ttl, since))
 redis.call('PEXPIRE', KEYS[1], ttl * 2)
-return {conc, math.floor(rate * 1000), math.floor(burst * 1000), busy}
+-- the instance's breaker and pauses (as in claim.lua)
+local open, pause = 0, 0
+local l = redis.pcall('HMGET', KEYS[2], 'open_until', 'pause_until')
+if type(l) == 'table' and not l.err then
+  open = math.max(0, tonumber(l[1] or '0') - now)
+  pause = math.max(0, tonumber(l[2] or '0') - now)
+end
+local p = redis.pcall('HGET', KEYS[3], 'until')
+if type(p) == 'string' then
+  local u = tonumber(p) or 0
+  if u == 0 then pause = -1 elseif u - now > pause then pause = u - now end
+end
+return {conc, math.floor(rate * 1000), math.floor(burst * 1000), busy, open, pause}

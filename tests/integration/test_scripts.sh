@@ -235,7 +235,7 @@ check "promote moves the due one and says how long until the next" \
 
 echo "share.lua"
 # share HOLDER WANT INFLIGHT C R B: one worker's share of {p}:share:x
-share() { ev share 1 '{p}:share:x' "$1" "$2" "$3" "$4" "$5" "$6" 5000 | tr '\n' ' ' | sed 's/ $//'; }
+share() { ev share 3 '{p}:share:x' '{p}:limit:x' '{p}:pause:x' "$1" "$2" "$3" "$4" "$5" "$6" 5000 | tr '\n' ' ' | sed 's/ $//'; }
 # the held parts add up to no more than the limits
 sums() { rraw HVALS '{p}:share:x' | awk '{ c += $3; r += $4; b += $5 } END { printf "%d %.3f %.3f", c, r, b }'; }
 share A 9 0 5 10 4 > /dev/null; share B 9 0 5 10 4 > /dev/null; share C 9 0 5 10 4 > /dev/null

@@ -66,6 +66,7 @@ int cmd_results(ctl *c, int argc, char **argv);
 int cmd_workers(ctl *c, int argc, char **argv);
 int cmd_check(ctl *c, int argc, char **argv);
 int cmd_top(ctl *c, int argc, char **argv);
+int cmd_provider(ctl *c, int argc, char **argv);
 
 /* usage.c --------------------------------------------------------------- */
 

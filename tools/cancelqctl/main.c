@@ -19,9 +19,9 @@ static const struct command {
     const char *name;
     int (*run)(ctl *c, int argc, char **argv);
 } commands[] = {
-    {"stats", cmd_stats},     {"dlq", cmd_dlq},         {"enqueue", cmd_enqueue},
-    {"results", cmd_results}, {"workers", cmd_workers}, {"check", cmd_check},
-    {"top", cmd_top},
+    {"stats", cmd_stats},     {"dlq", cmd_dlq},           {"enqueue", cmd_enqueue},
+    {"results", cmd_results}, {"workers", cmd_workers},   {"check", cmd_check},
+    {"top", cmd_top},         {"provider", cmd_provider},
 };
 
 int main(int argc, char **argv)

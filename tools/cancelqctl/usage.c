@@ -39,6 +39,7 @@ static const struct help {
      "  workers                      heartbeats, inflight jobs, dead workers\n"
      "  check                        one line for monitoring (exit 0 OK, 1 WARNING, 2 CRITICAL)\n"
      "  top                          a live view, refreshed every second\n"
+     "  provider pause|resume|list   stop or restart calls to a provider instance\n"
      "Options:\n" COMMON
      "  --json         JSON output, for the commands that have it (also after the command)\n"
      "  -V, --version  print the version\n"
@@ -145,6 +146,29 @@ static const struct help {
      "status (jobs/s over 10 s, count over the last minute), the latest outcomes.\n"
      "q quits.  When standard output is not a terminal, one plain snapshot.\n"
      "  --once         print one snapshot and exit\n" COMMON},
+    {"provider", "provider pause|resume|list ...",
+     "  provider pause NAME [--for DUR] [--reason TEXT]\n"
+     "  provider resume NAME\n"
+     "  provider list [--json]\n"
+     "See cancelqctl provider COMMAND --help.\n"},
+    {"provider pause", "provider pause NAME [--for DUR] [--reason TEXT]",
+     "Stop calls to provider instance NAME in every worker of the deployment, from\n"
+     "their next claim or heartbeat: planned maintenance or an emergency stop.\n"
+     "Calls in flight finish; the instance's jobs wait in delayed without spending\n"
+     "attempts and come back when the pause ends.  Pausing again replaces the pause.\n"
+     "  --for DUR      end the pause by itself after DUR (90s, 30m, 2h); without it\n"
+     "                 the pause lasts until `provider resume`\n"
+     "  --reason TEXT  shown by provider list, check and top (at most 200 bytes)\n" COMMON},
+    {"provider resume", "provider resume NAME",
+     "End an operator's pause of NAME: workers call it again from their next claim\n"
+     "or heartbeat.  (A breaker or a provider's 429 pause is not an operator's\n"
+     "pause: those end by themselves.)\n" COMMON},
+    {"provider list", "provider list [--json]",
+     "Every provider instance of the config: adapter, state (running, paused,\n"
+     "breaker-open, 429-pause), an operator's pause (until, reason, by), the\n"
+     "breaker's end and who opened it, and the workers with work for it with the\n"
+     "concurrency slots they hold of the instance's limit.\n"
+     "  --json         a JSON array, one object per instance\n" COMMON},
 };
 
 static const struct help *find(const char *cmd)
