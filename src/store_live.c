@@ -464,8 +464,8 @@ static int three_script(cq_store *s, const char *name, int nkeys, int argc, cons
 int cq_store_share(cq_store *s, const char *instance, int want, int inflight,
                    const cq_provider_conf *pc, cq_store_share_cb cb, void *data)
 {
-    char key[CQ_KEY_MAX], lkey[CQ_KEY_MAX], pkey[CQ_KEY_MAX], w[NUM_TEXT], f[NUM_TEXT],
-        c[NUM_TEXT], r[NUM_TEXT], b[NUM_TEXT], ttl[NUM_TEXT];
+    char key[CQ_KEY_MAX], lkey[CQ_KEY_MAX], pkey[CQ_KEY_MAX], w[NUM_TEXT], f[NUM_TEXT], c[NUM_TEXT],
+        r[NUM_TEXT], b[NUM_TEXT], ttl[NUM_TEXT];
     const char *argv[10];
 
     if (cq_keys_share(&s->k, instance, key, sizeof(key)) != 0 ||

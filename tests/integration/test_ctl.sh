@@ -290,6 +290,21 @@ kill -INT "$FPID"; wait "$FPID"; r=$?
 check_eq "tail -f exits 0 on ^C" 0 "$r"
 check_eq "tail -f printed exactly the new ones" "f-1 f-2" "$(jq -r .id "$T/follow.json" | paste -sd' ')"
 
+echo "-- results get (prefix cq2)"
+for i in $(seq 1 1500); do
+    printf 'XADD %s * id g-%d idempotency_key gk-%d provider keliweb action cancel_service status succeeded attempts 1 http_status 200 error "" message "" duration_ms 3 finished_at x worker w1\n' "$R2" "$i" $((i % 3))
+done | redis-cli -p "$REDIS_PORT" > /dev/null
+check_eq "get --id: an entry two pages back" "g-7 gk-1" "$(ctl2 results get --id g-7 --json | jq -r '"\(.id) \(.idempotency_key)"')"
+check_eq "get --key: the newest with that key" "g-1500" "$(ctl2 results get --key gk-0 --json | jq -r .id)"
+check_eq "get --key --all: every one, oldest first" "500 g-3 g-1500" \
+    "$(ctl2 results get --key gk-0 --all --json | jq -rs '"\(length) \(.[0].id) \(.[-1].id)"')"
+check "get: human line" bash -c "'$CTL' -c '$T/cq2.conf' results get --id g-7 | grep -q 'succeeded .*keliweb/cancel_service .*g-7 attempts=1'"
+ctl2 results get --id nope > /dev/null 2> "$T/get.err"; r=$?
+check_eq "get: none matches: exit 1, the entries searched named" "1 yes" \
+    "$r $(grep -q "no outcome with id 'nope' in the 1515 entries of {cq2}:results" "$T/get.err" && echo yes)"
+ctl2 results get --id a --key b > /dev/null 2>&1; r=$?
+check_eq "get: --id and --key together: usage (2)" 2 "$r"
+
 echo "-- workers (prefix cq2)"
 N=$(now_ms)
 rraw ZADD "{cq2}:workers" "$N" w-live $((N - 60000)) w-dead > /dev/null

@@ -11,6 +11,7 @@
  * come back when the pause ends.  Requests already in flight finish.
  */
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +51,11 @@ static const cq_provider_conf *instance(const ctl *c, const char *name)
 static void who(char *buf, size_t size)
 {
     const char *u = getenv("SUDO_USER");
+    const struct passwd *pw;
     char host[128] = "";
 
     if (u == NULL || u[0] == '\0')
-        u = getenv("USER");
+        u = (pw = getpwuid(getuid())) != NULL ? pw->pw_name : NULL;
     if (u == NULL || u[0] == '\0')
         u = "unknown";
     if (gethostname(host, sizeof(host) - 1) != 0)

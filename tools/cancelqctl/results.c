@@ -2,7 +2,9 @@
  * results.c - `cancelqctl results tail [-f]`: the last outcomes of
  * {P}:results (docs/design.md §5), oldest first, then (with -f) new ones
  * as they are added, read with XREAD BLOCK from the last id seen so that
- * nothing between two reads is missed.
+ * nothing between two reads is missed.  `results get --id ID | --key KEY`:
+ * the outcome of one job (or every outcome with that idempotency key),
+ * found by reading the stream from its newest entry back.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -16,6 +18,8 @@
 #define FOLLOW_BLOCK_MS "1000" /* XREAD BLOCK: also how soon ^C is noticed */
 #define FOLLOW_BATCH "500"     /* XREAD COUNT */
 #define STREAM_ID_MAX 64
+#define GET_PAGE "1000" /* XREVRANGE COUNT while searching */
+#define GET_MAX 1000    /* matches kept (--all) */
 
 /* Set by SIGINT/SIGTERM while following (a handler has nowhere else to
  * write). */
@@ -228,16 +232,137 @@ static int cmd_tail(ctl *c, int argc, char **argv)
     return CTL_OK;
 }
 
+/* --- get ------------------------------------------------------------------- */
+
+typedef struct get_q {
+    const char *field, *value; /* "id" or "idempotency_key", and the value */
+    bool all;                  /* every match, not only the newest */
+    redisReply *page[GET_MAX]; /* the pages holding the matches (owned) */
+    const redisReply *match[GET_MAX];
+    size_t npages, nmatch;
+    long long scanned;
+} get_q;
+
+/* Read the stream newest first, page by page, keeping the matches. */
+static int get_scan(ctl *c, get_q *q)
+{
+    char from[STREAM_ID_MAX + 1] = "+";
+
+    for (;;) {
+        redisReply *r = ctl_cmd(c, 6, "XREVRANGE", c->k.results, from, "-", "COUNT", GET_PAGE);
+        bool kept = false;
+        size_t i;
+
+        if (r == NULL)
+            return -1;
+        if (!ctl_reply_is(r, REDIS_REPLY_ARRAY, "XREVRANGE")) {
+            freeReplyObject(r);
+            return -1;
+        }
+        for (i = 0; i < r->elements && q->nmatch < GET_MAX; i++) {
+            const redisReply *e = r->element[i];
+            const char *v;
+
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+                e->element[0]->type != REDIS_REPLY_STRING)
+                continue;
+            q->scanned++;
+            v = field(e->element[1]->type == REDIS_REPLY_ARRAY ? e->element[1] : NULL, q->field);
+            if (v == NULL || strcmp(v, q->value) != 0)
+                continue;
+            q->match[q->nmatch++] = e;
+            kept = true;
+            if (!q->all)
+                break;
+        }
+        if (kept)
+            q->page[q->npages++] = r;
+        if ((q->nmatch > 0 && !q->all) || q->nmatch >= GET_MAX || r->elements == 0 ||
+            q->npages >= GET_MAX) {
+            if (!kept)
+                freeReplyObject(r);
+            return 0;
+        }
+        /* the next page: strictly older than this page's last entry ("(" id) */
+        snprintf(from, sizeof(from), "(%s", r->element[r->elements - 1]->element[0]->str);
+        if (!kept)
+            freeReplyObject(r);
+    }
+}
+
+static int cmd_get(ctl *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"id", required_argument, NULL, 'i'},
+        {"key", required_argument, NULL, 'k'},
+        {"all", no_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    get_q q;
+    bool json = c->json;
+    char last[STREAM_ID_MAX];
+    int ch, rc = CTL_ERR;
+
+    memset(&q, 0, sizeof(q));
+    while ((ch = ctl_getopt(c, argc, argv, "c:h", longopts)) != -1) {
+        if (ch == 'i' || ch == 'k') {
+            if (q.field != NULL) {
+                fprintf(stderr, "%s: results get takes one of --id and --key\n", c->prog);
+                return ctl_usage(c, "results get");
+            }
+            q.field = ch == 'i' ? "id" : "idempotency_key";
+            q.value = optarg;
+        } else if (ch == 'a') {
+            q.all = true;
+        } else if (ch == 'j') {
+            json = true;
+        } else if (ch == 'c') {
+            c->conf_path = optarg;
+        } else if (ch == 'h') {
+            return ctl_help(c, "results get");
+        } else {
+            return ctl_usage(c, "results get");
+        }
+    }
+    if (q.field == NULL || optind < argc) {
+        fprintf(stderr, "%s: results get needs --id ID or --key KEY (and no other argument)\n",
+                c->prog);
+        return ctl_usage(c, "results get");
+    }
+    if (ctl_open(c) != 0 || get_scan(c, &q) != 0)
+        goto out;
+    if (q.nmatch == 0) {
+        fprintf(stderr,
+                "%s: no outcome with %s '%s' in the %lld entries of %s (not ended yet, "
+                "or trimmed: see results_maxlen)\n",
+                c->prog, q.field, q.value, q.scanned, c->k.results);
+        goto out;
+    }
+    rc = CTL_OK;
+    for (size_t i = q.nmatch; i-- > 0 && rc == CTL_OK;) /* oldest first */
+        if (print_entry(q.match[i], json, last) != 0)
+            rc = CTL_ERR;
+out:
+    for (size_t i = 0; i < q.npages; i++)
+        freeReplyObject(q.page[i]);
+    return rc;
+}
+
 int cmd_results(ctl *c, int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "%s: results needs a command (tail)\n", c->prog);
+        fprintf(stderr, "%s: results needs a command (tail, get)\n", c->prog);
         return ctl_usage(c, "results");
     }
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
         return ctl_help(c, "results tail");
     if (strcmp(argv[1], "tail") == 0)
         return cmd_tail(c, argc - 1, argv + 1);
+    if (strcmp(argv[1], "get") == 0)
+        return cmd_get(c, argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown results command '%s'\n", c->prog, argv[1]);
     return ctl_usage(c, "results");
 }

@@ -35,7 +35,7 @@ static const struct help {
      "  stats                        queue depths, inflight, delayed, dead, results rate, workers\n"
      "  dlq list|show|requeue|drop|purge   dead letters: inspect, put back, remove\n"
      "  enqueue                      build a job from flags, validate it, push it\n"
-     "  results tail [-f]            the outcome stream\n"
+     "  results tail [-f] | get      the outcome stream; one job's outcome\n"
      "  workers                      heartbeats, inflight jobs, dead workers\n"
      "  check                        one line for monitoring (exit 0 OK, 1 WARNING, 2 CRITICAL)\n"
      "  top                          a live view, refreshed every second\n"
@@ -110,7 +110,19 @@ static const struct help {
      "  --file FILE    push this job file (JSON) as it is; '-' reads stdin\n"
      "  --dry-run      check and print the job, push nothing\n"
      "  --json         print {id, idempotency_key, job} instead of the id\n" COMMON},
-    {"results", "results tail [-f] [--count N] [--json]", "See cancelqctl results tail --help.\n"},
+    {"results", "results tail|get ...",
+     "  results tail [-f] [--count N] [--json]\n"
+     "  results get (--id ID | --key KEY) [--all] [--json]\n"
+     "See cancelqctl results COMMAND --help.\n"},
+    {"results get", "results get (--id ID | --key KEY) [--all] [--json]",
+     "The outcome of job ID (its newest, when the id was enqueued more than once), or\n"
+     "of the newest job with idempotency key KEY, read from {P}:results newest first.\n"
+     "Exit status 1 when no outcome matches (the job has not ended, or its outcome\n"
+     "was trimmed at results_maxlen).\n"
+     "  --id ID        the job's id\n"
+     "  --key KEY      the job's idempotency key\n"
+     "  --all          every match, oldest first (duplicates, re-enqueued ids)\n"
+     "  --json         one JSON object per line, as results tail --json\n" COMMON},
     {"results tail", "results tail [-f] [--count N] [--json]",
      "The last N outcomes of {P}:results, oldest first; -f keeps following new ones\n"
      "until interrupted.\n"
