@@ -33,6 +33,61 @@ static void render_jobs(cq_worker *w, cq_buf *out)
                       "action", "", "status", "invalid", NULL);
 }
 
+static void provider_counter(cq_worker *w, cq_buf *out, const char *name, const char *help,
+                             size_t off)
+{
+    size_t i;
+
+    cq_metrics_family(out, name, help, CQ_METRIC_COUNTER);
+    for (i = 0; i < cq_providers_count(w->providers); i++)
+        cq_metrics_sample(
+            out, name,
+            (double)*(const uint64_t *)((const char *)cq_providers_at(w->providers, i) + off),
+            "provider", cq_providers_at(w->providers, i)->conf->name, NULL);
+}
+
+/* Each instance's deployment-wide limits as this worker sees them
+ * (docs/design.md §8). */
+static void render_shares(cq_worker *w, cq_buf *out)
+{
+    uint64_t now = uv_now(w->loop);
+    size_t i;
+
+    cq_metrics_family(out, "cancelq_provider_share_slots",
+                      "This worker's share of the instance's deployment-wide concurrency.",
+                      CQ_METRIC_GAUGE);
+    for (i = 0; i < cq_providers_count(w->providers); i++) {
+        const cq_provider *p = cq_providers_at(w->providers, i);
+
+        cq_metrics_sample(out, "cancelq_provider_share_slots", p->share > 0 ? (double)p->share : 0,
+                          "provider", p->conf->name, NULL);
+    }
+    cq_metrics_family(out, "cancelq_provider_workers_busy",
+                      "Workers with work for the instance, as its last share answer said.",
+                      CQ_METRIC_GAUGE);
+    for (i = 0; i < cq_providers_count(w->providers); i++) {
+        const cq_provider *p = cq_providers_at(w->providers, i);
+
+        cq_metrics_sample(out, "cancelq_provider_workers_busy",
+                          p->share_busy > 0 ? (double)p->share_busy : 0, "provider", p->conf->name,
+                          NULL);
+    }
+    cq_metrics_family(out, "cancelq_provider_paused",
+                      "1 while the deployment pauses the instance (an operator's pause, or a "
+                      "429 with Retry-After seen by any worker).",
+                      CQ_METRIC_GAUGE);
+    for (i = 0; i < cq_providers_count(w->providers); i++) {
+        const cq_provider *p = cq_providers_at(w->providers, i);
+
+        cq_metrics_sample(out, "cancelq_provider_paused", p->g_pause_until > now ? 1 : 0,
+                          "provider", p->conf->name, NULL);
+    }
+    provider_counter(w, out, "cancelq_provider_paused_deferred_total",
+                     "Jobs put back to delayed (no attempt spent) while the deployment paused the "
+                     "instance.",
+                     offsetof(cq_provider, g_pauses));
+}
+
 static void render_providers(cq_worker *w, cq_buf *out)
 {
     size_t i;
@@ -55,6 +110,7 @@ static void render_providers(cq_worker *w, cq_buf *out)
         cq_metrics_sample(out, "cancelq_provider_inflight",
                           (double)cq_providers_at(w->providers, i)->active, "provider",
                           cq_providers_at(w->providers, i)->conf->name, NULL);
+    render_shares(w, out);
     cq_metrics_family(out, "cancelq_http_request_duration_seconds", "Provider request durations.",
                       CQ_METRIC_HISTOGRAM);
     for (i = 0; i < cq_providers_count(w->providers); i++)
@@ -63,18 +119,6 @@ static void render_providers(cq_worker *w, cq_buf *out)
                             cq_providers_at(w->providers, i)->conf->name, NULL);
 }
 
-static void provider_counter(cq_worker *w, cq_buf *out, const char *name, const char *help,
-                             size_t off)
-{
-    size_t i;
-
-    cq_metrics_family(out, name, help, CQ_METRIC_COUNTER);
-    for (i = 0; i < cq_providers_count(w->providers); i++)
-        cq_metrics_sample(
-            out, name,
-            (double)*(const uint64_t *)((const char *)cq_providers_at(w->providers, i) + off),
-            "provider", cq_providers_at(w->providers, i)->conf->name, NULL);
-}
 
 /* Tokens, rate limits, breakers. */
 static void render_resilience(cq_worker *w, cq_buf *out)

@@ -29,7 +29,9 @@ until_ended() {
     return 1
 }
 
-WORKER_ID=w1 write_conf "$T/w1.conf" "" "concurrency = 4"
+MPORT=$(free_port)
+metric() { curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v k="$1" 'index($0, k) == 1 { print $NF }'; }
+WORKER_ID=w1 write_conf "$T/w1.conf" "metrics_listen = 127.0.0.1:$MPORT" "concurrency = 4"
 WORKER_ID=w2 write_conf "$T/w2.conf" "" "concurrency = 4"
 start_daemon "$T/w1.conf" "$T/w1.log"; D1=$DAEMON_PID
 start_daemon "$T/w2.conf" "$T/w2.log"; D2=$DAEMON_PID
@@ -47,6 +49,9 @@ echo "   last Keliweb call $((last - t_pause)) ms after the pause (heartbeat 100
 check "no call later than a heartbeat + a request after the pause" test $((last - t_pause)) -le 1300
 sleep 2
 check_eq "no Keliweb call while paused" "$c1" "$(kw_calls)"
+check_eq "w1's /metrics: keliweb paused, intronis not" "1 0" \
+    "$(metric 'cancelq_provider_paused{provider="keliweb"}') $(metric 'cancelq_provider_paused{provider="intronis"}')"
+check "w1's /metrics: jobs put back for the pause counted" test "$(metric 'cancelq_provider_paused_deferred_total{provider="keliweb"}')" -gt 0
 check "both daemons had called Keliweb before the pause" \
     bash -c "grep -q 'event=job_done.*provider=keliweb' '$T/w1.log' && grep -q 'event=job_done.*provider=keliweb' '$T/w2.log'"
 enqueue_many 30 other
@@ -65,6 +70,7 @@ before=$(ended kw)
 "$CTL" -c "$T/w1.conf" provider resume keliweb > "$T/resume.txt"
 check "resume says so" grep -q "provider keliweb resumed" "$T/resume.txt"
 check "all 200 Keliweb jobs end after the resume" until_ended kw 200 30
+check_eq "w1's /metrics: keliweb no longer paused" 0 "$(metric 'cancelq_provider_paused{provider="keliweb"}')"
 echo "   $before of 200 had ended before the resume"
 check "some were held back by the pause" test "$before" -lt 200
 check_eq "one outcome per job" 200 "$(outcome_ids | grep '^kw-' | sort -u | wc -l)"

@@ -62,8 +62,10 @@ jobs() {
 }
 wait_prefixed() { PREFIX=$1 wait_results "$2" 20; }
 statuses() { for s in aps aph in; do PREFIX=$1 outcome "$2-$s" status; done | tr '\n' ' ' | sed 's/ $//'; }
+# run in the background as `all_proxy_env URL cmd... &`: exec, so that $! is
+# the command itself (a function run with & is a subshell of its own)
 all_proxy_env() {
-    env http_proxy="$1" HTTP_PROXY="$1" https_proxy="$1" HTTPS_PROXY="$1" ALL_PROXY="$1" \
+    exec env http_proxy="$1" HTTP_PROXY="$1" https_proxy="$1" HTTPS_PROXY="$1" ALL_PROXY="$1" \
         all_proxy="$1" NO_PROXY= no_proxy= "${@:2}"
 }
 
