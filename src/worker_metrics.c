@@ -119,7 +119,6 @@ static void render_providers(cq_worker *w, cq_buf *out)
                             cq_providers_at(w->providers, i)->conf->name, NULL);
 }
 
-
 /* Tokens, rate limits, breakers. */
 static void render_resilience(cq_worker *w, cq_buf *out)
 {

@@ -129,7 +129,7 @@ static int cmd_pause(ctl *c, int argc, char **argv)
         return CTL_ERR;
     freeReplyObject(r);
     /* a timed pause cleans up after itself; an open-ended one persists */
-    snprintf(keep, sizeof(keep), "%llu", (unsigned long long)(for_ms + PAUSE_KEEP_MS));
+    snprintf(keep, sizeof(keep), "%llu", (unsigned long long)for_ms + PAUSE_KEEP_MS);
     r = for_ms > 0 ? ctl_cmd(c, 3, "PEXPIRE", key, keep) : ctl_cmd(c, 2, "PERSIST", key);
     if (r == NULL)
         return CTL_ERR;
@@ -211,6 +211,23 @@ static void text(const redisReply *r, char *buf, size_t size)
         out_escape(buf, size, r->str, r->len, 120);
 }
 
+/* A share entry's first six fields (want inflight held rate burst expiry;
+ * rate and burst cut to integers), or false. */
+static bool share_fields(const char *s, long long f[6])
+{
+    char *end;
+
+    for (int i = 0; i < 6; i++) {
+        f[i] = strtoll(s, &end, 10);
+        if (end == s)
+            return false;
+        if (*end == '.') /* rate, burst: "%.6f" */
+            strtod(s, &end);
+        s = end;
+    }
+    return true;
+}
+
 static int read_state(ctl *c, const char *name, inst_state *s)
 {
     char pkey[CQ_KEY_MAX], lkey[CQ_KEY_MAX], skey[CQ_KEY_MAX];
@@ -246,15 +263,12 @@ static int read_state(ctl *c, const char *name, inst_state *s)
         return -1;
     /* "want inflight conc rate burst expiry [since]" (share.lua) */
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-        long long want = 0, inflight = 0, conc = 0, expiry = 0;
-        double rate = 0, burst = 0;
+        long long f[6];
 
-        if (r->element[i]->type == REDIS_REPLY_STRING &&
-            sscanf(r->element[i]->str, "%lld %lld %lld %lf %lf %lld", &want, &inflight, &conc,
-                   &rate, &burst, &expiry) == 6 &&
-            expiry >= now && want > 0) {
+        if (r->element[i]->type == REDIS_REPLY_STRING && share_fields(r->element[i]->str, f) &&
+            f[5] >= now && f[0] > 0) {
             s->workers++;
-            s->slots += conc;
+            s->slots += f[2];
         }
     }
     freeReplyObject(r);
