@@ -43,6 +43,11 @@ static const char *const state_names[CQ_TS_COUNT] = {
     "new", "claiming", "queued", "calling", "checking", "ending", "freed",
 };
 
+bool cq_task_move_legal(cq_task_state from, cq_task_state to)
+{
+    return (unsigned)from < CQ_TS_COUNT && (unsigned)to < CQ_TS_COUNT && (legal[from] & TO(to));
+}
+
 const char *cq_task_state_name(cq_task_state st)
 {
     return (unsigned)st < CQ_TS_COUNT ? state_names[st] : "unknown";

@@ -140,6 +140,10 @@ uint64_t cq_claim_lease(const cq_config *cfg, const cq_provider_conf *pc);
 const cq_task_stats *cq_tasks_stats(const cq_tasks *ts);
 
 /* "new", "claiming", "queued", "calling", "checking", "ending", "freed". */
+/* Is from -> to a legal move (docs/design.md §4)?  The unit test walks
+ * this table. */
+bool cq_task_move_legal(cq_task_state from, cq_task_state to);
+
 const char *cq_task_state_name(cq_task_state st);
 
 /* Answers: task is the cq_task the request hook was given. */
