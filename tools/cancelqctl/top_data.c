@@ -286,7 +286,8 @@ static void recount(top_data *d)
 
     while (keep < d->nev && d->ev[keep].ms < cutoff)
         keep++;
-    memmove(d->ev, d->ev + keep, (d->nev - keep) * sizeof(*d->ev));
+    if (keep > 0) /* memmove of a NULL array (no outcome yet) is undefined, even for 0 bytes */
+        memmove(d->ev, d->ev + keep, (d->nev - keep) * sizeof(*d->ev));
     d->nev -= keep;
     for (size_t i = 0; i < d->ngroups; i++)
         d->groups[i].window = d->groups[i].recent = 0;
