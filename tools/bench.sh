@@ -43,6 +43,10 @@
 #   BENCH_METRICS=1           sample cancelqd's /metrics (metrics_listen) every
 #                             ~0.3 s for requests in flight; 0 turns it off
 #   BENCH_KEEP=1              keep the temp dir (logs, config, raw data)
+#   BENCH_REPLICA=1           also start a replica of the bench Redis and run
+#                             cancelqd with [redis] wait_replicas = 1 (the cost
+#                             of waiting for a replica; compare with a run
+#                             without, in the same session)
 #   BENCH_PROFILE=1           afterwards, count instructions with callgrind
 #                             (BENCH_PROFILE_JOBS=5000 jobs at 0 ms / c256) and
 #                             print instructions per job and the top 5 functions
@@ -157,6 +161,17 @@ for try in 1 2 3; do
 done
 [ -n "${REDIS_PID:-}" ] || { tail -5 "$T/redis.log"; die "redis-server did not start"; }
 rc() { redis-cli -p "$REDIS_PORT" "$@"; }
+if [ -n "${BENCH_REPLICA:-}" ]; then
+    REPLICA_PORT=$(free_port)
+    mkdir -p "$T/replica"
+    redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --dir "$T/replica" --save '' \
+        --appendonly no --replicaof 127.0.0.1 "$REDIS_PORT" --daemonize no \
+        --logfile "$T/replica/redis.log" &
+    PIDS+=($!)
+    wait_for bash -c "redis-cli -p $REPLICA_PORT INFO replication | grep -q master_link_status:up" ||
+        die "the replica did not sync"
+    echo "bench: replica on :$REPLICA_PORT; cancelqd runs with wait_replicas = 1"
+fi
 
 for try in 1 2 3; do
     SANDBOX_PORT=$(free_port)
@@ -176,7 +191,9 @@ for p in intronis activeplatform keliweb; do printf 'sandbox-%s-token\n' "$p" > 
 # write_conf FILE CONCURRENCY [METRICS_PORT]
 write_conf() {
     {
-        printf '[redis]\nhost = 127.0.0.1\nport = %s\nprefix = %s\n\n' "$REDIS_PORT" "$PREFIX"
+        printf '[redis]\nhost = 127.0.0.1\nport = %s\nprefix = %s\n' "$REDIS_PORT" "$PREFIX"
+        [ -n "${BENCH_REPLICA:-}" ] && printf 'wait_replicas = 1\nwait_timeout = 1s\n'
+        printf '\n'
         printf '[worker]\nid = bench-worker\nconcurrency = %s\nlease = 15s\nshutdown_grace = 5s\n' "$2"
         [ -n "${3:-}" ] && printf 'metrics_listen = 127.0.0.1:%s\n' "$3"
         printf '\n'

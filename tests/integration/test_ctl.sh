@@ -301,7 +301,22 @@ check_eq "get --key --all: every one, oldest first" "500 g-3 g-1500" \
 check "get: human line" bash -c "'$CTL' -c '$T/cq2.conf' results get --id g-7 | grep -q 'succeeded .*keliweb/cancel_service .*g-7 attempts=1'"
 ctl2 results get --id nope > /dev/null 2> "$T/get.err"; r=$?
 check_eq "get: none matches: exit 1, the entries searched named" "1 yes" \
-    "$r $(grep -q "no outcome with id 'nope' in the 1515 entries of {cq2}:results" "$T/get.err" && echo yes)"
+    "$r $(grep -q "no outcome with id 'nope' in the 1515 entries of {cq2}:results, and no such job queued, delayed, held or dead" "$T/get.err" && echo yes)"
+# not on the stream: where the job or its key is now (exit 3)
+N=$(now_ms)
+rraw HSET "{cq2}:idem:kd" state done id jd-1 status succeeded finished_at 2026-11-30T10:00:00.000Z > /dev/null
+rraw HSET "{cq2}:idem:ki" state inflight id ji-1 worker w9 lease_until $((N + 60000)) unknown 1 > /dev/null
+rraw LPUSH "{cq2}:jobs" '{"id":"q-1","provider":"keliweb","action":"cancel_service","params":{"serviceid":1}}' > /dev/null
+rraw ZADD "{cq2}:delayed" $((N + 90000)) '{"_cq":{"attempts":1},"job":"{\"id\":\"d-1\",\"provider\":\"keliweb\"}"}' > /dev/null
+rraw HSET "{cq2}:inflight:w7" h1 '{"id":"i-1","provider":"keliweb"}' > /dev/null
+where() { ctl2 results get "$@" 2>&1; echo "exit=$?"; }
+check "get --key: a done record (outcome trimmed)" grep -qz "key kd: carried out; .*job jd-1, status succeeded, finished 2026-11-30T10:00:00.000Z.*exit=3" <<< "$(where --key kd)"
+check "get --key: a claim in flight, unknown flagged" grep -qz "key ki: no outcome yet; claimed by job ji-1, worker w9, claim until 20.*looked up first.*exit=3" <<< "$(where --key ki)"
+check "get --id: queued" grep -qz "job q-1: no outcome yet; waiting in {cq2}:jobs.*exit=3" <<< "$(where --id q-1)"
+check "get --id: delayed, inside a daemon envelope" grep -qz "job d-1: no outcome yet; in {cq2}:delayed, due 20.*exit=3" <<< "$(where --id d-1)"
+check "get --id: held by a worker" grep -qz "job i-1: no outcome yet; held by worker w7.*exit=3" <<< "$(where --id i-1)"
+check_eq "get --id --json: where" "inflight w7" "$(ctl2 results get --id i-1 --json | jq -r '"\(.where) \(.detail)"')"
+rraw DEL "{cq2}:idem:kd" "{cq2}:idem:ki" "{cq2}:jobs" "{cq2}:delayed" "{cq2}:inflight:w7" > /dev/null
 ctl2 results get --id a --key b > /dev/null 2>&1; r=$?
 check_eq "get: --id and --key together: usage (2)" 2 "$r"
 

@@ -45,6 +45,8 @@ run() { # MODE
     sleep 2.5 # two heartbeats (lease 3 s): trim and report
     LEN=$(rraw XLEN "$P:results")
     LAG=$(metric cancelq_results_group_lag '{group="billing"}')
+    STATS=$("$BIN/cancelqctl" -c "$T/$mode.conf" --json stats | jq -r '.results.groups[] | select(.name == "billing") | "\(.lag) \(.pending) \(.lost)"')
+    "$BIN/cancelqctl" -c "$T/$mode.conf" stats | grep 'group billing' | sed 's/^ */   stats: /'
     rest=$(ids_read billing 5000)
     echo "   $mode: stream holds $LEN entries; the group's lag on /metrics: $LAG; it can still read $rest"
     READ_LATER=$rest
@@ -56,6 +58,7 @@ echo "-- results_trim = acked"
 run acked
 check_eq "acked: the group's lag is the 2,000 it has not read" 2000 "$LAG"
 check_eq "acked: none of the 2,000 unread was trimmed" 2000 "$READ_LATER"
+check_eq "acked: cancelqctl stats shows lag 2,000, nothing lost" "2000 0 false" "$STATS"
 check "acked: the backlog warning fired (more than results_maxlen unread)" grep -qE 'event=results_backlog.*group=billing.*unread=(1[0-9]{3}|2[0-9]{3}) ' "$T/acked.log"
 check "acked: read entries beyond results_maxlen were trimmed" test "$LEN" -lt 3000
 
@@ -64,6 +67,7 @@ run maxlen
 check_eq "maxlen: the group's lag counts the 2,000 it has not read" 2000 "$LAG"
 check "maxlen: entries it had not read were trimmed: the loss shows (lag > length)" test "$LAG" -gt "$LEN"
 check "maxlen: it can read only what is left" test "$READ_LATER" -lt 2000
+check_eq "maxlen: cancelqctl stats shows the loss" "true" "${STATS##* }"
 
 echo "-- what billing can match outcomes by"
 start_redis

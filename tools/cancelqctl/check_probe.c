@@ -125,71 +125,56 @@ static int stream_info(ctl *c, sid *first, long long *added, long long *len)
     return rc;
 }
 
-/* One group: its backlog against results_maxlen, and entries it lost
- * (Redis 7 counts entries-added; a group's lag and entries-read may be
- * unknown after deletions). */
-static int judge_group(ctl *c, check_report *r, const redisReply *g, sid first, long long len,
-                       long long added, long long lag_warn)
+/* One group as ctl_rgroup: its lag (counted when Redis does not know
+ * it), pending entries, and whether it lost entries to trimming (Redis 7
+ * counts entries-added; a group's lag and entries-read may be unknown
+ * after deletions). 1 when g is a group, 0 when not, -1 on an error. */
+static int read_group(ctl *c, const redisReply *g, sid first, long long len, long long added,
+                      ctl_rgroup *out)
 {
     const redisReply *nm = fv_get(g, "name"), *ld = fv_get(g, "last-delivered-id");
     const redisReply *lg = fv_get(g, "lag"), *er = fv_get(g, "entries-read");
-    long long maxlen = c->cfg->worker.results_maxlen, pending = fv_int(g, "pending", 0), lag;
-    char name[NAME_MAX_ + 8];
     sid oldest, delivered;
-    bool has, lost;
+    bool has;
 
     if (nm == NULL || nm->type != REDIS_REPLY_STRING || ld == NULL ||
         ld->type != REDIS_REPLY_STRING)
         return 0;
-    out_escape(name, sizeof(name), nm->str, nm->len, 64);
+    out_escape(out->name, sizeof(out->name), nm->str, nm->len, 64);
+    out->pending = fv_int(g, "pending", 0);
     if (lg != NULL && lg->type == REDIS_REPLY_INTEGER)
-        lag = lg->integer;
-    else if ((lag = count_after(c, ld->str, maxlen)) < 0)
+        out->lag = lg->integer;
+    else if ((out->lag = count_after(c, ld->str, c->cfg->worker.results_maxlen)) < 0)
         return -1;
     if (oldest_pending(c, nm->str, &oldest, &has) != 0)
         return -1;
     /* lost: a pending entry is gone; more was added than the group read
      * and the stream still holds; or the group is behind the first entry
      * of a stream that has shed entries */
-    lost = (has && sid_less(oldest, first)) ||
-           (added >= 0 && er != NULL && er->type == REDIS_REPLY_INTEGER &&
-            added - er->integer > len) ||
-           (added > len && sid_parse(ld->str, &delivered) && sid_less(delivered, first));
-    if (lost)
-        check_add(r, CHECK_WARNING, "results",
-                  "consumer group '%s' of %s lost entries to trimming (results_maxlen %lld): "
-                  "%lld undelivered, %lld pending",
-                  name, c->k.results, maxlen, lag, pending);
-    else if (lag + pending >= maxlen - lag_warn)
-        check_add(r, CHECK_WARNING, "results",
-                  "consumer group '%s' of %s is %lld entries behind (%lld undelivered, %lld "
-                  "pending), within %lld of results_maxlen %lld: %s",
-                  name, c->k.results, lag + pending, lag, pending, maxlen - (lag + pending), maxlen,
-                  c->cfg->worker.results_trim == CQ_TRIM_ACKED
-                      ? "the stream grows past it while the group is behind (results_trim = acked)"
-                      : "its oldest are trimmed next");
-    if (lag + pending > r->backlog_max)
-        r->backlog_max = lag + pending;
-    return 0;
+    out->lost = (has && sid_less(oldest, first)) ||
+                (added >= 0 && er != NULL && er->type == REDIS_REPLY_INTEGER &&
+                 added - er->integer > len) ||
+                (added > len && sid_parse(ld->str, &delivered) && sid_less(delivered, first));
+    return 1;
 }
 
-int check_probe_groups(ctl *c, check_report *r, long long lag_warn)
+int ctl_results_groups(ctl *c, ctl_rgroup *v, size_t max, size_t *n, bool *stream)
 {
     redisReply *t = ctl_cmd(c, 2, "TYPE", c->k.results), *g;
     long long added = -1, len = 0;
     sid first;
     int rc = 0;
 
+    *n = 0;
+    *stream = false;
     if (t == NULL)
         return -1;
     if (t->type != REDIS_REPLY_STATUS || strcmp(t->str, "stream") != 0) {
-        if (t->type == REDIS_REPLY_STATUS && strcmp(t->str, "none") != 0)
-            check_add(r, CHECK_WARNING, "results", "%s is a %s, not a stream", c->k.results,
-                      t->str);
         freeReplyObject(t);
         return 0;
     }
     freeReplyObject(t);
+    *stream = true;
     if (stream_info(c, &first, &added, &len) != 0)
         return -1;
     g = ctl_cmd(c, 3, "XINFO", "GROUPS", c->k.results);
@@ -197,12 +182,57 @@ int check_probe_groups(ctl *c, check_report *r, long long lag_warn)
         freeReplyObject(g);
         return -1;
     }
-    for (size_t i = 0; i < g->elements && rc == 0; i++)
-        rc = judge_group(c, r, g->element[i], first, len, added, lag_warn);
-    if (g->elements == 0)
-        check_note(r, "%s has no consumer group: nothing to check for lost entries", c->k.results);
+    for (size_t i = 0; i < g->elements && *n < max && rc >= 0; i++) {
+        rc = read_group(c, g->element[i], first, len, added, &v[*n]);
+        if (rc > 0)
+            (*n)++;
+    }
     freeReplyObject(g);
-    return rc;
+    return rc < 0 ? -1 : 0;
+}
+
+int check_probe_groups(ctl *c, check_report *r, long long lag_warn)
+{
+    ctl_rgroup v[CTL_RGROUPS_MAX];
+    long long maxlen = c->cfg->worker.results_maxlen;
+    size_t n;
+    bool stream;
+    redisReply *t;
+
+    if (ctl_results_groups(c, v, CTL_RGROUPS_MAX, &n, &stream) != 0)
+        return -1;
+    if (!stream) {
+        if ((t = ctl_cmd(c, 2, "TYPE", c->k.results)) == NULL)
+            return -1;
+        if (t->type == REDIS_REPLY_STATUS && strcmp(t->str, "none") != 0)
+            check_add(r, CHECK_WARNING, "results", "%s is a %s, not a stream", c->k.results,
+                      t->str);
+        freeReplyObject(t);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        long long back = v[i].lag + v[i].pending;
+
+        if (v[i].lost)
+            check_add(r, CHECK_WARNING, "results",
+                      "consumer group '%s' of %s lost entries to trimming (results_maxlen %lld): "
+                      "%lld undelivered, %lld pending",
+                      v[i].name, c->k.results, maxlen, v[i].lag, v[i].pending);
+        else if (back >= maxlen - lag_warn)
+            check_add(r, CHECK_WARNING, "results",
+                      "consumer group '%s' of %s is %lld entries behind (%lld undelivered, %lld "
+                      "pending), within %lld of results_maxlen %lld: %s",
+                      v[i].name, c->k.results, back, v[i].lag, v[i].pending, maxlen - back, maxlen,
+                      c->cfg->worker.results_trim == CQ_TRIM_ACKED
+                          ? "the stream grows past it while the group is behind (results_trim = "
+                            "acked)"
+                          : "its oldest are trimmed next");
+        if (back > r->backlog_max)
+            r->backlog_max = back;
+    }
+    if (n == 0)
+        check_note(r, "%s has no consumer group: nothing to check for lost entries", c->k.results);
+    return 0;
 }
 
 /* --- pauses -------------------------------------------------------------- */

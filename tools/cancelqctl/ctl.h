@@ -38,6 +38,7 @@
 #define CTL_OK 0
 #define CTL_ERR 1
 #define CTL_USAGE 2
+#define CTL_NOT_ON_STREAM 3 /* results get: the job is known, its outcome is not on the stream */
 
 #define CTL_DEFAULT_CONF "/etc/cancelq/cancelq.conf"
 #define CTL_REPLY_TIMEOUT_MS 15000 /* any single reply; XREAD blocks far less */
@@ -131,6 +132,27 @@ void ctl_key_pattern(const ctl *c, const char *suffix, char *out, size_t size);
 
 /* An integer reply's value, or -1 after reporting. Frees the reply. */
 long long ctl_int(redisReply *r, const char *what);
+
+/* check_probe.c: the consumer groups of {P}:results -------------------- */
+
+#define CTL_RGROUPS_MAX 64
+
+typedef struct ctl_rgroup {
+    char name[136];    /* escaped for a terminal */
+    long long lag;     /* entries not yet delivered to it */
+    long long pending; /* delivered, not acknowledged */
+    bool lost;         /* it lost entries to trimming */
+} ctl_rgroup;
+
+/* Up to max groups of {P}:results into v (*n of them); *stream false when
+ * the key is not a stream (then *n is 0).  0, or -1 after reporting. */
+int ctl_results_groups(ctl *c, ctl_rgroup *v, size_t max, size_t *n, bool *stream);
+
+/* results_where.c: results get, when the outcome is not on the stream:
+ * field "id" says where the job is now, "key" prints the idempotency
+ * record.  0 when something was printed, 1 when nothing is known, -1 on an
+ * error (reported). */
+int results_where(ctl *c, const char *field, const char *value, bool json);
 
 /* out.c ----------------------------------------------------------------- */
 

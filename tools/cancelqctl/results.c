@@ -335,10 +335,17 @@ static int cmd_get(ctl *c, int argc, char **argv)
     if (ctl_open(c) != 0 || get_scan(c, &q) != 0)
         goto out;
     if (q.nmatch == 0) {
-        fprintf(stderr,
-                "%s: no outcome with %s '%s' in the %lld entries of %s (not ended yet, "
-                "or trimmed: see results_maxlen)\n",
-                c->prog, q.field, q.value, q.scanned, c->k.results);
+        /* not on the stream: where the job or the key is now */
+        int w = results_where(c, strcmp(q.field, "id") == 0 ? "id" : "key", q.value, json);
+
+        if (w == 0)
+            rc = CTL_NOT_ON_STREAM;
+        else if (w > 0)
+            fprintf(stderr, "%s: no outcome with %s '%s' in the %lld entries of %s, and %s\n",
+                    c->prog, q.field, q.value, q.scanned, c->k.results,
+                    strcmp(q.field, "id") == 0
+                        ? "no such job queued, delayed, held or dead"
+                        : "no idempotency record (never enqueued, or its record expired)");
         goto out;
     }
     rc = CTL_OK;

@@ -32,6 +32,8 @@ typedef struct stats {
     group groups[GROUPS_MAX];
     size_t ngroups;
     long long malformed, other, scanned;
+    ctl_rgroup rg[CTL_RGROUPS_MAX]; /* the consumer groups of the results stream */
+    size_t nrg;
     ctl_workers w;
 } stats;
 
@@ -145,6 +147,7 @@ static int last_minute(ctl *c, stats *s)
 static int gather(ctl *c, stats *s)
 {
     dlq_filter all = {.limit = DEAD_SCAN_MAX};
+    bool stream;
 
     s->jobs = count_of(c, "LLEN", c->k.jobs);
     s->retry = count_of(c, "LLEN", c->k.retry);
@@ -153,7 +156,8 @@ static int gather(ctl *c, stats *s)
     s->results = count_of(c, "XLEN", c->k.results);
     if (s->jobs < 0 || s->retry < 0 || s->delayed < 0 || s->dead < 0 || s->results < 0)
         return -1;
-    if (next_due(c, s) != 0 || last_minute(c, s) != 0 ||
+    if (ctl_results_groups(c, s->rg, CTL_RGROUPS_MAX, &s->nrg, &stream) != 0 ||
+        next_due(c, s) != 0 || last_minute(c, s) != 0 ||
         dlq_scan(c, &all, dead_visit, s, NULL) != 0 || ctl_workers_read(c, &s->w) != 0)
         return -1;
     return 0;
@@ -207,6 +211,10 @@ static void print_human(const ctl *c, const stats *s)
     printf("%-10s %lld entries, %s%lld in the last minute (%.2f/s)\n", "results", s->results,
            s->last_minute_capped ? ">=" : "", s->last_minute,
            (double)s->last_minute / (RATE_WINDOW_MS / 1000.0));
+    for (size_t i = 0; i < s->nrg; i++)
+        printf("           group %s: lag %lld, pending %lld%s\n", s->rg[i].name, s->rg[i].lag,
+               s->rg[i].pending,
+               s->rg[i].lost ? "  LOST ENTRIES to trimming (results_trim = acked keeps them)" : "");
     printf("%-10s %zu live, %zu dead, %zu orphaned inflight lists\n", "workers", s->w.live,
            s->w.dead, s->w.orphans);
     ctl_workers_print(c, &s->w);
@@ -263,8 +271,19 @@ static cJSON *stats_json(const ctl *c, const stats *s)
     res = cJSON_AddObjectToObject(o, "results");
     if (res == NULL || cJSON_AddNumberToObject(res, "length", (double)s->results) == NULL ||
         cJSON_AddNumberToObject(res, "last_minute", (double)s->last_minute) == NULL ||
-        cJSON_AddBoolToObject(res, "last_minute_capped", s->last_minute_capped) == NULL)
+        cJSON_AddBoolToObject(res, "last_minute_capped", s->last_minute_capped) == NULL ||
+        (x = cJSON_AddArrayToObject(res, "groups")) == NULL)
         goto fail;
+    for (size_t i = 0; i < s->nrg; i++) {
+        cJSON *g = cJSON_CreateObject();
+
+        if (g == NULL || !cJSON_AddItemToArray(x, g) ||
+            cJSON_AddStringToObject(g, "name", s->rg[i].name) == NULL ||
+            cJSON_AddNumberToObject(g, "lag", (double)s->rg[i].lag) == NULL ||
+            cJSON_AddNumberToObject(g, "pending", (double)s->rg[i].pending) == NULL ||
+            cJSON_AddBoolToObject(g, "lost", s->rg[i].lost) == NULL)
+            goto fail;
+    }
     x = ctl_workers_summary(c, &s->w);
     if (x == NULL || !cJSON_AddItemToObject(o, "workers", x)) {
         cJSON_Delete(x);
