@@ -54,7 +54,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN="$ROOT/${BUILD:-build}"
+case ${BUILD:-build} in /*) BIN=$BUILD ;; *) BIN="$ROOT/${BUILD:-build}" ;; esac
 JOBS=${BENCH_JOBS:-50000}
 SCENARIOS=${BENCH_SCENARIOS:-"0:256 50:1000"}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-5}
