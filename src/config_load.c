@@ -30,6 +30,7 @@
 
 #include <ini.h>
 
+#include "cancelq/textdist.h"
 #include "config_load.h"
 
 /* A config file is a few kilobytes; this is a sanity bound, not a tuning knob. */
@@ -98,33 +99,6 @@ static void *section_base(const load_ctx *c)
     }
 }
 
-/* Levenshtein distance, capped: enough to suggest "timeout" for "timeot". */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), row[CQ_CONF_NAME_MAX + 1];
-
-    if (la > CQ_CONF_NAME_MAX || lb > CQ_CONF_NAME_MAX)
-        return SIZE_MAX;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            diag = up;
-            row[j] = best;
-        }
-    }
-    return row[lb];
-}
-
 static int unknown_key(load_ctx *c, const char *key)
 {
     const cq_conf_opt *best = NULL;
@@ -132,7 +106,7 @@ static int unknown_key(load_ctx *c, const char *key)
 
     for (size_t i = 0; i < cq_conf_nopts; i++) {
         size_t d =
-            cq_conf_opts[i].sec == c->sec ? edit_distance(key, cq_conf_opts[i].key) : SIZE_MAX;
+            cq_conf_opts[i].sec == c->sec ? cq_edit_distance(key, cq_conf_opts[i].key) : SIZE_MAX;
 
         if (d < best_d) {
             best_d = d;

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "cancelq/log.h"
 #include "cancelq/tls.h"
 

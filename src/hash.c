@@ -25,8 +25,8 @@ int cq_sha256(const void *p, size_t n, unsigned char out[CQ_SHA256_LEN])
     if (sha256_ctx == NULL && (sha256_ctx = EVP_MD_CTX_new()) == NULL)
         return -ENOMEM;
     if (EVP_DigestInit_ex2(sha256_ctx, sha256_md, NULL) != 1 ||
-        EVP_DigestUpdate(sha256_ctx, p, n) != 1 ||
-        EVP_DigestFinal_ex(sha256_ctx, out, &len) != 1 || len != CQ_SHA256_LEN)
+        EVP_DigestUpdate(sha256_ctx, p, n) != 1 || EVP_DigestFinal_ex(sha256_ctx, out, &len) != 1 ||
+        len != CQ_SHA256_LEN)
         return -ENOMEM;
     return 0;
 }

@@ -12,7 +12,6 @@
 #include "cancelq/rfc3339.h"
 #include "check.h"
 
-#define SCAN_COUNT "1000"
 #define PAGE 1000     /* XRANGE page when Redis has no lag figure */
 #define NAME_MAX_ 128 /* a provider or group name in a message */
 
@@ -237,8 +236,10 @@ int check_probe_groups(ctl *c, check_report *r, long long lag_warn)
 
 /* --- pauses -------------------------------------------------------------- */
 
-static int judge_pause(ctl *c, check_report *r, const redisReply *key, size_t skip)
+static int judge_pause(ctl *c, const redisReply *key, const char *rest, size_t rest_len, void *data)
 {
+    check_report *r = data;
+
     redisReply *h = ctl_cmd(c, 2, "HGETALL", key->str);
     const redisReply *until, *reason, *by;
     char prov[NAME_MAX_ + 8], why[CHECK_MSG_MAX / 2] = "", who[NAME_MAX_ + 8] = "", when[96];
@@ -246,7 +247,7 @@ static int judge_pause(ctl *c, check_report *r, const redisReply *key, size_t sk
 
     if (h == NULL)
         return -1;
-    out_escape(prov, sizeof(prov), key->str + skip, key->len - skip, 64);
+    out_escape(prov, sizeof(prov), rest, rest_len, 64);
     until = fv_get(h, "until");
     reason = fv_get(h, "reason");
     by = fv_get(h, "by");
@@ -275,31 +276,7 @@ static int judge_pause(ctl *c, check_report *r, const redisReply *key, size_t sk
 
 int check_probe_pauses(ctl *c, check_report *r)
 {
-    char pattern[CQ_KEY_MAX * 2], cursor[32] = "0";
-    size_t skip = strlen(c->k.prefix) + strlen("pause:");
-
-    ctl_key_pattern(c, "pause:*", pattern, sizeof(pattern));
-    do {
-        redisReply *s = ctl_cmd(c, 6, "SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT);
-        int rc = 0;
-
-        if (s == NULL || !ctl_reply_is(s, REDIS_REPLY_ARRAY, "SCAN") || s->elements != 2 ||
-            s->element[0]->type != REDIS_REPLY_STRING || s->element[1]->type != REDIS_REPLY_ARRAY) {
-            freeReplyObject(s);
-            return -1;
-        }
-        snprintf(cursor, sizeof(cursor), "%s", s->element[0]->str);
-        for (size_t i = 0; i < s->element[1]->elements && rc == 0; i++) {
-            const redisReply *k = s->element[1]->element[i];
-
-            if (k->type == REDIS_REPLY_STRING && k->len > skip)
-                rc = judge_pause(c, r, k, skip);
-        }
-        freeReplyObject(s);
-        if (rc != 0)
-            return -1;
-    } while (strcmp(cursor, "0") != 0);
-    return 0;
+    return ctl_scan_keys(c, "pause:*", judge_pause, r) < 0 ? -1 : 0;
 }
 
 /* --- breakers and 429 pauses ---------------------------------------------- */

@@ -347,3 +347,35 @@ void ctl_key_pattern(const ctl *c, const char *suffix, char *out, size_t size)
     }
     snprintf(out + o, size - o, "%s", suffix);
 }
+
+int ctl_scan_keys(ctl *c, const char *suffix, ctl_key_fn fn, void *data)
+{
+    char pattern[CQ_KEY_MAX * 2], cursor[32] = "0";
+    const char *star = strchr(suffix, '*');
+    size_t skip = strlen(c->k.prefix) + (star != NULL ? (size_t)(star - suffix) : strlen(suffix));
+
+    ctl_key_pattern(c, suffix, pattern, sizeof(pattern));
+    do {
+        redisReply *s = ctl_cmd(c, 6, "SCAN", cursor, "MATCH", pattern, "COUNT", "1000");
+        int rc = 0;
+
+        if (s == NULL)
+            return -1;
+        if (!ctl_reply_is(s, REDIS_REPLY_ARRAY, "SCAN") || s->elements != 2 ||
+            s->element[0]->type != REDIS_REPLY_STRING || s->element[1]->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(s);
+            return -1;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", s->element[0]->str);
+        for (size_t i = 0; i < s->element[1]->elements && rc == 0; i++) {
+            const redisReply *k = s->element[1]->element[i];
+
+            if (k->type == REDIS_REPLY_STRING && k->len > skip)
+                rc = fn(c, k, k->str + skip, k->len - skip, data);
+        }
+        freeReplyObject(s);
+        if (rc != 0)
+            return rc;
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}

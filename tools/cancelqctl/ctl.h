@@ -130,6 +130,14 @@ bool ctl_reply_is(const redisReply *r, int type, const char *what);
  * escaped, then suffix (a pattern: "inflight:*"). */
 void ctl_key_pattern(const ctl *c, const char *suffix, char *out, size_t size);
 
+/* SCAN the keys "{P}:" + suffix (a pattern ending in "*": "pause:*"),
+ * calling fn(c, key, rest, rest_len, data) for each, rest being what the
+ * "*" matched.  fn returns 0 to go on, 1 to stop, -1 after reporting an
+ * error.  Returns 0 (all seen), 1 (fn stopped) or -1. */
+typedef int (*ctl_key_fn)(ctl *c, const redisReply *key, const char *rest, size_t rest_len,
+                          void *data);
+int ctl_scan_keys(ctl *c, const char *suffix, ctl_key_fn fn, void *data);
+
 /* An integer reply's value, or -1 after reporting. Frees the reply. */
 long long ctl_int(redisReply *r, const char *what);
 

@@ -94,46 +94,35 @@ static int in_delayed(ctl *c, const char *id, int64_t *due)
     return 0;
 }
 
+typedef struct held_q {
+    const char *id;
+    char *worker;
+    size_t size;
+} held_q;
+
+static int held_by(ctl *c, const redisReply *key, const char *w, size_t wlen, void *data)
+{
+    held_q *q = data;
+    redisReply *h = ctl_cmd(c, 2, "HVALS", key->str);
+    bool found = false;
+
+    if (h == NULL)
+        return -1;
+    for (size_t i = 0; h->type == REDIS_REPLY_ARRAY && i < h->elements && !found; i++)
+        found = h->element[i]->type == REDIS_REPLY_STRING &&
+                item_is(h->element[i]->str, h->element[i]->len, q->id);
+    freeReplyObject(h);
+    if (found)
+        out_escape(q->worker, q->size, w, wlen, 64);
+    return found ? 1 : 0;
+}
+
 /* Is it held by a worker?  worker gets the inflight hash's owner. */
 static int in_inflight(ctl *c, const char *id, char *worker, size_t size)
 {
-    char pattern[CQ_KEY_MAX + 16], cursor[32] = "0";
-    size_t skip = strlen(c->k.prefix) + strlen("inflight:");
+    held_q q = {id, worker, size};
 
-    ctl_key_pattern(c, "inflight:*", pattern, sizeof(pattern));
-    do {
-        redisReply *r = ctl_cmd(c, 6, "SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT);
-
-        if (r == NULL)
-            return -1;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            freeReplyObject(r);
-            return -1;
-        }
-        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-        for (size_t k = 0; k < r->element[1]->elements; k++) {
-            const redisReply *key = r->element[1]->element[k];
-            redisReply *h = ctl_cmd(c, 2, "HVALS", key->str);
-            bool found = false;
-
-            if (h == NULL) {
-                freeReplyObject(r);
-                return -1;
-            }
-            for (size_t i = 0; h->type == REDIS_REPLY_ARRAY && i < h->elements && !found; i++)
-                found = h->element[i]->type == REDIS_REPLY_STRING &&
-                        item_is(h->element[i]->str, h->element[i]->len, id);
-            freeReplyObject(h);
-            if (found) {
-                out_escape(worker, size, key->str + skip, key->len > skip ? key->len - skip : 0,
-                           64);
-                freeReplyObject(r);
-                return 1;
-            }
-        }
-        freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
-    return 0;
+    return ctl_scan_keys(c, "inflight:*", held_by, &q);
 }
 
 static int dead_visit(ctl *c, dlq_entry *e, void *data)

@@ -10,35 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cancelq/textdist.h"
 #include "ctl.h"
 
-#define NAME_CMP_MAX 64    /* longer names are not compared (no suggestion) */
-#define SUGGEST_MAX_DIST 3 /* farther than this is no typo */
-
-/* Levenshtein distance of a and b (both at most NAME_CMP_MAX bytes). */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), row[NAME_CMP_MAX + 1];
-
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            diag = up;
-            row[j] = best;
-        }
-    }
-    return row[lb];
-}
+#define NAME_CMP_MAX CQ_EDIT_NAME_MAX /* longer names are not compared (no suggestion) */
+#define SUGGEST_MAX_DIST 3            /* farther than this is no typo */
 
 const char *ctl_suggest(const char *value, const char *const *cands, size_t n)
 {
@@ -56,7 +32,7 @@ const char *ctl_suggest(const char *value, const char *const *cands, size_t n)
 
         if (cands[i] == NULL || strlen(cands[i]) > NAME_CMP_MAX)
             continue;
-        d = edit_distance(value, cands[i]);
+        d = cq_edit_distance(value, cands[i]);
         if (d <= limit && d < best_d) {
             best_d = d;
             best = cands[i];

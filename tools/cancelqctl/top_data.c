@@ -15,7 +15,6 @@
 
 #define PAGE "1000"       /* XRANGE page */
 #define PAGES_PER_TICK 50 /* at most this many pages a second: the rest next time */
-#define SCAN_COUNT "1000"
 
 /* --- counts -------------------------------------------------------------- */
 
@@ -52,8 +51,10 @@ static const char *hfield(const redisReply *h, const char *name)
     return NULL;
 }
 
-static int pause_line(ctl *c, top_data *d, const redisReply *key, size_t skip)
+static int pause_line(ctl *c, const redisReply *key, const char *rest, size_t rest_len, void *data)
 {
+    top_data *d = data;
+
     redisReply *h = ctl_cmd(c, 2, "HGETALL", key->str);
     const char *until, *reason, *by;
     char prov[TOP_NAME_MAX], why[96] = "", who[TOP_NAME_MAX] = "", by_who[TOP_NAME_MAX + 8] = "";
@@ -67,7 +68,7 @@ static int pause_line(ctl *c, top_data *d, const redisReply *key, size_t skip)
         freeReplyObject(h);
         return 0;
     }
-    out_escape(prov, sizeof(prov), key->str + skip, key->len - skip, 32);
+    out_escape(prov, sizeof(prov), rest, rest_len, 32);
     until = hfield(h, "until");
     reason = hfield(h, "reason");
     by = hfield(h, "by");
@@ -94,32 +95,8 @@ static int pause_line(ctl *c, top_data *d, const redisReply *key, size_t skip)
 
 static int pauses(ctl *c, top_data *d)
 {
-    char pattern[CQ_KEY_MAX * 2], cursor[32] = "0";
-    size_t skip = strlen(c->k.prefix) + strlen("pause:");
-
     d->npauses = d->pauses_more = 0;
-    ctl_key_pattern(c, "pause:*", pattern, sizeof(pattern));
-    do {
-        redisReply *s = ctl_cmd(c, 6, "SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT);
-        int rc = 0;
-
-        if (s == NULL || s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
-            s->element[0]->type != REDIS_REPLY_STRING || s->element[1]->type != REDIS_REPLY_ARRAY) {
-            freeReplyObject(s);
-            return -1;
-        }
-        snprintf(cursor, sizeof(cursor), "%s", s->element[0]->str);
-        for (size_t i = 0; i < s->element[1]->elements && rc == 0; i++) {
-            const redisReply *k = s->element[1]->element[i];
-
-            if (k->type == REDIS_REPLY_STRING && k->len > skip)
-                rc = pause_line(c, d, k, skip);
-        }
-        freeReplyObject(s);
-        if (rc != 0)
-            return -1;
-    } while (strcmp(cursor, "0") != 0);
-    return 0;
+    return ctl_scan_keys(c, "pause:*", pause_line, d) < 0 ? -1 : 0;
 }
 
 /* --- breakers and 429 pauses ---------------------------------------------- */

@@ -18,8 +18,6 @@
 
 #include "workers.h"
 
-#define SCAN_COUNT "1000" /* SCAN hint */
-
 /* --- reading ------------------------------------------------------------- */
 
 static ctl_worker *add(ctl_workers *w, const char *id, size_t len)
@@ -102,59 +100,32 @@ static int holder_ms(ctl *c, ctl_worker *x)
     return 0;
 }
 
-/* One SCAN page: orphans (keys no heartbeat names) are added. */
-static int scan_page(ctl *c, ctl_workers *w, const redisReply *keys, size_t skip)
+/* An inflight hash: an orphan when no heartbeat names its worker. */
+static int orphan_key(ctl *c, const redisReply *k, const char *id, size_t len, void *data)
 {
-    for (size_t i = 0; i < keys->elements; i++) {
-        const redisReply *k = keys->element[i];
-        const char *id;
-        ctl_worker *x;
+    ctl_workers *w = data;
+    ctl_worker *x;
 
-        if (k->type != REDIS_REPLY_STRING || k->len <= skip)
-            continue;
-        id = k->str + skip;
-        if (strlen(id) != k->len - skip || known(w, id))
-            continue;
-        x = add(w, id, k->len - skip);
-        if (x == NULL) {
-            fprintf(stderr, "%s: out of memory\n", c->prog);
-            return -1;
-        }
-        x->orphan = true;
-        x->inflight = ctl_int(ctl_cmd(c, 2, "HLEN", k->str), "HLEN");
-        if (holder_ms(c, x) != 0)
-            return -1;
-        w->orphans++;
-        if (x->fetched_ms == 0 && x->inflight > 0)
-            w->stranded++;
+    if (strlen(id) != len || known(w, id))
+        return 0;
+    x = add(w, id, len);
+    if (x == NULL) {
+        fprintf(stderr, "%s: out of memory\n", c->prog);
+        return -1;
     }
+    x->orphan = true;
+    x->inflight = ctl_int(ctl_cmd(c, 2, "HLEN", k->str), "HLEN");
+    if (holder_ms(c, x) != 0)
+        return -1;
+    w->orphans++;
+    if (x->fetched_ms == 0 && x->inflight > 0)
+        w->stranded++;
     return 0;
 }
 
 static int scan_orphans(ctl *c, ctl_workers *w)
 {
-    char pattern[CQ_KEY_MAX * 2], cursor[32] = "0";
-    size_t skip = strlen(c->k.prefix) + strlen("inflight:");
-
-    ctl_key_pattern(c, "inflight:*", pattern, sizeof(pattern));
-    do {
-        redisReply *r = ctl_cmd(c, 6, "SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT);
-        int rc;
-
-        if (r == NULL)
-            return -1;
-        if (!ctl_reply_is(r, REDIS_REPLY_ARRAY, "SCAN") || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
-            freeReplyObject(r);
-            return -1;
-        }
-        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-        rc = scan_page(c, w, r->element[1], skip);
-        freeReplyObject(r);
-        if (rc != 0)
-            return -1;
-    } while (strcmp(cursor, "0") != 0);
-    return 0;
+    return ctl_scan_keys(c, "inflight:*", orphan_key, w) < 0 ? -1 : 0;
 }
 
 int ctl_workers_read(ctl *c, ctl_workers *w)
