@@ -78,48 +78,22 @@ static int secret_check(const char *path, const char *buf, size_t n, cq_err *err
 
 int cq_secret_read(const char *path, char **out, cq_err *err)
 {
-    /* One byte more than the limit tells a too-large file that grew after
-     * fstat() apart from one that is exactly at the limit. */
-    const size_t cap = CQ_SECRET_MAX + 1;
     char *buf = NULL;
     size_t n = 0;
-    int fd = -1, rc;
+    int rc = cq_secret_read_all(path, CQ_SECRET_MAX, &buf, &n, err);
 
     *out = NULL;
-    rc = secret_open(path, CQ_SECRET_MAX, &fd, err);
     if (rc != 0)
         return rc;
-    buf = malloc(cap + 1);
-    if (buf == NULL) {
-        rc = cq_err_set(err, -ENOMEM, "no_memory", "out of memory reading '%s'", path);
-        goto out_close;
-    }
-    rc = read_capped(fd, buf, cap, &n);
-    if (rc != 0) {
-        cq_err_set(err, rc, "secret_unreadable", "cannot read '%s': %s", path, strerror(-rc));
-        goto out_wipe;
-    }
-    if (n > CQ_SECRET_MAX) {
-        rc = cq_err_set(err, -EFBIG, "secret_too_large", "'%s' is larger than %d bytes", path,
-                        CQ_SECRET_MAX);
-        goto out_wipe;
-    }
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
-    rc = secret_check(path, buf, n, err);
-    if (rc != 0)
-        goto out_wipe;
-    buf[n] = '\0';
-    *out = buf;
-    buf = NULL;
-out_wipe:
-    if (buf != NULL) {
-        explicit_bzero(buf, cap + 1);
-        free(buf);
+    rc = secret_check(path, buf, n, err); /* "\n" alone is empty; one line only */
+    if (rc != 0) {
+        cq_secret_free(buf);
+        return rc;
     }
-out_close:
-    close(fd);
-    return rc;
+    *out = buf;
+    return 0;
 }
 
 int cq_secret_read_all(const char *path, size_t max, char **out, size_t *len, cq_err *err)
