@@ -180,7 +180,11 @@ sleep 2.5
 metric() { curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v k="$1" 'index($0, k) == 1 { print $NF }'; }
 FAILS=$(metric 'cancelq_token_mint_failures_total{provider="intronis"}')
 echo "   (token endpoint refused the client: $FAILS failed token requests in 2.5 s)"
-check "token failures retried with backoff (2..4 in 2.5 s)" test "${FAILS:-0}" -ge 2 -a "${FAILS:-0}" -le 4
+check "token failures not hammered: at most 4 in 2.5 s" test "${FAILS:-0}" -le 4
+check "token failures retried (a second one within 5 s more)" \
+    wait_for grep -q 'event=token_mint_failed provider=intronis.*failures=2 ' "$T/cancelqd3.log"
+check_eq "the retries back off: 500 ms, then 1000 ms" "500 1000" \
+    "$(grep -o 'event=token_mint_failed provider=intronis.*failures=[12] retry_in_ms=[0-9]*' "$T/cancelqd3.log" | sed 's/.*retry_in_ms=//' | head -2 | tr '\n' ' ' | sed 's/ $//')"
 check "token failures logged" grep -q 'event=token_mint_failed provider=intronis' "$T/cancelqd3.log"
 check_eq "/healthz: the loop answers" 200 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/healthz")"
 check_eq "/readyz: 503 while the token endpoint fails" 503 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/readyz")"
